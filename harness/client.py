@@ -1,0 +1,157 @@
+"""The mobile app's image-analysis flow as a client: analyze, PUT to S3, upload-complete,
+then follow the job (polling status like the seed's app, or the event stream)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+FollowMode = Literal["poll", "stream"]
+
+
+class FlowError(RuntimeError):
+    """A step of the flow answered something other than what the app expects."""
+
+    def __init__(self, step: str, response: httpx.Response) -> None:
+        super().__init__(f"{step}: HTTP {response.status_code} {response.text[:300]}")
+        self.step = step
+        self.status_code = response.status_code
+        try:
+            self.code = response.json().get("code")
+        except ValueError:
+            self.code = None
+
+
+@dataclass
+class FlowResult:
+    job_id: str
+    status: str
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    cache_hit: bool | None
+    # Client-side milestones (seconds since the flow started) and server-side timings.
+    marks: dict[str, float] = field(default_factory=dict)
+    server_timings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def processing_seconds(self) -> float:
+        """upload-complete sent -> result visible to the client."""
+        return self.marks["result_visible"] - self.marks["upload_complete_sent"]
+
+
+class WasteClient:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
+        self.uploads = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+        self.uploads.close()
+
+    def __enter__(self) -> WasteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, content_type: str = "image/jpeg", mode: str = "analyze") -> dict[str, Any]:
+        answer = self.http.post(
+            "/api/v1/waste/analyze", json={"content_type": content_type, "mode": mode}
+        )
+        if answer.status_code != 201:
+            raise FlowError("analyze", answer)
+        return answer.json()
+
+    def upload(self, job: dict[str, Any], photo: bytes) -> None:
+        target = job["upload"]
+        answer = self.uploads.request(
+            target["method"], target["url"], content=photo, headers=target["headers"]
+        )
+        if answer.status_code not in (200, 201, 204):
+            raise FlowError("upload", answer)
+
+    def complete(self, job_id: str) -> dict[str, Any]:
+        answer = self.http.post(f"/api/v1/waste/upload-complete/{job_id}")
+        if answer.status_code != 202:
+            raise FlowError("upload-complete", answer)
+        return answer.json()
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        answer = self.http.get(f"/api/v1/waste/status/{job_id}")
+        if answer.status_code != 200:
+            raise FlowError("status", answer)
+        return answer.json()
+
+    def result(self, job_id: str) -> tuple[int, dict[str, Any]]:
+        answer = self.http.get(f"/api/v1/waste/result/{job_id}")
+        if answer.status_code not in (200, 202):
+            raise FlowError("result", answer)
+        return answer.status_code, answer.json()
+
+    def wait_polling(self, job_id: str, interval: float, timeout: float) -> dict[str, Any]:
+        """Poll status every ``interval`` s (the seed's app: 0.5 s) until terminal; then result."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.status(job_id)["status"] in ("done", "failed"):
+                code, body = self.result(job_id)
+                if code == 200:
+                    return body
+            time.sleep(interval)
+        raise TimeoutError(f"job {job_id} not finished after {timeout:.0f}s")
+
+    def wait_streaming(self, job_id: str, timeout: float) -> dict[str, Any]:
+        """Follow the server-sent events until the result event."""
+        event = ""
+        with self.http.stream(
+            "GET", f"/api/v1/waste/events/{job_id}", timeout=httpx.Timeout(timeout)
+        ) as answer:
+            if answer.status_code != 200:
+                answer.read()
+                raise FlowError("events", answer)
+            for line in answer.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event == "result":
+                    return json.loads(line.split(":", 1)[1])
+                elif line.startswith("data:") and event == "timeout":
+                    break
+        raise TimeoutError(f"event stream of job {job_id} ended without a result")
+
+    def analyze_photo(
+        self,
+        photo: bytes,
+        *,
+        content_type: str = "image/jpeg",
+        mode: str = "analyze",
+        follow: FollowMode = "stream",
+        poll_interval: float = 0.5,
+        timeout: float = 120.0,
+    ) -> FlowResult:
+        t0 = time.perf_counter()
+        marks: dict[str, float] = {}
+        job = self.start(content_type, mode)
+        marks["analyze_answered"] = time.perf_counter() - t0
+        self.upload(job, photo)
+        marks["uploaded"] = time.perf_counter() - t0
+        marks["upload_complete_sent"] = time.perf_counter() - t0
+        self.complete(job["job_id"])
+        marks["upload_complete_answered"] = time.perf_counter() - t0
+        if follow == "stream":
+            body = self.wait_streaming(job["job_id"], timeout)
+        else:
+            body = self.wait_polling(job["job_id"], poll_interval, timeout)
+        marks["result_visible"] = time.perf_counter() - t0
+        return FlowResult(
+            job_id=job["job_id"],
+            status=body["status"],
+            result=body.get("result"),
+            error=body.get("error"),
+            cache_hit=body.get("cache_hit"),
+            marks=marks,
+            server_timings=body.get("timings") or {},
+        )

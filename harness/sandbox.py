@@ -1,0 +1,172 @@
+"""An isolated corner of shared servers for one run: its own PostgreSQL database, RabbitMQ
+vhost and Redis key prefix, so test runs and CI jobs on the same servers never meet."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import redis
+from kombu import Connection
+
+from reference.common.settings import Settings
+
+
+class ServerUnreachable(RuntimeError):
+    """A storage server does not answer; the message names it and what to do."""
+
+
+@dataclass(frozen=True)
+class ServerUrls:
+    """Where the shared servers are (admin-capable URLs)."""
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServerUrls:
+        return cls(settings.database_url, settings.redis_url, settings.broker_url)
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def check_servers(urls: ServerUrls) -> None:
+    """Fail fast, naming every server that does not answer and how to start it."""
+    problems: list[str] = []
+    try:
+        with psycopg.connect(_libpq(urls.database_url), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        problems.append(
+            f"PostgreSQL at {urls.database_url} does not answer ({type(exc).__name__}); start it "
+            "or set WASTECOACH_DATABASE_URL"
+        )
+    try:
+        redis.Redis.from_url(urls.redis_url, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        problems.append(
+            f"Redis at {urls.redis_url} does not answer ({type(exc).__name__}); start it or set "
+            "WASTECOACH_REDIS_URL"
+        )
+    try:
+        with Connection(urls.broker_url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        problems.append(
+            f"RabbitMQ at {urls.broker_url} does not answer ({type(exc).__name__}); start it or "
+            "set WASTECOACH_BROKER_URL"
+        )
+    if problems:
+        raise ServerUnreachable("; ".join(problems))
+
+
+class VhostAdmin:
+    """Creates and deletes RabbitMQ vhosts: the management API if it answers, else rabbitmqctl
+    (only for a broker on this machine)."""
+
+    def __init__(self, broker_url: str) -> None:
+        parts = urlsplit(broker_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.auth = (parts.username or "guest", parts.password or "guest")
+        self.api = f"http://{self.host}:15672/api"
+
+    def _api_answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.api}/overview", auth=self.auth, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _ctl(self, *args: str) -> None:
+        if shutil.which("rabbitmqctl") is None or not self.host.startswith("127."):
+            raise ServerUnreachable(
+                "cannot create a RabbitMQ vhost: enable the management plugin "
+                "(rabbitmq-plugins enable rabbitmq_management) or run on the broker's machine"
+            )
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+    def create(self, vhost: str) -> None:
+        if self._api_answers():
+            name = quote(vhost, safe="")
+            httpx.put(f"{self.api}/vhosts/{name}", auth=self.auth, timeout=10).raise_for_status()
+            httpx.put(
+                f"{self.api}/permissions/{name}/{quote(self.auth[0], safe='')}",
+                json={"configure": ".*", "write": ".*", "read": ".*"},
+                auth=self.auth,
+                timeout=10,
+            ).raise_for_status()
+            return
+        self._ctl("add_vhost", vhost)
+        self._ctl("set_permissions", "-p", vhost, self.auth[0], ".*", ".*", ".*")
+
+    def delete(self, vhost: str) -> None:
+        if self._api_answers():
+            answer = httpx.delete(
+                f"{self.api}/vhosts/{quote(vhost, safe='')}", auth=self.auth, timeout=30
+            )
+            if answer.status_code not in (204, 404):
+                answer.raise_for_status()
+            return
+        self._ctl("delete_vhost", vhost)
+
+
+@dataclass
+class Sandbox:
+    """Per-run database, vhost and key prefix on shared servers; ``close()`` removes them."""
+
+    servers: ServerUrls = field(default_factory=ServerUrls)
+    name: str = field(default_factory=lambda: f"wc_{uuid.uuid4().hex[:10]}")
+    database_url: str = ""
+    broker_url: str = ""
+    redis_prefix: str = ""
+
+    def open(self) -> Sandbox:
+        check_servers(self.servers)
+        self.redis_prefix = f"{self.name}:"
+        try:
+            with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.name}"')
+            self.database_url = _with_path(self.servers.database_url, f"/{self.name}")
+            VhostAdmin(self.servers.broker_url).create(self.name)
+            self.broker_url = _with_path(self.servers.broker_url, f"/{quote(self.name, safe='')}")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        VhostAdmin(self.servers.broker_url).delete(self.name)
+        client = redis.Redis.from_url(self.servers.redis_url)
+        keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+
+    def settings(self, **overrides: object) -> Settings:
+        return Settings(
+            environment="test",
+            database_url=self.database_url,
+            broker_url=self.broker_url,
+            redis_url=self.servers.redis_url,
+            redis_prefix=self.redis_prefix,
+            **overrides,  # type: ignore[arg-type]
+        )
+
+    def __enter__(self) -> Sandbox:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

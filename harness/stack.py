@@ -1,0 +1,218 @@
+"""A local reference stack: the fakes, migrations, the gateway and the workers, as child
+processes against PostgreSQL, Redis and RabbitMQ servers (each run in its own sandbox).
+
+``LocalStack`` is what ``wastecoach up``, the demo, the benchmark and the end-to-end tests use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from kombu import Connection
+
+from harness.processes import ManagedProcess, free_port
+from harness.sandbox import Sandbox, ServerUrls
+from harness.waits import WaitAborted, WaitTimeout, wait_for
+from reference import migrations
+from reference.common import storage, topology
+from reference.common.settings import Settings
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message carries the logs that explain why."""
+
+
+@dataclass
+class StackOptions:
+    servers: ServerUrls = field(default_factory=ServerUrls)
+    run_dir: Path = Path("reports/stack")
+    workers: tuple[str, ...] = ("ai",)
+    # Arguments for the mock OpenAI server (latency, error rates); see harness.mocks.openai_server.
+    openai_args: tuple[str, ...] = ()
+    settings_overrides: dict[str, object] = field(default_factory=dict)
+    gateway_port: int | None = None
+    start_timeout: float = 60.0
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.sandbox = Sandbox(self.options.servers)
+        self.processes: dict[str, ManagedProcess] = {}
+        self.settings: Settings | None = None
+        self.base_url = ""
+        self.s3_url = ""
+        self.openai_url = ""
+        self.startup_seconds: dict[str, float] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            logs = self._logs_digest()
+            self.stop()
+            if logs:
+                raise StackError(f"stack failed to start; logs:\n{logs}") from None
+            raise
+        return self
+
+    def _timed(self, name: str, started: float) -> None:
+        self.startup_seconds[name] = round(time.perf_counter() - started, 3)
+
+    def _start(self) -> None:
+        t = time.perf_counter()
+        self.sandbox.open()
+        self._timed("sandbox", t)
+        log_dir = self.options.run_dir / "logs"
+        s3_port, openai_port = free_port(), free_port()
+        self.s3_url = f"http://127.0.0.1:{s3_port}"
+        self.openai_url = f"http://127.0.0.1:{openai_port}/v1"
+        self.settings = self.sandbox.settings(
+            s3_endpoint_url=self.s3_url,
+            openai_base_url=self.openai_url,
+            **self.options.settings_overrides,
+        )
+        env = self.settings.to_env()
+        t = time.perf_counter()
+        self._spawn(
+            "s3",
+            "harness.mocks.s3_server",
+            ["--port", str(s3_port), "--bucket", self.settings.s3_bucket],
+            env,
+            log_dir,
+        )
+        self._spawn(
+            "openai",
+            "harness.mocks.openai_server",
+            ["--port", str(openai_port), *self.options.openai_args],
+            env,
+            log_dir,
+        )
+        self._wait_http("s3", f"{self.s3_url}/")
+        self._wait_http("openai", f"http://127.0.0.1:{openai_port}/healthz")
+        storage.ensure_bucket(self.settings)
+        self._timed("fakes", t)
+
+        t = time.perf_counter()
+        migrations.upgrade(self.settings.database_url)
+        with Connection(self.settings.broker_url, connect_timeout=5) as conn:
+            topology.declare(conn)
+        self._timed("migrations_and_topology", t)
+
+        t = time.perf_counter()
+        port = self.options.gateway_port or free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._spawn(
+            "gateway",
+            "uvicorn",
+            ["reference.gateway:app", "--host", "127.0.0.1", "--port", str(port),
+             "--no-access-log", "--log-level", "warning"],
+            env,
+            log_dir,
+        )
+        for name in self.options.workers:
+            self._spawn(f"worker-{name}", "reference.workers", ["run", name], env, log_dir)
+        self._wait_http("gateway", f"{self.base_url}/readyz")
+        for name in self.options.workers:
+            self.wait_for_consumers(name)
+        self._timed("services_and_workers", t)
+
+    def _spawn(
+        self, name: str, module: str, args: list[str], env: dict[str, str], log_dir: Path
+    ) -> ManagedProcess:
+        process = ManagedProcess.python_module(name, module, args, env, log_dir).start()
+        self.processes[name] = process
+        return process
+
+    def _wait_http(self, name: str, url: str) -> None:
+        process = self.processes[name]
+
+        try:
+            wait_for(
+                lambda: httpx.get(url, timeout=2).status_code == 200,
+                timeout=self.options.start_timeout,
+                describe=f"{name} at {url}",
+                abort=process.death,
+            )
+        except WaitAborted as exc:
+            raise StackError(str(exc)) from None
+        except WaitTimeout as exc:
+            raise StackError(f"{exc}\n--- {name} log ---\n{process.log_tail()}") from None
+
+    def wait_for_consumers(self, worker_name: str, timeout: float | None = None) -> None:
+        """Wait until every queue of a worker has a consumer (the worker is really consuming)."""
+        spec = topology.worker(worker_name)
+        process = self.processes.get(f"worker-{worker_name}")
+        assert self.settings is not None
+
+        def consuming() -> bool:
+            with Connection(self.settings.broker_url, connect_timeout=3) as conn:
+                counts = {q: c for q, _, c in topology.iter_depths(conn)}
+            return all(counts.get(queue, 0) > 0 for queue in spec.queues)
+
+        try:
+            wait_for(
+                consuming,
+                timeout=timeout or self.options.start_timeout,
+                interval=0.2,
+                describe=f"worker {worker_name} consuming {', '.join(spec.queues)}",
+                abort=process.death if process else None,
+            )
+        except WaitAborted as exc:
+            raise StackError(str(exc)) from None
+        except WaitTimeout as exc:
+            tail = process.log_tail() if process else ""
+            raise StackError(f"{exc}\n--- worker-{worker_name} log ---\n{tail}") from None
+
+    def start_worker(self, name: str) -> ManagedProcess:
+        """Start (another) worker process of the topology, e.g. after one was killed."""
+        assert self.settings is not None
+        key = f"worker-{name}"
+        if key in self.processes and self.processes[key].alive():
+            raise StackError(f"{key} is already running")
+        process = self._spawn(
+            key, "reference.workers", ["run", name], self.settings.to_env(),
+            self.options.run_dir / "logs",
+        )
+        self.wait_for_consumers(name)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        try:
+            self.sandbox.close()
+        except Exception:  # noqa: S110 - teardown of a sandbox that never fully opened
+            pass
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        assert self.settings is not None
+        return {
+            "api": f"{self.base_url}/api/v1",
+            "openapi": f"{self.base_url}/docs",
+            "metrics": f"{self.base_url}/metrics",
+            "s3 (moto)": self.s3_url,
+            "openai (mock)": self.openai_url,
+            "database": self.settings.database_url,
+            "broker": self.settings.broker_url,
+            "redis": f"{self.settings.redis_url} (prefix {self.settings.redis_prefix})",
+            "logs": str(self.options.run_dir / "logs"),
+        }
+
+    def _logs_digest(self) -> str:
+        return "\n".join(
+            f"--- {name} ({'running' if p.alive() else f'exit {p.exit_code()}'}) ---\n"
+            f"{p.log_tail(20)}"
+            for name, p in self.processes.items()
+        )

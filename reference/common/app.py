@@ -1,0 +1,85 @@
+"""The FastAPI app factory every service (and the gateway) is built with.
+
+It adds what each service needs alike: JSON errors with stable codes, a request body limit,
+Prometheus metrics, ``/healthz`` (liveness: the process answers, no dependency is touched) and
+``/readyz`` (readiness: every dependency the service needs answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from reference.common.errors import install_error_handlers
+from reference.common.settings import Settings, get_settings
+from reference.common.telemetry import metrics_middleware
+
+MAX_BODY_BYTES = 1024 * 1024  # JSON bodies only; images go straight to S3
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    name: str
+    check: Callable[[Settings], None]  # raises when the dependency does not answer
+
+
+def create_app(
+    service: str,
+    routers: Sequence[APIRouter],
+    checks: Sequence[ReadinessCheck],
+    *,
+    title: str,
+    description: str = "",
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="0.1.0")
+    install_error_handlers(app)
+    app.middleware("http")(metrics_middleware(service))
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {
+                    "code": "body_too_large",
+                    "message": f"request body over {MAX_BODY_BYTES} bytes; images go to the "
+                    "pre-signed S3 URL, not to this API",
+                },
+                status_code=413,
+            )
+        return await call_next(request)
+
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: every dependency answers")
+    async def readyz() -> JSONResponse:
+        settings = app.dependency_overrides.get(get_settings, get_settings)()
+        results: dict[str, str] = {}
+        for item in checks:
+            try:
+                await run_in_threadpool(item.check, settings)
+                results[item.name] = "ok"
+            except Exception as exc:
+                results[item.name] = f"{type(exc).__name__}: {exc}"[:300]
+        ready = all(value == "ok" for value in results.values())
+        body = {"status": "ready" if ready else "not_ready", "checks": results}
+        if not ready:
+            body["code"] = "not_ready"
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

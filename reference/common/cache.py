@@ -1,0 +1,30 @@
+"""Redis: one connection pool per process and URL (a leaked pool per call once reached ~900
+clients in production), and the deployment's key prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+
+
+@lru_cache(maxsize=8)
+def get_redis(url: str) -> redis.Redis:
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=50, timeout=5)
+    return redis.Redis(connection_pool=pool, decode_responses=False)
+
+
+class Keys:
+    """Every Redis key of the reference, under one prefix so runs can share a server."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def classification(self, mode: str, content_key: str) -> str:
+        return f"{self.prefix}cache:{mode}:{content_key}"
+
+    def counter(self, name: str) -> str:
+        return f"{self.prefix}counter:{name}"

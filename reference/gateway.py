@@ -1,0 +1,35 @@
+"""All services in one ASGI app, routed by path like the seed's load balancer.
+
+For the single-process local mode: ``uvicorn reference.gateway:app``. Each service also runs
+on its own (``reference.<service>.main:app``) as in Kubernetes.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from reference.common.app import ReadinessCheck, create_app
+from reference.waste import api as waste_api
+from reference.waste import main as waste_main
+
+# (router, readiness checks) of every service the gateway routes to.
+SERVICES: tuple[tuple[APIRouter, tuple[ReadinessCheck, ...]], ...] = (
+    (waste_api.router, waste_main.CHECKS),
+)
+
+
+def _checks() -> list[ReadinessCheck]:
+    unique: dict[str, ReadinessCheck] = {}
+    for _, service_checks in SERVICES:
+        for check in service_checks:
+            unique.setdefault(check.name, check)
+    return list(unique.values())
+
+
+app = create_app(
+    "gateway",
+    [router for router, _ in SERVICES],
+    _checks(),
+    title="AI Waste Coach API",
+    description="The reference backend: every service under /api/v1, as the load balancer routes.",
+)

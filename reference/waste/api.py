@@ -1,0 +1,153 @@
+"""waste-service routes: ``/api/v1/waste`` (the seed's image-analysis flow, steps 1-7)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from reference.common.db import session_scope
+from reference.common.deps import SessionDep, SettingsDep
+from reference.common.errors import error_responses
+from reference.common.settings import Settings
+from reference.waste import service
+from reference.waste.analysis import progress_store
+from reference.waste.schemas import (
+    AnalyzeRequest,
+    AnalyzeResponse,
+    JobLinks,
+    JobState,
+    ResultOut,
+    UploadCompleteOut,
+)
+from reference.workers.publisher import publisher_for
+
+PREFIX = "/api/v1/waste"
+router = APIRouter(prefix=PREFIX, tags=["waste"])
+
+# How often the event stream looks at Redis, and how long it follows one job at most
+# (beyond q.ai's 300 s message TTL).
+STREAM_POLL_SECONDS = 0.2
+STREAM_MAX_SECONDS = 330.0
+
+
+def get_publisher(settings: SettingsDep) -> service.PublishFn:
+    return publisher_for(settings)
+
+
+PublisherDep = Annotated[service.PublishFn, Depends(get_publisher)]
+
+
+def _links(job_id: str) -> JobLinks:
+    return JobLinks(
+        upload_complete=f"{PREFIX}/upload-complete/{job_id}",
+        status=f"{PREFIX}/status/{job_id}",
+        result=f"{PREFIX}/result/{job_id}",
+        events=f"{PREFIX}/events/{job_id}",
+    )
+
+
+@router.post(
+    "/analyze",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AnalyzeResponse,
+    responses=error_responses(422),
+    summary="Start an analysis: a job id and a pre-signed S3 PUT for the photo",
+)
+def analyze(body: AnalyzeRequest, session: SessionDep, settings: SettingsDep) -> AnalyzeResponse:
+    job, target = service.create_job(session, settings, body.content_type, body.mode, None)
+    return AnalyzeResponse(
+        job_id=job.id, status=job.status, upload=target, links=_links(str(job.id))
+    )
+
+
+@router.post(
+    "/upload-complete/{job_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadCompleteOut,
+    responses=error_responses(404, 409, 413, 415, 422, 503),
+    summary="The photo is in S3: check it and queue the analysis (idempotent)",
+)
+def upload_complete(
+    job_id: str, session: SessionDep, settings: SettingsDep, publish: PublisherDep
+) -> UploadCompleteOut:
+    job = service.get_job(session, service.parse_job_id(job_id))
+    job, duplicate = service.complete_upload(session, settings, job, publish)
+    return UploadCompleteOut(job_id=job.id, status=job.status, duplicate=duplicate)
+
+
+@router.get(
+    "/status/{job_id}",
+    response_model=JobState,
+    responses=error_responses(404, 422),
+    summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
+)
+def job_status(job_id: str, session: SessionDep, settings: SettingsDep) -> JobState:
+    parsed = service.parse_job_id(job_id)
+    state = progress_store(settings).state(parsed)
+    if state is not None:  # the hot path: Redis only
+        return state
+    return service.job_state(session, settings, service.get_job(session, parsed))
+
+
+@router.get(
+    "/result/{job_id}",
+    response_model=ResultOut,
+    responses={202: {"model": ResultOut, "description": "still processing"}}
+    | error_responses(404, 422),
+    summary="The answer: 200 once the job is done or failed, 202 while it is not",
+)
+def job_result(
+    job_id: str, response: Response, session: SessionDep, settings: SettingsDep
+) -> ResultOut:
+    parsed = service.parse_job_id(job_id)
+    result = progress_store(settings).result(parsed)
+    if result is None:
+        result = service.job_result(session, settings, service.get_job(session, parsed))
+    if not result.status.terminal:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return result
+
+
+async def _follow(request: Request, settings: Settings, job_id: str) -> AsyncIterator[dict[str, str]]:
+    store = progress_store(settings)
+    parsed = service.parse_job_id(job_id)
+    last = None
+    deadline = time.monotonic() + STREAM_MAX_SECONDS
+    while time.monotonic() < deadline:
+        if await request.is_disconnected():
+            return
+        state = await run_in_threadpool(store.state, parsed)
+        if state is not None and state.model_dump_json() != last:
+            last = state.model_dump_json()
+            yield {"event": "progress", "data": last}
+            if state.status.terminal:
+                result = await run_in_threadpool(store.result, parsed)
+                if result is not None:
+                    yield {"event": "result", "data": result.model_dump_json()}
+                return
+        await asyncio.sleep(STREAM_POLL_SECONDS)
+    yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
+
+
+@router.get(
+    "/events/{job_id}",
+    responses={200: {"content": {"text/event-stream": {}}}} | error_responses(404, 422),
+    summary="Server-sent events of the job's progress, ending with its result",
+)
+async def job_events(job_id: str, request: Request, settings: SettingsDep) -> EventSourceResponse:
+    parsed = service.parse_job_id(job_id)
+    if await run_in_threadpool(progress_store(settings).state, parsed) is None:
+        await run_in_threadpool(_exists_or_404, settings, parsed)
+    return EventSourceResponse(_follow(request, settings, job_id), ping=15)
+
+
+def _exists_or_404(settings: Settings, job_id: uuid.UUID) -> None:
+    with session_scope(settings.database_url) as session:
+        service.get_job(session, job_id)

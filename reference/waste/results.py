@@ -1,0 +1,63 @@
+"""Turning stored jobs and analyses into the answers the API gives (one place for both the
+API's database fallback and the worker's Redis copy)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reference.waste.categories import LABELS_KO, Category
+from reference.waste.models import Analysis, Job, JobStatus
+from reference.waste.schemas import ErrorInfo, ResultBody, ResultOut, Timings
+
+
+def result_body(analysis: Analysis) -> ResultBody:
+    category = Category(analysis.category)
+    return ResultBody(
+        item=analysis.item,
+        item_en=analysis.item_en,
+        category=category,
+        category_label=LABELS_KO[category],
+        confidence=analysis.confidence,
+        disposal_steps=list(analysis.disposal_steps),
+        model=analysis.model,
+        analysis_id=analysis.id,
+    )
+
+
+def timings(job: Job) -> Timings:
+    processing_ms = None
+    if job.queued_at and job.finished_at:
+        processing_ms = (job.finished_at - job.queued_at).total_seconds() * 1000
+    return Timings(
+        created_at=job.created_at,
+        queued_at=job.queued_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        processing_ms=processing_ms,
+        model_ms=job.model_ms,
+    )
+
+
+def result_out(job: Job, analysis: Analysis | None) -> ResultOut:
+    status = JobStatus(job.status)
+    error = None
+    if status == JobStatus.FAILED:
+        error = ErrorInfo(code=job.error_code or "failed", message=job.error_message or "")
+    return ResultOut(
+        job_id=job.id,
+        status=status,
+        cache_hit=job.cache_hit,
+        result=result_body(analysis) if analysis is not None else None,
+        error=error,
+        timings=timings(job),
+    )
+
+
+def cache_payload(body: ResultBody) -> bytes:
+    return body.model_dump_json().encode()
+
+
+def from_cache_payload(raw: bytes) -> ResultBody:
+    data: dict[str, Any] = json.loads(raw)
+    return ResultBody.model_validate(data)

@@ -1,0 +1,149 @@
+"""The waste-service's logic: create a job with its upload target, accept the upload, report."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func, update
+from sqlalchemy.orm import Session
+
+from reference.common import storage
+from reference.common.errors import ApiError
+from reference.common.settings import Settings
+from reference.waste import images
+from reference.waste.analysis import progress_store
+from reference.waste.models import Analysis, Job, JobStatus, Mode
+from reference.waste.progress import STAGES
+from reference.waste.results import result_out
+from reference.waste.schemas import JobState, ResultOut, UploadTarget
+
+AI_PRIORITY = 10  # the seed's priority for q.ai work
+
+
+class PublishFn(Protocol):
+    """Publishes a job's task to its queue: ``publish(task_name, job_id, priority)``."""
+
+    def __call__(self, task_name: str, job_id: str, priority: int) -> None: ...
+
+
+def parse_job_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(422, "invalid_job_id", f"job id {raw[:64]!r} is not a UUID") from None
+
+
+def create_job(
+    session: Session, settings: Settings, content_type: str, mode: Mode, user_id: uuid.UUID | None
+) -> tuple[Job, UploadTarget]:
+    job_id = uuid.uuid4()
+    extension = content_type.split("/")[-1]
+    job = Job(
+        id=job_id,
+        user_id=user_id,
+        mode=mode.value,
+        status=JobStatus.AWAITING_UPLOAD.value,
+        content_type=content_type,
+        object_key=f"uploads/{job_id}.{extension}",
+    )
+    session.add(job)
+    session.flush()
+    presigned = storage.presign_put(settings, job.object_key, content_type)
+    target = UploadTarget(
+        url=presigned.url,
+        headers=presigned.headers,
+        expires_at=datetime.now(UTC) + timedelta(seconds=presigned.expires_in),
+        max_bytes=settings.upload_max_bytes,
+    )
+    progress_store(settings).set_stage(job_id, JobStatus.AWAITING_UPLOAD, "awaiting_upload")
+    return job, target
+
+
+def get_job(session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None = None) -> Job:
+    job = session.get(Job, job_id)
+    # Another user's job answers like a missing one: its existence is not disclosed.
+    if job is None or (user_id is not None and job.user_id != user_id):
+        raise ApiError(404, "job_not_found", f"no job {job_id}")
+    return job
+
+
+def _check_upload(settings: Settings, job: Job) -> int:
+    info = storage.head(settings, job.object_key)
+    if info is None:
+        raise ApiError(
+            409, "upload_missing", "no image at the upload URL yet: PUT the photo, then retry"
+        )
+    if info.size > settings.upload_max_bytes:
+        raise ApiError(
+            413,
+            "upload_too_large",
+            f"image is {info.size} bytes; at most {settings.upload_max_bytes} are accepted",
+        )
+    if info.size == 0:
+        raise ApiError(422, "upload_empty", "the uploaded object is empty")
+    if images.sniff(storage.read_prefix(settings, job.object_key, images.SNIFF_BYTES)) is None:
+        raise ApiError(
+            415, "upload_not_image", "the uploaded object is not a JPEG, PNG, WebP or HEIC image"
+        )
+    return info.size
+
+
+def complete_upload(
+    session: Session, settings: Settings, job: Job, publish: PublishFn
+) -> tuple[Job, bool]:
+    """Check the upload and queue the job once; a repeated call queues nothing (idempotent).
+
+    Returns the job and whether this call was a duplicate.
+    """
+    if job.status != JobStatus.AWAITING_UPLOAD.value:
+        return job, True
+    size = _check_upload(settings, job)
+    # Only the request that moves the job out of awaiting_upload publishes its task.
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == JobStatus.AWAITING_UPLOAD.value)
+        .values(status=JobStatus.QUEUED.value, size_bytes=size, queued_at=func.clock_timestamp())
+        .returning(Job.id)
+    ).first()
+    if claimed is None:
+        session.refresh(job)
+        return job, True
+    try:
+        publish(Mode(job.mode).task_name, str(job.id), AI_PRIORITY)
+    except Exception as exc:
+        session.rollback()
+        raise ApiError(
+            503, "broker_unavailable", f"could not queue the job, retry later ({type(exc).__name__})"
+        ) from exc
+    session.commit()
+    session.refresh(job)
+    progress_store(settings).set_stage(job.id, JobStatus.QUEUED, "queued")
+    return job, False
+
+
+def job_state(session: Session, settings: Settings, job: Job) -> JobState:
+    state = progress_store(settings).state(job.id)
+    if state is not None:
+        return state
+    # Redis lost the live view (restart, eviction): rebuild it from the durable job.
+    final = result_out(job, None)
+    stage = "classifying" if job.status == JobStatus.PROCESSING.value else job.status
+    return JobState(
+        job_id=job.id,
+        status=JobStatus(job.status),
+        stage=stage,
+        progress=STAGES[stage],
+        updated_at=job.finished_at or job.started_at or job.queued_at or job.created_at,
+        error=final.error,
+    )
+
+
+def job_result(session: Session, settings: Settings, job: Job) -> ResultOut:
+    cached = progress_store(settings).result(job.id)
+    if cached is not None:
+        return cached
+    analysis = session.get(Analysis, job.analysis_id) if job.analysis_id else None
+    return result_out(job, analysis)
+

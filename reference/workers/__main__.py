@@ -1,0 +1,66 @@
+"""Run a worker of the topology by name: ``python -m reference.workers run ai``.
+
+The pool, concurrency, prefetch and queues come from ``reference.common.topology.WORKERS``, so
+local stacks, tests and Kubernetes manifests start the same worker. gevent must patch the
+process before anything imports sockets, hence the imports inside ``main``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _usage() -> str:
+    return "usage: python -m reference.workers run {ai|batch|api} [extra celery args] | beat"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in ("run", "beat"):
+        raise SystemExit(_usage())
+    if args[0] == "run":
+        if len(args) < 2:
+            raise SystemExit(_usage())
+        from reference.common.topology import worker
+
+        try:
+            spec = worker(args[1])
+        except KeyError as exc:
+            raise SystemExit(f"error: {exc.args[0]}") from None
+        celery_args = [
+            "worker",
+            f"--hostname={spec.name}@%h",
+            f"--queues={','.join(spec.queues)}",
+            f"--pool={spec.pool}",
+            f"--concurrency={spec.concurrency}",
+            f"--prefetch-multiplier={spec.prefetch_multiplier}",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+            *args[2:],
+        ]
+        if spec.pool == "gevent":
+            from gevent import monkey
+
+            monkey.patch_all()
+            # httpcore (under the openai SDK) imports trio when it is installed, and trio fails
+            # on gevent's patched `select` (no epoll). trio cannot run in a gevent pool anyway.
+            sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
+    else:
+        celery_args = ["beat", "--loglevel=INFO", *args[1:]]
+
+    from reference.common.settings import get_settings
+    from reference.workers.app import app
+
+    port = get_settings().worker_metrics_port
+    if port:
+        from prometheus_client import start_http_server
+
+        # Liveness probes hit this listener, never `celery inspect ping`, which needs the pool
+        # to be idle and killed workers busy on slow model calls in production.
+        start_http_server(port)
+    app.start(celery_args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Fixtures shared by every test: an isolated sandbox on the real servers, settings pointing at
+it, moto's S3 server and the mock OpenAI server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kombu import Connection
+
+from harness.sandbox import Sandbox, ServerUrls
+from reference import migrations
+from reference.common import storage, topology
+from reference.common.settings import Settings
+
+from tests.factories import MockOpenAIServer, start_mock_openai, start_moto
+
+
+@pytest.fixture(scope="session")
+def servers() -> ServerUrls:
+    return ServerUrls.from_settings(Settings())
+
+
+@pytest.fixture(scope="session")
+def sandbox(servers: ServerUrls) -> Iterator[Sandbox]:
+    """One database (migrated), vhost (topology declared) and Redis prefix for the session."""
+    with Sandbox(servers) as box:
+        migrations.upgrade(box.database_url)
+        with Connection(box.broker_url) as conn:
+            topology.declare(conn)
+        yield box
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    with start_moto() as server:
+        yield server.url()
+
+
+@pytest.fixture(scope="session")
+def mock_openai() -> Iterator[MockOpenAIServer]:
+    with start_mock_openai() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(sandbox: Sandbox, moto_url: str, mock_openai: MockOpenAIServer) -> Settings:
+    settings = sandbox.settings(
+        s3_endpoint_url=moto_url,
+        openai_base_url=mock_openai.base_url,
+        openai_backoff_initial_seconds=0.01,
+        openai_backoff_max_seconds=0.05,
+    )
+    storage.ensure_bucket(settings)
+    return settings
+
+
+@pytest.fixture
+def broker(sandbox: Sandbox) -> Iterator[Connection]:
+    """A connection to the sandbox's vhost with the topology freshly reset (queues empty)."""
+    with Connection(sandbox.broker_url) as conn:
+        topology.reset(conn)
+        yield conn

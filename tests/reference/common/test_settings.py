@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from reference.common.settings import DEV_SECRET, Settings
+
+
+def test_defaults_point_at_local_servers() -> None:
+    settings = Settings()
+    assert "127.0.0.1:5432" in settings.database_url
+    assert settings.redis_url.startswith("redis://127.0.0.1:6379")
+    assert settings.cache_ttl_seconds == 7 * 24 * 3600
+
+
+def test_production_refuses_development_secrets() -> None:
+    with pytest.raises(ValidationError, match="WASTECOACH_JWT_SECRET must be set"):
+        Settings(environment="production")
+
+
+def test_production_accepts_real_secrets() -> None:
+    settings = Settings(environment="production", jwt_secret="s3cret-1", openai_api_key="sk-x")
+    assert settings.jwt_secret.get_secret_value() != DEV_SECRET
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASTECOACH_UPLOAD_MAX_BYTES", "123")
+    monkeypatch.setenv("WASTECOACH_S3_ENDPOINT_URL", "")
+    settings = Settings()
+    assert settings.upload_max_bytes == 123
+    assert settings.s3_endpoint_url is None  # empty means AWS's own endpoint
+
+
+def test_to_env_round_trips() -> None:
+    original = Settings(redis_prefix="x:", cache_enabled=False, openai_attempts=2)
+    rebuilt = Settings(**{k.removeprefix("WASTECOACH_").lower(): v for k, v in original.to_env().items()})
+    assert rebuilt.model_dump() == original.model_dump()

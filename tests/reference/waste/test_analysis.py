@@ -1,0 +1,130 @@
+"""The AI worker's pipeline in-process, against the real servers and the mock OpenAI server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from reference.common import storage
+from reference.common.cache import Keys, get_redis
+from reference.common.db import session_scope
+from reference.common.settings import Settings
+from reference.waste import analysis
+from reference.waste.models import Job, JobStatus
+
+from tests.factories import MockOpenAIServer, photo
+from tests.reference.waste.conftest import put_photo
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def fresh_mock(mock_openai: MockOpenAIServer) -> Iterator[MockOpenAIServer]:
+    mock_openai.reset()
+    yield mock_openai
+    mock_openai.reset()
+
+
+def submitted(client: TestClient, data: bytes, mode: str = "analyze") -> uuid.UUID:
+    job = client.post("/api/v1/waste/analyze", json={"mode": mode}).json()
+    put_photo(job, data)
+    assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
+    return uuid.UUID(job["job_id"])
+
+
+def test_a_miss_then_a_hit_for_the_same_photo(
+    client: TestClient, settings: Settings, fresh_mock: MockOpenAIServer
+) -> None:
+    data = photo("tuna_can", seed=uuid.uuid4().int % 10_000)
+    first = submitted(client, data)
+    assert analysis.run(settings, first) == analysis.Outcome(first, JobStatus.DONE, False)
+    second = submitted(client, data)
+    assert analysis.run(settings, second) == analysis.Outcome(second, JobStatus.DONE, True)
+    assert fresh_mock.stats()["calls"] == 1  # the hit never reached the model
+
+    answers = [client.get(f"/api/v1/waste/result/{job}") for job in (first, second)]
+    assert [a.status_code for a in answers] == [200, 200]
+    miss, hit = (a.json() for a in answers)
+    assert miss["result"]["category"] == "metal" and miss["result"]["category_label"] == "캔·고철류"
+    assert miss["result"] == hit["result"]  # same analysis served from the cache
+    assert (miss["cache_hit"], hit["cache_hit"]) == (False, True)
+    assert miss["timings"]["model_ms"] > 0 and hit["timings"]["model_ms"] is None
+    assert miss["timings"]["processing_ms"] >= miss["timings"]["model_ms"]
+    state = client.get(f"/api/v1/waste/status/{second}").json()
+    assert (state["status"], state["stage"], state["progress"]) == ("done", "done", 100)
+
+
+def test_cache_disabled_asks_the_model_every_time(
+    client: TestClient, settings: Settings, fresh_mock: MockOpenAIServer
+) -> None:
+    uncached = settings.model_copy(update={"cache_enabled": False})
+    data = photo("newspaper", seed=uuid.uuid4().int % 10_000)
+    outcomes = [analysis.run(uncached, submitted(client, data)) for _ in range(2)]
+    assert [o.cache_hit for o in outcomes] == [False, False]
+    assert fresh_mock.stats()["calls"] == 2
+
+
+def test_model_failure_fails_the_job_with_its_reason(
+    client: TestClient, settings: Settings, fresh_mock: MockOpenAIServer
+) -> None:
+    fresh_mock.configure(error_rate=1.0)
+    job = submitted(client, photo("jeans", seed=uuid.uuid4().int % 10_000))
+    with pytest.raises(analysis.JobFailed) as failed:
+        analysis.run(settings, job)
+    assert failed.value.code == "model_unavailable"
+    assert fresh_mock.stats()["calls"] == settings.openai_attempts
+    answer = client.get(f"/api/v1/waste/result/{job}")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "failed" and body["error"]["code"] == "model_unavailable"
+    assert body["result"] is None
+
+
+def test_an_image_gone_from_the_bucket_fails_the_job(client: TestClient, settings: Settings) -> None:
+    job = submitted(client, photo())
+    with session_scope(settings.database_url) as session:
+        key = session.get(Job, job).object_key
+    storage.s3_client(settings).delete_object(Bucket=settings.s3_bucket, Key=key)
+    with pytest.raises(analysis.JobFailed, match="image_missing"):
+        analysis.run(settings, job)
+    assert client.get(f"/api/v1/waste/status/{job}").json()["error"]["code"] == "image_missing"
+
+
+def test_a_redelivered_finished_job_changes_nothing(
+    client: TestClient, settings: Settings, fresh_mock: MockOpenAIServer
+) -> None:
+    job = submitted(client, photo("soju_bottle", seed=uuid.uuid4().int % 10_000))
+    analysis.run(settings, job)
+    get_redis(settings.redis_url).delete(Keys(settings.redis_prefix).job(str(job)))
+    assert analysis.run(settings, job).status == JobStatus.DONE
+    assert fresh_mock.stats()["calls"] == 1
+    # The lost Redis copy was repaired from PostgreSQL.
+    assert client.get(f"/api/v1/waste/result/{job}").json()["result"]["category"] == "glass"
+
+
+def test_a_message_that_keeps_killing_workers_is_failed(
+    client: TestClient, settings: Settings
+) -> None:
+    job = submitted(client, photo())
+    with session_scope(settings.database_url) as session:
+        session.execute(
+            update(Job).where(Job.id == job).values(deliveries=analysis.MAX_DELIVERIES)
+        )
+    with pytest.raises(analysis.JobFailed, match="too_many_deliveries"):
+        analysis.run(settings, job)
+
+
+def test_unknown_job_is_refused(settings: Settings) -> None:
+    with pytest.raises(analysis.JobFailed, match="job_not_found"):
+        analysis.run(settings, uuid.uuid4())
+
+
+def test_status_falls_back_to_the_database(client: TestClient, settings: Settings) -> None:
+    job = submitted(client, photo())
+    get_redis(settings.redis_url).delete(Keys(settings.redis_prefix).job(str(job)))
+    state = client.get(f"/api/v1/waste/status/{job}").json()
+    assert (state["status"], state["stage"], state["progress"]) == ("queued", "queued", 5)

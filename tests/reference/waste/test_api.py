@@ -1,0 +1,183 @@
+"""waste-service over HTTP against real PostgreSQL, Redis, RabbitMQ and moto's S3."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from kombu import Connection
+
+from harness.waits import wait_for
+from reference.common import topology
+from reference.common.settings import Settings
+from reference.gateway import app
+from reference.waste.api import get_publisher
+
+from tests.factories import photo
+from tests.reference.waste.conftest import put_photo
+
+pytestmark = pytest.mark.integration
+
+
+def ai_depth(broker: Connection) -> int:
+    return {name: n for name, n, _ in topology.iter_depths(broker)}["q.ai"]
+
+
+def start(client: TestClient, **body: object) -> dict:
+    answer = client.post("/api/v1/waste/analyze", json=body or {"content_type": "image/jpeg"})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_analyze_gives_a_presigned_put(client: TestClient, settings: Settings) -> None:
+    job = start(client)
+    assert job["status"] == "awaiting_upload"
+    upload = job["upload"]
+    assert upload["method"] == "PUT" and upload["headers"] == {"Content-Type": "image/jpeg"}
+    assert "X-Amz-Signature=" in upload["url"] and "X-Amz-Expires=900" in upload["url"]
+    assert upload["max_bytes"] == settings.upload_max_bytes
+    assert job["links"]["result"] == f"/api/v1/waste/result/{job['job_id']}"
+    status = client.get(job["links"]["status"]).json()
+    assert (status["status"], status["stage"], status["progress"]) == ("awaiting_upload", "awaiting_upload", 0)
+
+
+def test_upload_complete_queues_one_task_even_when_repeated(
+    client: TestClient, broker: Connection
+) -> None:
+    job = start(client)
+    assert put_photo(job, photo()).status_code == 200
+    first = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert first.status_code == 202 and first.json() == {
+        "job_id": job["job_id"], "status": "queued", "duplicate": False
+    }
+    again = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    wait_for(lambda: ai_depth(broker) == 1, timeout=10, describe="one message in q.ai")
+    message = topology.kombu_queue(topology.AI)(broker.default_channel).get(no_ack=True)
+    assert message.headers["task"] == "image.analyze"
+    assert message.headers["id"] == job["job_id"]
+    assert message.properties["priority"] == 10
+    assert message.delivery_info["routing_key"] == "ai.analyze"
+    assert ai_depth(broker) == 0  # the repeated call published nothing
+    result = client.get(f"/api/v1/waste/result/{job['job_id']}")
+    assert result.status_code == 202 and result.json()["status"] == "queued"
+
+
+def test_classify_mode_publishes_image_classify(client: TestClient, broker: Connection) -> None:
+    job = start(client, content_type="image/jpeg", mode="classify")
+    put_photo(job, photo())
+    assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
+    queue = topology.kombu_queue(topology.AI)(broker.default_channel)
+    message = wait_for(lambda: queue.get(no_ack=True), timeout=10, describe="message in q.ai")
+    assert message.headers["task"] == "image.classify"
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (None, 409, "upload_missing"),
+        (b"%PDF-1.7 not an image at all", 415, "upload_not_image"),
+        (b"", 422, "upload_empty"),
+    ],
+)
+def test_bad_uploads_are_refused_and_nothing_is_queued(
+    client: TestClient, broker: Connection, data: bytes | None, status: int, code: str
+) -> None:
+    job = start(client)
+    if data is not None:
+        put_photo(job, data)
+    answer = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert answer.status_code == status and answer.json()["code"] == code
+    assert client.get(f"/api/v1/waste/status/{job['job_id']}").json()["status"] == "awaiting_upload"
+    assert ai_depth(broker) == 0
+    # The app can still fix the upload and go on: the job is not lost.
+    put_photo(job, photo())
+    assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
+
+
+def test_oversized_upload_is_refused(settings: Settings, broker: Connection) -> None:
+    small = settings.model_copy(update={"upload_max_bytes": 1000})
+    from reference.common.settings import get_settings
+
+    app.dependency_overrides[get_settings] = lambda: small
+    try:
+        with TestClient(app) as client:
+            job = start(client)
+            assert job["upload"]["max_bytes"] == 1000
+            put_photo(job, photo())
+            answer = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    finally:
+        app.dependency_overrides.clear()
+    assert answer.status_code == 413 and answer.json()["code"] == "upload_too_large"
+    assert ai_depth(broker) == 0
+
+
+def test_broker_failure_keeps_the_job_waiting(client: TestClient) -> None:
+    def broken(task_name: str, job_id: str, priority: int) -> None:
+        raise ConnectionError("broker down")
+
+    app.dependency_overrides[get_publisher] = lambda: broken
+    job = start(client)
+    put_photo(job, photo())
+    answer = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert answer.status_code == 503 and answer.json()["code"] == "broker_unavailable"
+    assert client.get(f"/api/v1/waste/status/{job['job_id']}").json()["status"] == "awaiting_upload"
+    del app.dependency_overrides[get_publisher]
+    assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
+
+
+@pytest.mark.parametrize("path", ["status", "result", "upload-complete", "events"])
+def test_unknown_and_malformed_job_ids(client: TestClient, path: str) -> None:
+    method = client.post if path == "upload-complete" else client.get
+    unknown = method(f"/api/v1/waste/{path}/{uuid.uuid4()}")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "job_not_found"
+    malformed = method(f"/api/v1/waste/{path}/not-a-uuid")
+    assert malformed.status_code == 422 and malformed.json()["code"] == "invalid_job_id"
+
+
+def test_request_body_errors(client: TestClient) -> None:
+    bad_json = client.post(
+        "/api/v1/waste/analyze", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert bad_json.status_code == 422 and bad_json.json()["code"] == "malformed_json"
+    wrong_type = client.post("/api/v1/waste/analyze", json={"content_type": "application/pdf"})
+    assert wrong_type.status_code == 422 and wrong_type.json()["code"] == "invalid_request"
+    assert wrong_type.json()["details"]["errors"][0]["loc"] == ["body", "content_type"]
+    extra = client.post("/api/v1/waste/analyze", json={"content_type": "image/png", "x": 1})
+    assert extra.status_code == 422 and extra.json()["code"] == "invalid_request"
+    huge = client.post(
+        "/api/v1/waste/analyze",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413 and huge.json()["code"] == "body_too_large"
+    missing = client.get("/api/v1/waste/nothing-here")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_health_readiness_openapi_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "service": "gateway"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert set(ready.json()["checks"]) == {"postgres", "redis", "rabbitmq", "s3"}
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("analyze", "upload-complete/{job_id}", "status/{job_id}", "result/{job_id}",
+                 "events/{job_id}"):
+        assert f"/api/v1/waste/{path}" in paths
+    metrics = client.get("/metrics").text
+    assert 'wastecoach_http_requests_total{method="GET",route="/readyz",service="gateway",status="200"}' in metrics
+
+
+def test_readiness_names_the_dependency_that_is_down(settings: Settings) -> None:
+    from reference.common.settings import get_settings
+
+    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    app.dependency_overrides[get_settings] = lambda: broken
+    try:
+        with TestClient(app) as client:
+            ready = client.get("/readyz")
+    finally:
+        app.dependency_overrides.clear()
+    assert ready.status_code == 503 and ready.json()["code"] == "not_ready"
+    assert ready.json()["checks"]["redis"] != "ok" and ready.json()["checks"]["postgres"] == "ok"
