@@ -57,8 +57,8 @@ class BenchResult:
 
 
 def _right(flow: FlowResult, category: str) -> bool:
-    return flow.status == "done" and flow.result is not None and (
-        flow.result["category"] == category
+    return (
+        flow.status == "done" and flow.result is not None and (flow.result["category"] == category)
     )
 
 

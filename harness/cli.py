@@ -81,7 +81,9 @@ def up(latency: LatencyOpt = "uniform:2:5") -> None:
         while not stopping.is_set():
             dead = [n for n, p in stack.processes.items() if not p.alive()]
             if dead:
-                err.print(f"[red]error:[/red] {', '.join(dead)} exited; logs in {stack.urls()['logs']}")
+                err.print(
+                    f"[red]error:[/red] {', '.join(dead)} exited; logs in {stack.urls()['logs']}"
+                )
                 raise typer.Exit(2)
             stopping.wait(1.0)
     except KeyboardInterrupt:
@@ -104,7 +106,9 @@ def demo(
     try:
         photo_item = catalog.get(item)
     except KeyError:
-        err.print(f"error: no catalog item {item!r}; one of: {', '.join(i.key for i in catalog.ITEMS)}")
+        err.print(
+            f"error: no catalog item {item!r}; one of: {', '.join(i.key for i in catalog.ITEMS)}"
+        )
         raise typer.Exit(2) from None
     photo = catalog.render(photo_item, seed=int(time.time()))  # a fresh photo: first is a miss
     stack = _start(_options("demo", latency))
@@ -118,7 +122,16 @@ def demo(
     finally:
         stack.stop()
     table = Table(title=f"photo of {photo_item.name_en} ({len(photo)} bytes)")
-    for column in ("run", "status", "cache", "item", "category", "client s", "server ms", "model ms"):
+    for column in (
+        "run",
+        "status",
+        "cache",
+        "item",
+        "category",
+        "client s",
+        "server ms",
+        "model ms",
+    ):
         table.add_column(column)
     for run, flow in zip(("1st", "2nd"), flows, strict=True):
         result = flow.result or {}

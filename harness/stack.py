@@ -6,6 +6,7 @@ processes against PostgreSQL, Redis and RabbitMQ servers (each run in its own sa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,8 @@ class LocalStack:
             self._start()
         except BaseException:
             logs = self._logs_digest()
-            self.stop()
+            with contextlib.suppress(Exception):  # the start-up error is the one to report
+                self.stop()
             if logs:
                 raise StackError(f"stack failed to start; logs:\n{logs}") from None
             raise
@@ -109,8 +111,16 @@ class LocalStack:
         self._spawn(
             "gateway",
             "uvicorn",
-            ["reference.gateway:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log", "--log-level", "warning"],
+            [
+                "reference.gateway:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
             env,
             log_dir,
         )
@@ -175,7 +185,10 @@ class LocalStack:
         if key in self.processes and self.processes[key].alive():
             raise StackError(f"{key} is already running")
         process = self._spawn(
-            key, "reference.workers", ["run", name], self.settings.to_env(),
+            key,
+            "reference.workers",
+            ["run", name],
+            self.settings.to_env(),
             self.options.run_dir / "logs",
         )
         self.wait_for_consumers(name)
@@ -184,10 +197,7 @@ class LocalStack:
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             process.stop()
-        try:
-            self.sandbox.close()
-        except Exception:  # noqa: S110 - teardown of a sandbox that never fully opened
-            pass
+        self.sandbox.close()
 
     def __enter__(self) -> LocalStack:
         return self.start()

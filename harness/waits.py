@@ -43,6 +43,8 @@ def wait_for(
         if reason:
             raise WaitAborted(f"gave up waiting for {describe}: {reason}")
         if time.monotonic() >= deadline:
-            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            detail = (
+                f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            )
             raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {describe}{detail}")
         time.sleep(interval)

@@ -71,8 +71,10 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         code = _validation_code(exc)
-        message = "request body is not valid JSON" if code == "malformed_json" else (
-            "request failed validation"
+        message = (
+            "request body is not valid JSON"
+            if code == "malformed_json"
+            else ("request failed validation")
         )
         return JSONResponse(
             {"code": code, "message": message, "details": {"errors": errors}}, status_code=422

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-not-a-secret"  # noqa: S105 - refused outside development, see below
+DEV_SECRET = "dev-only-not-a-secret"
 
 
 class Settings(BaseSettings):
@@ -87,7 +87,9 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            env[f"WASTECOACH_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+            env[f"WASTECOACH_{name.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
         return env
 
 

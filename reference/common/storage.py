@@ -61,7 +61,9 @@ def presign_put(settings: Settings, key: str, content_type: str) -> PresignedUpl
         ExpiresIn=settings.presign_expiry_seconds,
         HttpMethod="PUT",
     )
-    return PresignedUpload(url, "PUT", {"Content-Type": content_type}, settings.presign_expiry_seconds)
+    return PresignedUpload(
+        url, "PUT", {"Content-Type": content_type}, settings.presign_expiry_seconds
+    )
 
 
 def head(settings: Settings, key: str) -> ObjectInfo | None:
@@ -92,11 +94,12 @@ def download(settings: Settings, key: str) -> bytes | None:
 
 
 def ensure_bucket(settings: Settings) -> None:
-    client = s3_client(settings)
+    """Create the bucket unless it exists (idempotent, also when two callers race)."""
     try:
-        client.head_bucket(Bucket=settings.s3_bucket)
-    except ClientError:
-        client.create_bucket(
+        s3_client(settings).create_bucket(
             Bucket=settings.s3_bucket,
             CreateBucketConfiguration={"LocationConstraint": settings.s3_region},
         )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise

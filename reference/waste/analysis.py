@@ -51,6 +51,16 @@ def progress_store(settings: Settings) -> ProgressStore:
     )
 
 
+def warm_up(settings: Settings) -> None:
+    """Create the process's clients and pools before the first job, so it does not pay for them
+    (boto3 and the openai SDK take a few hundred milliseconds to build their clients)."""
+    storage.s3_client(settings)
+    classifier.client_for(settings)
+    get_redis(settings.redis_url).ping()
+    with session_scope(settings.database_url) as session:
+        session.get(Job, uuid.UUID(int=0))
+
+
 def fail_job(settings: Settings, job_id: uuid.UUID, code: str, message: str) -> None:
     """Mark a job failed in PostgreSQL and Redis (idempotent; a finished job is left alone)."""
     with session_scope(settings.database_url) as session:
@@ -191,4 +201,3 @@ def run(settings: Settings, job_id: uuid.UUID) -> Outcome:
     except JobFailed as exc:
         fail_job(settings, job_id, exc.code, exc.message)
         raise
-

@@ -115,7 +115,9 @@ def job_result(
     return result
 
 
-async def _follow(request: Request, settings: Settings, job_id: str) -> AsyncIterator[dict[str, str]]:
+async def _follow(
+    request: Request, settings: Settings, job_id: str
+) -> AsyncIterator[dict[str, str]]:
     store = progress_store(settings)
     parsed = service.parse_job_id(job_id)
     last = None

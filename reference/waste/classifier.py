@@ -32,8 +32,8 @@ from reference.waste.schemas import Classification
 
 CATEGORY_LIST = ", ".join(c.value for c in Category)
 
-ANALYZE_PROMPT = f"""You are a Korean recycling (분리배출) expert. Look at the photo and identify the
-single main waste item. Answer with one JSON object and nothing else:
+ANALYZE_PROMPT = f"""You are a Korean recycling (분리배출) expert. Look at the photo and identify
+the single main waste item. Answer with one JSON object and nothing else:
 {{"item": "<item name in Korean>", "item_en": "<item name in English>",
  "category": "<one of: {CATEGORY_LIST}>", "confidence": <0..1>,
  "disposal_steps": ["<step in Korean>", ...]}}"""

@@ -69,7 +69,9 @@ class ProgressStore:
         )
         key = self.keys.job(str(result.job_id))
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"state": state.model_dump_json(), "result": result.model_dump_json()})
+            pipe.hset(
+                key, mapping={"state": state.model_dump_json(), "result": result.model_dump_json()}
+            )
             pipe.expire(key, self.ttl)
             pipe.execute()
 

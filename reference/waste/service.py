@@ -115,7 +115,9 @@ def complete_upload(
     except Exception as exc:
         session.rollback()
         raise ApiError(
-            503, "broker_unavailable", f"could not queue the job, retry later ({type(exc).__name__})"
+            503,
+            "broker_unavailable",
+            f"could not queue the job, retry later ({type(exc).__name__})",
         ) from exc
     session.commit()
     session.refresh(job)
@@ -146,4 +148,3 @@ def job_result(session: Session, settings: Settings, job: Job) -> ResultOut:
         return cached
     analysis = session.get(Analysis, job.analysis_id) if job.analysis_id else None
     return result_out(job, analysis)
-

@@ -7,10 +7,16 @@ import uuid
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
+from celery.signals import worker_ready
 
 from reference.common.settings import get_settings
 from reference.common.telemetry import TASK_SECONDS, TASKS
 from reference.waste import analysis
+
+
+@worker_ready.connect
+def _warm_up(**_: object) -> None:
+    analysis.warm_up(get_settings())
 
 
 def _run(task: Task, job_id: str) -> dict[str, object]:

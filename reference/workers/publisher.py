@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+
 from celery import Celery
 from kombu import Connection
 

@@ -33,5 +33,7 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_to_env_round_trips() -> None:
     original = Settings(redis_prefix="x:", cache_enabled=False, openai_attempts=2)
-    rebuilt = Settings(**{k.removeprefix("WASTECOACH_").lower(): v for k, v in original.to_env().items()})
+    rebuilt = Settings(
+        **{k.removeprefix("WASTECOACH_").lower(): v for k, v in original.to_env().items()}
+    )
     assert rebuilt.model_dump() == original.model_dump()

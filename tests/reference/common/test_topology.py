@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
-from reference.common import topology
 from harness.sandbox import Sandbox
 from harness.waits import wait_for
+from reference.common import topology
 from reference.workers.app import create_celery
 
 

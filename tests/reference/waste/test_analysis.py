@@ -15,7 +15,6 @@ from reference.common.db import session_scope
 from reference.common.settings import Settings
 from reference.waste import analysis
 from reference.waste.models import Job, JobStatus
-
 from tests.factories import MockOpenAIServer, photo
 from tests.reference.waste.conftest import put_photo
 
@@ -84,7 +83,9 @@ def test_model_failure_fails_the_job_with_its_reason(
     assert body["result"] is None
 
 
-def test_an_image_gone_from_the_bucket_fails_the_job(client: TestClient, settings: Settings) -> None:
+def test_an_image_gone_from_the_bucket_fails_the_job(
+    client: TestClient, settings: Settings
+) -> None:
     job = submitted(client, photo())
     with session_scope(settings.database_url) as session:
         key = session.get(Job, job).object_key
@@ -111,9 +112,7 @@ def test_a_message_that_keeps_killing_workers_is_failed(
 ) -> None:
     job = submitted(client, photo())
     with session_scope(settings.database_url) as session:
-        session.execute(
-            update(Job).where(Job.id == job).values(deliveries=analysis.MAX_DELIVERIES)
-        )
+        session.execute(update(Job).where(Job.id == job).values(deliveries=analysis.MAX_DELIVERIES))
     with pytest.raises(analysis.JobFailed, match="too_many_deliveries"):
         analysis.run(settings, job)
 

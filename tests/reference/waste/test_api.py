@@ -13,7 +13,6 @@ from reference.common import topology
 from reference.common.settings import Settings
 from reference.gateway import app
 from reference.waste.api import get_publisher
-
 from tests.factories import photo
 from tests.reference.waste.conftest import put_photo
 
@@ -39,7 +38,11 @@ def test_analyze_gives_a_presigned_put(client: TestClient, settings: Settings) -
     assert upload["max_bytes"] == settings.upload_max_bytes
     assert job["links"]["result"] == f"/api/v1/waste/result/{job['job_id']}"
     status = client.get(job["links"]["status"]).json()
-    assert (status["status"], status["stage"], status["progress"]) == ("awaiting_upload", "awaiting_upload", 0)
+    assert (status["status"], status["stage"], status["progress"]) == (
+        "awaiting_upload",
+        "awaiting_upload",
+        0,
+    )
 
 
 def test_upload_complete_queues_one_task_even_when_repeated(
@@ -49,7 +52,9 @@ def test_upload_complete_queues_one_task_even_when_repeated(
     assert put_photo(job, photo()).status_code == 200
     first = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
     assert first.status_code == 202 and first.json() == {
-        "job_id": job["job_id"], "status": "queued", "duplicate": False
+        "job_id": job["job_id"],
+        "status": "queued",
+        "duplicate": False,
     }
     again = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
     assert again.status_code == 202 and again.json()["duplicate"] is True
@@ -162,11 +167,19 @@ def test_health_readiness_openapi_and_metrics(client: TestClient) -> None:
     assert ready.status_code == 200, ready.text
     assert set(ready.json()["checks"]) == {"postgres", "redis", "rabbitmq", "s3"}
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("analyze", "upload-complete/{job_id}", "status/{job_id}", "result/{job_id}",
-                 "events/{job_id}"):
+    for path in (
+        "analyze",
+        "upload-complete/{job_id}",
+        "status/{job_id}",
+        "result/{job_id}",
+        "events/{job_id}",
+    ):
         assert f"/api/v1/waste/{path}" in paths
     metrics = client.get("/metrics").text
-    assert 'wastecoach_http_requests_total{method="GET",route="/readyz",service="gateway",status="200"}' in metrics
+    assert (
+        'wastecoach_http_requests_total{method="GET",route="/readyz",service="gateway",status="200"}'
+        in metrics
+    )
 
 
 def test_readiness_names_the_dependency_that_is_down(settings: Settings) -> None:

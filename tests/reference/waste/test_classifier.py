@@ -65,9 +65,11 @@ def test_classify_mode_uses_the_lighter_model_and_standard_steps(settings: Setti
 def test_faults_are_retried_then_fail_with_their_code(
     settings: Settings, fault: str, code: str
 ) -> None:
-    with mocked_openai(BASE, MockOpenAIConfig(**{fault: 1.0})) as mock:
-        with pytest.raises(classifier.ModelError) as raised:
-            classifier.classify(settings, Mode.ANALYZE, photo(), "image/jpeg")
+    with (
+        mocked_openai(BASE, MockOpenAIConfig(**{fault: 1.0})) as mock,
+        pytest.raises(classifier.ModelError) as raised,
+    ):
+        classifier.classify(settings, Mode.ANALYZE, photo(), "image/jpeg")
     assert raised.value.code == code
     assert mock.stats()["calls"] == settings.openai_attempts
 

@@ -1,0 +1,51 @@
+"""Sessions: ``nox -s demo`` (the main job), ``nox -s tests``, ``nox -s lint``, ``nox -s bench``.
+
+The storage servers (PostgreSQL, Redis, RabbitMQ) must be running; every session isolates
+itself in its own database, vhost and Redis key prefix. Arguments after ``--`` go to the tool.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Every test (unit, integration against the real servers, end-to-end); pytest args after --."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Bring the stack up, analyse a sample photo twice (a miss, then a hit), take it down."""
+    session.install("-e", ".[mocks]")
+    session.run("wastecoach", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def up(session: nox.Session) -> None:
+    """Bring the stack up and keep it running until Ctrl-C."""
+    session.install("-e", ".[mocks]")
+    session.run("wastecoach", "up", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmark the image path (processing time of misses and hits, stack overhead)."""
+    session.install("-e", ".[mocks]")
+    session.run("wastecoach", "bench", *session.posargs)
