@@ -12,7 +12,6 @@ from harness.sandbox import Sandbox, ServerUrls
 from reference import migrations
 from reference.common import storage, topology
 from reference.common.settings import Settings
-
 from tests.factories import MockOpenAIServer, start_mock_openai, start_moto
 
 

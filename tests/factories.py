@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
+from harness.mocks import catalog
 from harness.processes import ManagedProcess, free_port
 from harness.waits import wait_for
-from harness.mocks import catalog
 
 LOG_DIR = Path(tempfile.gettempdir()) / "wastecoach-test-logs"
 
@@ -54,7 +54,9 @@ TEST_OPENAI: dict[str, Any] = {
 
 
 @contextmanager
-def _served(name: str, module: str, args: list[str], health: str) -> Iterator[tuple[ManagedProcess, str]]:
+def _served(
+    name: str, module: str, args: list[str], health: str
+) -> Iterator[tuple[ManagedProcess, str]]:
     port = free_port()
     process = ManagedProcess.python_module(
         f"{name}-{port}", module, ["--port", str(port), *args], {}, LOG_DIR
@@ -83,8 +85,12 @@ def start_moto() -> Iterator[ServedProcess]:
 
 @contextmanager
 def start_mock_openai() -> Iterator[MockOpenAIServer]:
-    with _served("openai", "harness.mocks.openai_server", ["--latency", "fixed:0.02",
-                 "--classify-latency", "fixed:0.02", "--log-level", "warning"], "/healthz") as (
+    with _served(
+        "openai",
+        "harness.mocks.openai_server",
+        ["--latency", "fixed:0.02", "--classify-latency", "fixed:0.02", "--log-level", "warning"],
+        "/healthz",
+    ) as (
         process,
         base,
     ):

@@ -13,7 +13,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: python -m reference.migrations {upgrade|downgrade} [revision]")
     url = get_settings().database_url
     if argv[0] == "upgrade":
-        upgrade(url, argv[1] if len(argv) > 1 else "head")
+        upgrade(url, argv[1] if len(argv) > 1 else "heads")
     else:
         downgrade(url, argv[1] if len(argv) > 1 else "base")
 

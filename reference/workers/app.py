@@ -7,7 +7,8 @@ from celery import Celery
 from reference.common import topology
 from reference.common.settings import Settings, get_settings
 
-TASK_MODULES = ("reference.workers.ai",)
+# Every module that defines tasks; workers import them all, consume only their queues.
+TASK_MODULES = ("reference.waste.tasks",)
 
 
 def task_routes() -> dict[str, dict[str, str]]:

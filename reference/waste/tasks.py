@@ -1,4 +1,5 @@
-"""Tasks of ``q.ai``: the photo analyses (GPT-4o vision, 2-5 s; the lighter classification)."""
+"""waste-service tasks on ``q.ai``: the photo analyses (GPT-4o vision, 2-5 s; the lighter
+classification)."""
 
 from __future__ import annotations
 
