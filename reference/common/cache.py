@@ -26,5 +26,8 @@ class Keys:
     def classification(self, mode: str, content_key: str) -> str:
         return f"{self.prefix}cache:{mode}:{content_key}"
 
+    def revoked(self, jti: str) -> str:
+        return f"{self.prefix}revoked:{jti}"
+
     def counter(self, name: str) -> str:
         return f"{self.prefix}counter:{name}"

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-not-a-secret"
+DEV_SECRET = "dev-only-not-a-secret-do-not-deploy-0000"
 
 
 class Settings(BaseSettings):
@@ -57,8 +57,11 @@ class Settings(BaseSettings):
     job_state_ttl_seconds: int = Field(24 * 3600, gt=0)
     cache_enabled: bool = True
 
-    # Security.
+    # Security: JWT access and refresh tokens (HS256), revocation through a Redis deny-list.
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_issuer: str = "wastecoach"
+    access_token_minutes: int = Field(180, gt=0)
+    refresh_token_days: int = Field(30, gt=0)
 
     # Workers expose Prometheus metrics on this port (0 disables the listener).
     worker_metrics_port: int = Field(0, ge=0, le=65535)
@@ -77,6 +80,8 @@ class Settings(BaseSettings):
                         f"WASTECOACH_{name.upper()} must be set when "
                         "WASTECOACH_ENVIRONMENT=production"
                     )
+            if len(self.jwt_secret.get_secret_value()) < 32:
+                raise ValueError("WASTECOACH_JWT_SECRET must be at least 32 characters (HS256)")
         return self
 
     def to_env(self) -> dict[str, str]:

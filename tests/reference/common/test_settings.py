@@ -19,8 +19,13 @@ def test_production_refuses_development_secrets() -> None:
 
 
 def test_production_accepts_real_secrets() -> None:
-    settings = Settings(environment="production", jwt_secret="s3cret-1", openai_api_key="sk-x")
+    settings = Settings(environment="production", jwt_secret="s" * 32, openai_api_key="sk-x")
     assert settings.jwt_secret.get_secret_value() != DEV_SECRET
+
+
+def test_production_refuses_a_short_jwt_secret() -> None:
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(environment="production", jwt_secret="short", openai_api_key="sk-x")
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,134 @@
+"""JWT access and refresh tokens, the revocation deny-list, and the current-user dependency.
+
+A token is accepted from the ``Authorization: Bearer`` header or the ``access_token`` cookie.
+Every failure is a 401 with a stable code: ``token_missing``, ``token_invalid``,
+``token_expired``, ``token_revoked`` (or ``token_wrong_type`` for a refresh token used as an
+access token and the reverse).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, Request
+
+from reference.common.cache import Keys, get_redis
+from reference.common.errors import ApiError
+from reference.common.settings import Settings, get_settings
+
+ALGORITHM = "HS256"
+ACCESS_COOKIE = "access_token"
+TokenType = Literal["access", "refresh"]
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    token_type: TokenType
+    jti: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    claims: TokenClaims
+
+
+def issue(settings: Settings, user_id: uuid.UUID, token_type: TokenType) -> IssuedToken:
+    now = datetime.now(UTC)
+    lifetime = (
+        timedelta(minutes=settings.access_token_minutes)
+        if token_type == "access"
+        else timedelta(days=settings.refresh_token_days)
+    )
+    claims = TokenClaims(user_id, token_type, uuid.uuid4().hex, now + lifetime)
+    token = jwt.encode(
+        {
+            "sub": str(user_id),
+            "typ": token_type,
+            "jti": claims.jti,
+            "iss": settings.jwt_issuer,
+            "iat": now,
+            "exp": claims.expires_at,
+        },
+        settings.jwt_secret.get_secret_value(),
+        algorithm=ALGORITHM,
+    )
+    return IssuedToken(token, claims)
+
+
+def _revoked_key(settings: Settings, jti: str) -> str:
+    return Keys(settings.redis_prefix).revoked(jti)
+
+
+def revoke(settings: Settings, claims: TokenClaims) -> None:
+    """Deny a token until it would have expired anyway (the deny-list forgets it then)."""
+    remaining = int((claims.expires_at - datetime.now(UTC)).total_seconds()) + 1
+    if remaining > 0:
+        get_redis(settings.redis_url).set(_revoked_key(settings, claims.jti), b"1", ex=remaining)
+
+
+def is_revoked(settings: Settings, jti: str) -> bool:
+    return bool(get_redis(settings.redis_url).exists(_revoked_key(settings, jti)))
+
+
+def verify(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
+    """Decode and check a token: signature, issuer, expiry, type, and the deny-list."""
+    try:
+        payload = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[ALGORITHM],
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "typ", "jti", "exp", "iss"]},
+        )
+        claims = TokenClaims(
+            uuid.UUID(payload["sub"]),
+            payload["typ"],
+            str(payload["jti"]),
+            datetime.fromtimestamp(payload["exp"], UTC),
+        )
+    except jwt.ExpiredSignatureError:
+        raise ApiError(401, "token_expired", "the token has expired; refresh or log in") from None
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+        raise ApiError(
+            401, "token_invalid", "the token is malformed or its signature is wrong"
+        ) from None
+    if claims.token_type != expected:
+        raise ApiError(401, "token_wrong_type", f"a {expected} token is needed here")
+    if is_revoked(settings, claims.jti):
+        raise ApiError(401, "token_revoked", "the token was revoked (logged out); log in again")
+    return claims
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(ACCESS_COOKIE)
+
+
+def get_claims(
+    request: Request, settings: Annotated[Settings, Depends(get_settings)]
+) -> TokenClaims:
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(
+            401, "token_missing", "log in first: send 'Authorization: Bearer <access token>'"
+        )
+    return verify(settings, token, "access")
+
+
+def get_current_user_id(claims: Annotated[TokenClaims, Depends(get_claims)]) -> uuid.UUID:
+    return claims.user_id
+
+
+# The authenticated caller of a route; every service but auth's login requires it.
+CurrentClaims = Annotated[TokenClaims, Depends(get_claims)]
+CurrentUserId = Annotated[uuid.UUID, Depends(get_current_user_id)]
