@@ -48,6 +48,7 @@ class LocalStack:
         self.s3_url = ""
         self.openai_url = ""
         self.startup_seconds: dict[str, float] = {}
+        self.metrics_urls: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -124,8 +125,9 @@ class LocalStack:
             env,
             log_dir,
         )
+        self.metrics_urls["gateway"] = f"{self.base_url}/metrics"
         for name in self.options.workers:
-            self._spawn(f"worker-{name}", "reference.workers", ["run", name], env, log_dir)
+            self._spawn_worker(name)
         self._wait_http("gateway", f"{self.base_url}/readyz")
         for name in self.options.workers:
             self.wait_for_consumers(name)
@@ -184,15 +186,19 @@ class LocalStack:
         key = f"worker-{name}"
         if key in self.processes and self.processes[key].alive():
             raise StackError(f"{key} is already running")
-        process = self._spawn(
-            key,
-            "reference.workers",
-            ["run", name],
-            self.settings.to_env(),
-            self.options.run_dir / "logs",
-        )
+        process = self._spawn_worker(name)
         self.wait_for_consumers(name)
         return process
+
+    def _spawn_worker(self, name: str) -> ManagedProcess:
+        """A worker process with its own metrics port (scraped during runs)."""
+        assert self.settings is not None
+        port = free_port()
+        env = {**self.settings.to_env(), "WASTECOACH_WORKER_METRICS_PORT": str(port)}
+        self.metrics_urls[f"worker-{name}"] = f"http://127.0.0.1:{port}/metrics"
+        return self._spawn(
+            f"worker-{name}", "reference.workers", ["run", name], env, self.options.run_dir / "logs"
+        )
 
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):

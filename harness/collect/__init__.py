@@ -1,0 +1,1 @@
+"""Collectors sampled during a run: queues, Redis, Prometheus endpoints, processes by tier."""

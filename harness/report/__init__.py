@@ -1,0 +1,1 @@
+"""Run reports: the data a run leaves behind, plots, the HTML page, JUnit XML, comparisons."""

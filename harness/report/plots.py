@@ -1,0 +1,190 @@
+"""The report's figures as self-contained PNG data URIs (matplotlib, no display)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from harness.report.rundata import RunData
+from harness.stats import percentile
+
+TARGET_MS = 5000.0
+
+
+def _data_uri(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _t0(run: RunData) -> float:
+    starts = [e["started_at"] for e in run.events if e.get("started_at")]
+    points = [p.ts for p in run.series.points]
+    return min(starts + points, default=0.0)
+
+
+def _done(run: RunData) -> list[dict[str, Any]]:
+    return [e for e in run.events if e.get("status") == "done" and e.get("processing_ms")]
+
+
+def latency_distribution(run: RunData) -> str | None:
+    done = _done(run)
+    if not done:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for label, hit in (("cache hit", True), ("cache miss", False)):
+        values = [e["processing_ms"] for e in done if bool(e.get("cache_hit")) == hit]
+        if values:
+            ax.hist(values, bins=40, alpha=0.6, label=f"{label} (n={len(values)})")
+    every = [e["processing_ms"] for e in done]
+    for pct, style in ((50, ":"), (95, "--")):
+        ax.axvline(percentile(every, pct), color="black", linestyle=style, label=f"p{pct}")
+    ax.axvline(TARGET_MS, color="red", label="5 s target")
+    ax.set_xlabel("processing time (upload-complete → result visible), ms")
+    ax.set_ylabel("scans")
+    ax.legend(fontsize=8)
+    return _data_uri(fig)
+
+
+def _rolling(
+    xs: list[float], ys: list[float], window: float, reduce: Callable[[list[float]], float]
+) -> tuple[list[float], list[float]]:
+    """Reduce ``ys`` over trailing windows of ``window`` seconds, one point per second."""
+    if not xs:
+        return [], []
+    pairs = sorted(zip(xs, ys, strict=True))
+    out_x, out_y = [], []
+    t, end = pairs[0][0], pairs[-1][0]
+    while t <= end:
+        inside = [y for x, y in pairs if t - window < x <= t]
+        if inside:
+            out_x.append(t)
+            out_y.append(reduce(inside))
+        t += 1.0
+    return out_x, out_y
+
+
+def latency_over_time(run: RunData) -> str | None:
+    done = _done(run)
+    if not done:
+        return None
+    t0 = _t0(run)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for label, hit, colour in (("hit", True, "tab:green"), ("miss", False, "tab:orange")):
+        rows = [e for e in done if bool(e.get("cache_hit")) == hit]
+        ax.scatter(
+            [e["started_at"] - t0 for e in rows],
+            [e["processing_ms"] for e in rows],
+            s=6,
+            alpha=0.5,
+            color=colour,
+            label=label,
+        )
+    xs, ys = _rolling(
+        [e["started_at"] - t0 for e in done],
+        [e["processing_ms"] for e in done],
+        30.0,
+        lambda v: percentile(v, 95),
+    )
+    ax.plot(xs, ys, color="black", label="p95 (30 s window)")
+    ax.axhline(TARGET_MS, color="red", linewidth=1)
+    ax.set_xlabel("seconds into the run")
+    ax.set_ylabel("processing ms")
+    ax.legend(fontsize=8)
+    return _data_uri(fig)
+
+
+def queues_over_time(run: RunData) -> str | None:
+    depth: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for p in run.series.select("queue_depth"):
+        depth[p.tag("queue") or "?"].append((p.ts, p.value))
+    waits = [
+        (e["started_at"], e["server_queue_wait_ms"])
+        for e in run.events
+        if e.get("server_queue_wait_ms") is not None and e.get("started_at")
+    ]
+    if not depth and not waits:
+        return None
+    t0 = _t0(run)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for queue, values in sorted(depth.items()):
+        top.plot([t - t0 for t, _ in values], [v for _, v in values], label=queue)
+    top.set_ylabel("messages ready")
+    top.legend(fontsize=8, ncol=5)
+    if waits:
+        bottom.scatter([t - t0 for t, _ in waits], [w for _, w in waits], s=6, alpha=0.5)
+    bottom.set_ylabel("q.ai wait, ms")
+    bottom.set_xlabel("seconds into the run")
+    return _data_uri(fig)
+
+
+def cache_over_time(run: RunData) -> str | None:
+    done = _done(run)
+    if not done:
+        return None
+    t0 = _t0(run)
+    xs, ys = _rolling(
+        [e["started_at"] - t0 for e in done],
+        [1.0 if e.get("cache_hit") else 0.0 for e in done],
+        60.0,
+        lambda v: sum(v) / len(v),
+    )
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.plot(xs, ys, label="hit ratio (60 s window)")
+    ax.axhline(0.70, color="red", linewidth=1, label="70 % target")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("seconds into the run")
+    ax.legend(fontsize=8)
+    return _data_uri(fig)
+
+
+def resources_by_tier(run: RunData) -> str | None:
+    cpu: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    rss: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    for p in run.series.select("cpu_percent"):
+        cpu[p.tag("tier") or "?"][round(p.ts)] += p.value
+    for p in run.series.select("rss_bytes"):
+        rss[p.tag("tier") or "?"][round(p.ts)] += p.value / 2**20
+    if not cpu:
+        return None
+    t0 = _t0(run)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for tier, values in sorted(cpu.items()):
+        times = sorted(values)
+        top.plot([t - t0 for t in times], [values[t] for t in times], label=tier)
+    for tier, values in sorted(rss.items()):
+        times = sorted(values)
+        bottom.plot([t - t0 for t in times], [values[t] for t in times], label=tier)
+    top.set_ylabel("CPU % (100 = one core)")
+    bottom.set_ylabel("RSS MiB")
+    bottom.set_xlabel("seconds into the run")
+    top.legend(fontsize=8, ncol=3)
+    return _data_uri(fig)
+
+
+FIGURES: dict[str, Callable[[RunData], str | None]] = {
+    "Processing time distribution": latency_distribution,
+    "Processing time over time": latency_over_time,
+    "Queues: depth and q.ai wait": queues_over_time,
+    "Cache hit ratio over time": cache_over_time,
+    "Resources by tier": resources_by_tier,
+}
+
+
+def render_all(run: RunData) -> dict[str, str]:
+    figures: dict[str, str] = {}
+    for title, make in FIGURES.items():
+        uri = make(run)
+        if uri is not None:
+            figures[title] = uri
+    return figures

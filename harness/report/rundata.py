@@ -1,0 +1,108 @@
+"""What a run leaves in ``reports/<run-id>/`` and how to read it back.
+
+- ``events.csv``: one row per scan flow (the load generator's own, exact measurements)
+- ``requests.csv``: one row per HTTP request
+- ``series.csv``: time series sampled during the run (queues, Redis, metrics, resources)
+- ``summary.json``: the scenario, the gate verdicts and the headline numbers
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.collect.series import Series
+
+EVENTS = "events.csv"
+REQUESTS = "requests.csv"
+SERIES = "series.csv"
+SUMMARY = "summary.json"
+
+
+def _number(value: str) -> float | None:
+    if value in ("", "None", "nan"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _boolean(value: str) -> bool | None:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    return None
+
+
+NUMERIC_EVENT_FIELDS = (
+    "scheduled_at",
+    "started_at",
+    "processing_ms",
+    "end_to_end_ms",
+    "server_processing_ms",
+    "server_queue_wait_ms",
+    "model_ms",
+    "http_status",
+)
+BOOLEAN_EVENT_FIELDS = ("accepted", "cache_hit", "is_repeat")
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Scan flows with numbers and booleans parsed (empty cells become None)."""
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    with path.open(newline="") as source:
+        for raw in csv.DictReader(source):
+            row: dict[str, Any] = dict(raw)
+            for name in NUMERIC_EVENT_FIELDS:
+                if name in row:
+                    row[name] = _number(row[name] or "")
+            for name in BOOLEAN_EVENT_FIELDS:
+                if name in row:
+                    row[name] = _boolean(row[name] or "")
+            rows.append(row)
+    return rows
+
+
+def read_requests(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    with path.open(newline="") as source:
+        for raw in csv.DictReader(source):
+            row: dict[str, Any] = dict(raw)
+            row["ts"] = _number(row.get("ts") or "")
+            row["ms"] = _number(row.get("ms") or "")
+            row["ok"] = _boolean(row.get("ok") or "")
+            rows.append(row)
+    return rows
+
+
+@dataclass
+class RunData:
+    run_dir: Path
+    summary: dict[str, Any]
+    events: list[dict[str, Any]]
+    requests: list[dict[str, Any]]
+    series: Series
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunData:
+        summary_path = run_dir / SUMMARY
+        if not summary_path.exists():
+            raise FileNotFoundError(f"{run_dir} holds no {SUMMARY}: is it a run folder?")
+        series_path = run_dir / SERIES
+        return cls(
+            run_dir,
+            json.loads(summary_path.read_text()),
+            read_events(run_dir / EVENTS),
+            read_requests(run_dir / REQUESTS),
+            Series.read_csv(series_path) if series_path.exists() else Series(),
+        )

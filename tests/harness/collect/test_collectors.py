@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from kombu import Connection, Producer
+
+from harness.collect.prometheus import PrometheusSampler
+from harness.collect.rabbitmq import RabbitSampler
+from harness.collect.redis_stats import RedisSampler
+from harness.collect.resources import ResourceSampler, Watched
+from harness.collect.sampler import Sampler
+from harness.collect.series import Series, point
+from harness.sandbox import Sandbox
+from harness.waits import wait_for
+from reference.common import topology
+
+METRICS = """# HELP wastecoach_cache_lookups_total x
+# TYPE wastecoach_cache_lookups_total counter
+wastecoach_cache_lookups_total{mode="analyze",result="hit"} 7.0
+wastecoach_cache_lookups_total{mode="analyze",result="miss"} 3.0
+# HELP python_gc_objects_collected_total y
+# TYPE python_gc_objects_collected_total counter
+python_gc_objects_collected_total{generation="0"} 1.0
+"""
+
+
+def test_prometheus_keeps_our_metrics_with_labels() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text=METRICS))
+    sampler = PrometheusSampler(
+        {"worker-ai": "http://w/metrics"}, httpx.Client(transport=transport)
+    )
+    points = {(p.metric, p.tag("result")): p.value for p in sampler.sample()}
+    assert points == {
+        ("wastecoach_cache_lookups_total", "hit"): 7.0,
+        ("wastecoach_cache_lookups_total", "miss"): 3.0,
+    }
+
+
+def test_prometheus_counts_a_target_that_does_not_answer() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    sampler = PrometheusSampler(
+        {"gw": "http://x/metrics"}, httpx.Client(transport=httpx.MockTransport(refuse))
+    )
+    assert [(p.metric, p.tag("target")) for p in sampler.sample()] == [("scrape_failures", "gw")]
+
+
+def test_series_round_trips_through_csv(tmp_path: Path) -> None:
+    series = Series()
+    series.add([point(1.5, "queue_depth", 3, queue="q.ai"), point(2.0, "redis_clients", 12)])
+    series.write_csv(tmp_path / "s.csv")
+    again = Series.read_csv(tmp_path / "s.csv")
+    assert again.points == series.points
+    assert [p.value for p in again.select("queue_depth", queue="q.ai")] == [3.0]
+
+
+def test_resources_sample_this_process_and_the_storage_tier() -> None:
+    sampler = ResourceSampler([Watched("pytest", "load", os.getpid())])
+    sum(i * i for i in range(200_000))  # some CPU to measure
+    points = sampler.sample()
+    tiers = {p.tag("tier") for p in points}
+    assert "load" in tiers
+    rss = [p.value for p in points if p.metric == "rss_bytes" and p.tag("process") == "pytest"]
+    assert rss and rss[0] > 10 * 2**20
+
+
+def test_a_failing_collector_is_recorded_not_fatal() -> None:
+    series = Series()
+
+    def broken() -> list:
+        raise RuntimeError("boom")
+
+    sampler = Sampler({"ok": lambda: [point(1, "x", 1)], "broken": broken}, series)
+    sampler.sample_once()
+    assert [p.metric for p in series.points] == ["x", "collector_errors"]
+    assert sampler.errors == {"broken": "RuntimeError: boom"}
+
+
+@pytest.mark.integration
+def test_rabbitmq_sampler_sees_depth_of_our_queues(broker: Connection, sandbox: Sandbox) -> None:
+    Producer(broker.default_channel).publish({}, exchange=topology.EXCHANGE, routing_key="batch.x")
+    sampler = RabbitSampler(sandbox.broker_url)
+
+    def batch_depth() -> float | None:
+        for p in sampler.sample():
+            if p.metric == "queue_depth" and p.tag("queue") == "q.batch" and p.value == 1:
+                return p.value
+        return None
+
+    try:
+        # The management API's statistics lag a few seconds behind the broker.
+        assert wait_for(batch_depth, timeout=30, interval=0.5, describe="q.batch depth 1") == 1
+        names = {p.tag("queue") for p in sampler.sample() if p.metric == "queue_depth"}
+    finally:
+        sampler.close()
+    assert names == {spec.name for spec in topology.QUEUES}
+
+
+@pytest.mark.integration
+def test_redis_sampler(sandbox: Sandbox) -> None:
+    sampler = RedisSampler(sandbox.servers.redis_url)
+    try:
+        points = {p.metric: p.value for p in sampler.sample()}
+    finally:
+        sampler.close()
+    assert points["redis_clients"] >= 1
+    assert set(points) == {
+        "redis_clients",
+        "redis_keyspace_hits",
+        "redis_keyspace_misses",
+        "redis_used_memory_bytes",
+    }
