@@ -1,0 +1,98 @@
+"""Turning a run's raw records (``events.csv``, ``requests.csv``, the sampled series) into the
+observations gates judge (:class:`harness.measurements.Samples`).
+
+One place decides what each gate metric means for this system:
+
+- ``processing_time``: upload-complete sent -> result visible, per finished scan (tag cache)
+- ``end_to_end_time``: the scan's *scheduled* start -> result visible (no coordinated omission)
+- ``cache_hit_ratio``: per finished scan, 1 when served from the cache
+- ``wrong_answers``: per finished scan, 1 when the category is not the photo's true one
+- ``failed_jobs``: per accepted job that ended, 1 when it ended failed (tag reason)
+- ``lost_jobs``: per accepted job, 1 when it had not ended by the end of the drain
+- ``error_ratio``: per HTTP request, 1 when it failed (5xx, unexpected status, no answer)
+- ``queue_wait``: per AI job, queued -> started by a worker (server clock), tag queue=q.ai
+- ``queue_depth``, ``dlq_length``, ``redis_clients``: sampled gauges
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from harness.collect.series import Series
+from harness.measurements import Samples
+
+SERIES_GAUGES = ("queue_depth", "dlq_length", "redis_clients")
+
+
+def _job_tags(event: Mapping[str, Any]) -> dict[str, str]:
+    tags = {"follow": str(event.get("follow") or "poll")}
+    if event.get("variant"):
+        tags["variant"] = str(event["variant"])
+    if event.get("mode"):
+        tags["mode"] = str(event["mode"])
+    return tags
+
+
+def add_events(samples: Samples, events: Iterable[Mapping[str, Any]]) -> None:
+    for e in events:
+        t = float(e.get("started_at") or e.get("scheduled_at") or 0.0)
+        tags = _job_tags(e)
+        status = e.get("status")
+        accepted = bool(e.get("accepted"))
+        if status == "done":
+            cache = "hit" if e.get("cache_hit") else "miss"
+            if e.get("processing_ms") is not None:
+                samples.record(
+                    "processing_time", e["processing_ms"], t=t, tags={**tags, "cache": cache}
+                )
+            if e.get("end_to_end_ms") is not None:
+                samples.record(
+                    "end_to_end_time", e["end_to_end_ms"], t=t, tags={**tags, "cache": cache}
+                )
+            samples.record_event("cache_hit_ratio", bool(e.get("cache_hit")), t=t, tags=tags)
+            if e.get("expected_category"):
+                wrong = e.get("got_category") != e.get("expected_category")
+                samples.record_event("wrong_answers", wrong, t=t, tags={**tags, "cache": cache})
+        if accepted and status in ("done", "failed"):
+            reason = str(e.get("error_code") or "") if status == "failed" else ""
+            failed_tags = {**tags, "reason": reason} if reason else tags
+            samples.record_event("failed_jobs", status == "failed", t=t, tags=failed_tags)
+        if accepted:
+            samples.record_event("lost_jobs", status not in ("done", "failed"), t=t, tags=tags)
+        if e.get("server_queue_wait_ms") is not None:
+            task = "image.classify" if e.get("mode") == "classify" else "image.analyze"
+            samples.record(
+                "queue_wait", e["server_queue_wait_ms"], t=t, tags={"queue": "q.ai", "task": task}
+            )
+
+
+def add_requests(samples: Samples, requests: Iterable[Mapping[str, Any]]) -> None:
+    for r in requests:
+        samples.record_event(
+            "error_ratio",
+            not r.get("ok"),
+            t=float(r.get("ts") or 0.0),
+            tags={"request": str(r.get("name") or "?"), "status": str(r.get("status") or "")},
+        )
+
+
+def add_series(samples: Samples, series: Series) -> None:
+    for name in SERIES_GAUGES:
+        for p in series.select(name):
+            samples.record(name, p.value, t=p.ts, tags=dict(p.tags))
+
+
+def build(
+    events: Iterable[Mapping[str, Any]],
+    requests: Iterable[Mapping[str, Any]],
+    series: Series,
+    *,
+    start: float,
+    end: float,
+) -> Samples:
+    samples = Samples(start=start, end=end)
+    add_events(samples, events)
+    add_requests(samples, requests)
+    add_series(samples, series)
+    return samples
