@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from harness.auth_client import dev_login
 from harness.client import FlowResult, WasteClient
 from harness.mocks import catalog
 from harness.stats import summary
@@ -67,8 +68,10 @@ def run_bench(base_url: str, photos: int, concurrency: int) -> BenchResult:
     items = [catalog.ITEMS[i % len(catalog.ITEMS)] for i in range(photos)]
     images = [catalog.render(item, seed=i) for i, item in enumerate(items)]
 
+    token = dev_login(base_url)
+
     def one(index: int) -> FlowResult:
-        with WasteClient(base_url) as client:
+        with WasteClient(base_url, token=token) as client:
             return client.analyze_photo(images[index], follow="stream")
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:

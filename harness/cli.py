@@ -100,6 +100,7 @@ def demo(
     item: Annotated[str, typer.Option(help="catalog item to photograph")] = "water_bottle",
 ) -> None:
     """Analyse a sample photo through the whole flow twice (a cache miss, then a hit)."""
+    from harness.auth_client import LoginError, dev_login
     from harness.client import FlowError, WasteClient
     from harness.mocks import catalog
 
@@ -114,9 +115,9 @@ def demo(
     stack = _start(_options("demo", latency))
     try:
         _print_urls(stack)
-        with WasteClient(stack.base_url) as client:
+        with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
             flows = [client.analyze_photo(photo, follow="poll") for _ in range(2)]
-    except (FlowError, TimeoutError) as exc:
+    except (FlowError, LoginError, TimeoutError) as exc:
         err.print(f"[red]failed:[/red] {exc}")
         raise typer.Exit(1) from None
     finally:

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from reference.auth import api as auth_api
+from reference.auth import main as auth_main
 from reference.common.app import ReadinessCheck, create_app
+from reference.locations import api as locations_api
+from reference.locations import main as locations_main
+from reference.users import api as users_api
+from reference.users import main as users_main
 from reference.waste import api as waste_api
 from reference.waste import main as waste_main
 
 # (router, readiness checks) of every service the gateway routes to.
 SERVICES: tuple[tuple[APIRouter, tuple[ReadinessCheck, ...]], ...] = (
+    (auth_api.router, auth_main.CHECKS),
+    (users_api.router, users_main.CHECKS),
+    (locations_api.router, locations_main.CHECKS),
     (waste_api.router, waste_main.CHECKS),
 )
 

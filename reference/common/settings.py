@@ -63,8 +63,71 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(180, gt=0)
     refresh_token_days: int = Field(30, gt=0)
 
+    # Social login (auth-service and the oauth.verify task). Each provider's base URL is where
+    # its OAuth and profile paths live; the default is the fake (harness.mocks.oauth_server).
+    oauth_kakao_base_url: str = "http://127.0.0.1:8082/kakao"
+    oauth_naver_base_url: str = "http://127.0.0.1:8082/naver"
+    oauth_google_base_url: str = "http://127.0.0.1:8082/google"
+    oauth_kakao_client_id: str = "wastecoach-dev-kakao"
+    oauth_naver_client_id: str = "wastecoach-dev-naver"
+    oauth_google_client_id: str = "wastecoach-dev-google"
+    # Checked where they are used (auth-service, api worker), not at start-up: the other
+    # services run in production without them.
+    oauth_kakao_client_secret: SecretStr = SecretStr(DEV_SECRET)
+    oauth_naver_client_secret: SecretStr = SecretStr(DEV_SECRET)
+    oauth_google_client_secret: SecretStr = SecretStr(DEV_SECRET)
+    # Where the app reaches this API: the providers redirect to
+    # <oauth_redirect_base_url>/api/v1/auth/callback/<provider>.
+    oauth_redirect_base_url: str = "http://127.0.0.1:8000"
+    oauth_state_ttl_seconds: int = Field(600, ge=30, le=3600)
+    # How long the callback waits for oauth.verify (q.api) before answering 504.
+    oauth_verify_timeout_seconds: float = Field(10.0, gt=0)
+    oauth_http_timeout_seconds: float = Field(5.0, gt=0)
+    # Attempts at each provider call (first included) on 5xx, 429 and time-outs.
+    oauth_attempts: int = Field(3, ge=1, le=10)
+    oauth_backoff_initial_seconds: float = Field(0.2, ge=0)
+
     # Workers expose Prometheus metrics on this port (0 disables the listener).
     worker_metrics_port: int = Field(0, ge=0, le=65535)
+
+    # Batch and scheduled tasks (q.batch, q.sched): attempts after the first run, with
+    # exponential backoff from this delay, before the message is dead-lettered to q.dlq.
+    batch_max_retries: int = Field(3, ge=0, le=10)
+    batch_retry_backoff_seconds: float = Field(5.0, ge=0)
+    # Load simulation only: extra work added to every q.batch task (analytics.daily,
+    # report.generate) so a harness can flood q.batch with tasks that last as long as in
+    # production (30-120 s). "cpu" burns that much CPU time on one core (longer on a contended
+    # node), "sleep" waits. 0 (the default) adds nothing.
+    batch_extra_work_seconds: float = Field(0.0, ge=0, le=3600)
+    batch_extra_work_kind: Literal["cpu", "sleep"] = "cpu"
+    # Where reports and database backups go; empty means s3_bucket. Production keeps backups
+    # in their own bucket (other lifecycle and access rules than the photos).
+    s3_reports_bucket: str = ""
+    s3_backups_bucket: str = ""
+    # The pg_dump binary for backup.database (its major version must be at least the server's).
+    pg_dump_path: str = "pg_dump"
+    backup_timeout_seconds: float = Field(3600.0, gt=0)
+    # stats.aggregate first computes any of the last N days that analytics.daily has not.
+    stats_backfill_days: int = Field(7, ge=0, le=366)
+    # Workers sample the queue depths (and the DLQ gauge) this often while metrics are served.
+    queue_sample_seconds: float = Field(15.0, gt=0)
+    # Tests only: > 0 replaces every beat crontab with this interval, so beat can be run for
+    # real in a test without waiting for 02:00.
+    beat_every_seconds: float = Field(0.0, ge=0)
+
+    # Kakao Local API (map.search on q.api), or the fake in harness/mocks in development.
+    # The fake on its standard port; production sets https://dapi.kakao.com.
+    kakao_base_url: str = "http://127.0.0.1:8081"
+    kakao_rest_key: SecretStr = SecretStr(DEV_SECRET)
+    # One call's timeout, and attempts (first call included) on 5xx, 429 and time-outs.
+    kakao_timeout_seconds: float = Field(2.0, gt=0)
+    kakao_attempts: int = Field(3, ge=1, le=10)
+    kakao_backoff_initial_seconds: float = Field(0.2, ge=0)
+    kakao_backoff_max_seconds: float = Field(1.0, ge=0)
+    # How long GET /locations/search waits for map.search (then 504 map_timeout), and how long
+    # an answer is cached in Redis.
+    map_search_wait_seconds: float = Field(10.0, gt=0, le=300)
+    map_search_cache_seconds: int = Field(600, ge=0)
 
     @field_validator("s3_endpoint_url")
     @classmethod

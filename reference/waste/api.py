@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from reference.common.db import session_scope
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
+from reference.common.security import CurrentUserId
 from reference.common.settings import Settings
 from reference.waste import service
 from reference.waste.analysis import progress_store
@@ -57,11 +58,13 @@ def _links(job_id: str) -> JobLinks:
     "/analyze",
     status_code=status.HTTP_201_CREATED,
     response_model=AnalyzeResponse,
-    responses=error_responses(422),
+    responses=error_responses(401, 422),
     summary="Start an analysis: a job id and a pre-signed S3 PUT for the photo",
 )
-def analyze(body: AnalyzeRequest, session: SessionDep, settings: SettingsDep) -> AnalyzeResponse:
-    job, target = service.create_job(session, settings, body.content_type, body.mode, None)
+def analyze(
+    body: AnalyzeRequest, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
+) -> AnalyzeResponse:
+    job, target = service.create_job(session, settings, body.content_type, body.mode, user_id)
     return AnalyzeResponse(
         job_id=job.id, status=job.status, upload=target, links=_links(str(job.id))
     )
@@ -71,13 +74,17 @@ def analyze(body: AnalyzeRequest, session: SessionDep, settings: SettingsDep) ->
     "/upload-complete/{job_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadCompleteOut,
-    responses=error_responses(404, 409, 413, 415, 422, 503),
+    responses=error_responses(401, 404, 409, 413, 415, 422, 503),
     summary="The photo is in S3: check it and queue the analysis (idempotent)",
 )
 def upload_complete(
-    job_id: str, session: SessionDep, settings: SettingsDep, publish: PublisherDep
+    job_id: str,
+    user_id: CurrentUserId,
+    session: SessionDep,
+    settings: SettingsDep,
+    publish: PublisherDep,
 ) -> UploadCompleteOut:
-    job = service.get_job(session, service.parse_job_id(job_id))
+    job = service.get_job(session, service.parse_job_id(job_id), user_id)
     job, duplicate = service.complete_upload(session, settings, job, publish)
     return UploadCompleteOut(job_id=job.id, status=job.status, duplicate=duplicate)
 
@@ -85,31 +92,39 @@ def upload_complete(
 @router.get(
     "/status/{job_id}",
     response_model=JobState,
-    responses=error_responses(404, 422),
+    responses=error_responses(401, 404, 422),
     summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
 )
-def job_status(job_id: str, session: SessionDep, settings: SettingsDep) -> JobState:
+def job_status(
+    job_id: str, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
+) -> JobState:
     parsed = service.parse_job_id(job_id)
+    service.check_owner(session, settings, parsed, user_id)
     state = progress_store(settings).state(parsed)
     if state is not None:  # the hot path: Redis only
         return state
-    return service.job_state(session, settings, service.get_job(session, parsed))
+    return service.job_state(session, settings, service.get_job(session, parsed, user_id))
 
 
 @router.get(
     "/result/{job_id}",
     response_model=ResultOut,
     responses={202: {"model": ResultOut, "description": "still processing"}}
-    | error_responses(404, 422),
+    | error_responses(401, 404, 422),
     summary="The answer: 200 once the job is done or failed, 202 while it is not",
 )
 def job_result(
-    job_id: str, response: Response, session: SessionDep, settings: SettingsDep
+    job_id: str,
+    response: Response,
+    user_id: CurrentUserId,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> ResultOut:
     parsed = service.parse_job_id(job_id)
+    service.check_owner(session, settings, parsed, user_id)
     result = progress_store(settings).result(parsed)
     if result is None:
-        result = service.job_result(session, settings, service.get_job(session, parsed))
+        result = service.job_result(session, settings, service.get_job(session, parsed, user_id))
     if not result.status.terminal:
         response.status_code = status.HTTP_202_ACCEPTED
     return result
@@ -140,16 +155,19 @@ async def _follow(
 
 @router.get(
     "/events/{job_id}",
-    responses={200: {"content": {"text/event-stream": {}}}} | error_responses(404, 422),
+    responses={200: {"content": {"text/event-stream": {}}}} | error_responses(401, 404, 422),
     summary="Server-sent events of the job's progress, ending with its result",
+    description="The access token comes from the Authorization header or, for EventSource "
+    "clients that cannot set headers, the `access_token` cookie.",
 )
-async def job_events(job_id: str, request: Request, settings: SettingsDep) -> EventSourceResponse:
+async def job_events(
+    job_id: str, request: Request, user_id: CurrentUserId, settings: SettingsDep
+) -> EventSourceResponse:
     parsed = service.parse_job_id(job_id)
-    if await run_in_threadpool(progress_store(settings).state, parsed) is None:
-        await run_in_threadpool(_exists_or_404, settings, parsed)
+    await run_in_threadpool(_owned_or_404, settings, parsed, user_id)
     return EventSourceResponse(_follow(request, settings, job_id), ping=15)
 
 
-def _exists_or_404(settings: Settings, job_id: uuid.UUID) -> None:
+def _owned_or_404(settings: Settings, job_id: uuid.UUID, user_id: uuid.UUID) -> None:
     with session_scope(settings.database_url) as session:
-        service.get_job(session, job_id)
+        service.check_owner(session, settings, job_id, user_id)

@@ -20,6 +20,7 @@ from reference.waste.results import result_out
 from reference.waste.schemas import JobState, ResultOut, UploadTarget
 
 AI_PRIORITY = 10  # the seed's priority for q.ai work
+OWNER_FIELD = "owner"  # the job's user id, in the job's progress hash in Redis
 
 
 class PublishFn(Protocol):
@@ -49,7 +50,9 @@ def create_job(
         object_key=f"uploads/{job_id}.{extension}",
     )
     session.add(job)
-    session.flush()
+    # Commit before answering: the app may call upload-complete at once, before a
+    # dependency's teardown would commit (seen as 404 job_not_found under load).
+    session.commit()
     presigned = storage.presign_put(settings, job.object_key, content_type)
     target = UploadTarget(
         url=presigned.url,
@@ -57,16 +60,37 @@ def create_job(
         expires_at=datetime.now(UTC) + timedelta(seconds=presigned.expires_in),
         max_bytes=settings.upload_max_bytes,
     )
-    progress_store(settings).set_stage(job_id, JobStatus.AWAITING_UPLOAD, "awaiting_upload")
+    store = progress_store(settings)
+    store.set_stage(job_id, JobStatus.AWAITING_UPLOAD, "awaiting_upload")
+    if user_id is not None:
+        # Beside the live state, so the status hot path checks ownership in Redis alone.
+        store.client.hset(store.keys.job(str(job_id)), OWNER_FIELD, str(user_id))
     return job, target
+
+
+def _not_found(job_id: uuid.UUID) -> ApiError:
+    return ApiError(404, "job_not_found", f"no job {job_id}")
 
 
 def get_job(session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None = None) -> Job:
     job = session.get(Job, job_id)
     # Another user's job answers like a missing one: its existence is not disclosed.
     if job is None or (user_id is not None and job.user_id != user_id):
-        raise ApiError(404, "job_not_found", f"no job {job_id}")
+        raise _not_found(job_id)
     return job
+
+
+def check_owner(
+    session: Session, settings: Settings, job_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    """404 ``job_not_found`` unless the job is the caller's: Redis's record of the owner when it
+    has one (the status hot path), else the durable job."""
+    store = progress_store(settings)
+    owner = store.client.hget(store.keys.job(str(job_id)), OWNER_FIELD)
+    if owner is None:
+        get_job(session, job_id, user_id)
+    elif owner.decode() != str(user_id):
+        raise _not_found(job_id)
 
 
 def _check_upload(settings: Settings, job: Job) -> int:
@@ -110,10 +134,14 @@ def complete_upload(
     if claimed is None:
         session.refresh(job)
         return job, True
+    store = progress_store(settings)
+    # Written before publishing: a fast worker's "done" must not be overwritten by "queued".
+    store.set_stage(job.id, JobStatus.QUEUED, "queued")
     try:
         publish(Mode(job.mode).task_name, str(job.id), AI_PRIORITY)
     except Exception as exc:
         session.rollback()
+        store.set_stage(job.id, JobStatus.AWAITING_UPLOAD, "awaiting_upload")
         raise ApiError(
             503,
             "broker_unavailable",
@@ -121,7 +149,6 @@ def complete_upload(
         ) from exc
     session.commit()
     session.refresh(job)
-    progress_store(settings).set_stage(job.id, JobStatus.QUEUED, "queued")
     return job, False
 
 

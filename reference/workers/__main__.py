@@ -7,17 +7,25 @@ process before anything imports sockets, hence the imports inside ``main``.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def _usage() -> str:
-    return "usage: python -m reference.workers run {ai|batch|api} [extra celery args] | beat"
+    return (
+        "usage: python -m reference.workers run {ai|batch|api} [extra celery args] | beat "
+        "[extra celery args] | dlq {list|show|requeue|purge|reconcile|depth} ..."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in ("run", "beat"):
+    if not args or args[0] not in ("run", "beat", "dlq"):
         raise SystemExit(_usage())
+    if args[0] == "dlq":
+        from reference.workers.dlq_cli import main as dlq_main
+
+        raise SystemExit(dlq_main(args[1:]))
     if args[0] == "run":
         if len(args) < 2:
             raise SystemExit(_usage())
@@ -50,15 +58,43 @@ def main(argv: list[str] | None = None) -> None:
         celery_args = ["beat", "--loglevel=INFO", *args[1:]]
 
     from reference.common.settings import get_settings
-    from reference.workers.app import app
 
     port = get_settings().worker_metrics_port
-    if port:
-        from prometheus_client import start_http_server
+    if port and args[0] == "run" and spec.pool == "prefork":
+        # Prefork children count their tasks in their own memory, out of the listener's
+        # reach: prometheus_client's multiprocess mode shares them through files. It must be
+        # chosen before prometheus_client is first imported (the children inherit it).
+        import atexit
+        import shutil
+        import tempfile
 
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            directory = tempfile.mkdtemp(prefix=f"wastecoach-{spec.name}-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+            parent = os.getpid()
+            # Children inherit atexit handlers: only the worker's main process removes it.
+            atexit.register(
+                lambda: os.getpid() == parent and shutil.rmtree(directory, ignore_errors=True)
+            )
+
+    from reference.workers.app import app
+
+    if port:
+        from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+        registry = REGISTRY
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
         # Liveness probes hit this listener, never `celery inspect ping`, which needs the pool
         # to be idle and killed workers busy on slow model calls in production.
-        start_http_server(port)
+        start_http_server(port, registry=registry)
+        if args[0] == "run":
+            from reference.workers.metrics import install_sampler
+
+            install_sampler()  # queue depths and the DLQ gauge, once the worker is ready
     app.start(celery_args)
 
 

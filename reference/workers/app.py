@@ -6,9 +6,16 @@ from celery import Celery
 
 from reference.common import topology
 from reference.common.settings import Settings, get_settings
+from reference.workers import beat
 
 # Every module that defines tasks; workers import them all, consume only their queues.
-TASK_MODULES = ("reference.waste.tasks",)
+TASK_MODULES = (
+    "reference.waste.tasks",
+    "reference.workers.batch",
+    "reference.workers.sched",
+    "reference.locations.tasks",
+    "reference.auth.tasks",
+)
 
 
 def task_routes() -> dict[str, dict[str, str]]:
@@ -45,7 +52,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,
-        timezone="Asia/Seoul",
+        timezone=beat.TIMEZONE,
+        beat_schedule=beat.beat_schedule(settings),
     )
     return app
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from kombu import Connection
 
+from harness.auth_client import dev_login
 from harness.client import WasteClient
 from harness.sandbox import ServerUrls
 from harness.stack import LocalStack, StackOptions
@@ -62,7 +63,7 @@ def depth(broker: Connection, queue: str) -> int:
 
 def test_a_photo_is_classified_then_served_from_the_cache(stack: LocalStack, mock_url: str) -> None:
     data = photo("cardboard_box", seed=uuid.uuid4().int % 10_000)
-    with WasteClient(stack.base_url) as client:
+    with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
         miss = client.analyze_photo(data, follow="stream", timeout=30)
         hit = client.analyze_photo(data, follow="poll", poll_interval=0.5, timeout=30)
     assert (miss.status, miss.cache_hit, hit.status, hit.cache_hit) == ("done", False, "done", True)
@@ -79,7 +80,7 @@ def test_a_poison_task_ends_in_the_dlq_and_its_job_failed(
     httpx.put(
         f"{mock_url}/_mock/config", json={**TEST_OPENAI, "error_rate": 1.0}
     ).raise_for_status()
-    with WasteClient(stack.base_url) as client:
+    with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
         flow = client.analyze_photo(photo("jeans", seed=uuid.uuid4().int % 10_000), timeout=30)
     assert flow.status == "failed"
     assert flow.error is not None and flow.error["code"] == "model_unavailable"
@@ -107,7 +108,7 @@ def test_a_worker_killed_mid_task_does_not_lose_the_job(
     assert stack.settings is not None
     slow = {**TEST_OPENAI, "latency": {"kind": "fixed", "seconds": 30.0}}
     httpx.put(f"{mock_url}/_mock/config", json=slow).raise_for_status()
-    with WasteClient(stack.base_url) as client:
+    with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
         job = client.start()
         client.upload(job, photo("mattress", seed=uuid.uuid4().int % 10_000))
         client.complete(job["job_id"])

@@ -101,13 +101,15 @@ def test_bad_uploads_are_refused_and_nothing_is_queued(
     assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
 
 
-def test_oversized_upload_is_refused(settings: Settings, broker: Connection) -> None:
+def test_oversized_upload_is_refused(
+    settings: Settings, broker: Connection, auth_headers: dict[str, str]
+) -> None:
     small = settings.model_copy(update={"upload_max_bytes": 1000})
     from reference.common.settings import get_settings
 
     app.dependency_overrides[get_settings] = lambda: small
     try:
-        with TestClient(app) as client:
+        with TestClient(app, headers=auth_headers) as client:
             job = start(client)
             assert job["upload"]["max_bytes"] == 1000
             put_photo(job, photo())

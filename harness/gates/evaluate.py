@@ -1,0 +1,238 @@
+"""Judging gates on recorded samples: verdicts per threshold, per gate and overall, exit codes.
+
+Rules:
+- A threshold is *inconclusive* when the gate's observations (after its tag filter and, unless
+  ``include_warmup``, after warm-up) number fewer than ``min_samples`` or none at all; otherwise
+  it *passes* when ``aggregate <comparator> bound`` holds and *fails* when it does not.
+- A gate, and the run, is ``fail`` if anything fails, else ``inconclusive`` if anything is,
+  else ``pass``. A run with no gates is inconclusive: a gate that cannot fail is a defect.
+- Exit codes: 0 pass, 1 fail, 1 inconclusive (a release gate that could not decide must not
+  promote) unless ``inconclusive_ok`` makes it 0; 2 is reserved for the harness failing.
+- Percentiles are exact: linear interpolation between the two nearest ranks over the raw values
+  (Hyndman and Fan type 7, numpy's default), computed with an exact rank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+
+from harness.gates.expressions import Threshold
+from harness.gates.model import Gate
+from harness.measurements import MetricKind, MetricSpec, Observation, Samples
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_HARNESS_ERROR = 2
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+def combine(verdicts: Sequence[Verdict]) -> Verdict:
+    """fail if any fails; else inconclusive if any is (or there are none); else pass."""
+    if Verdict.FAIL in verdicts:
+        return Verdict.FAIL
+    if not verdicts or Verdict.INCONCLUSIVE in verdicts:
+        return Verdict.INCONCLUSIVE
+    return Verdict.PASS
+
+
+def exit_code(verdict: Verdict, *, inconclusive_ok: bool = False) -> int:
+    if verdict is Verdict.PASS or (verdict is Verdict.INCONCLUSIVE and inconclusive_ok):
+        return EXIT_PASS
+    return EXIT_FAIL
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The ``pct`` (0-100) percentile of ``values`` by linear interpolation; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * Fraction(pct) / 100
+    low = math.floor(rank)
+    if low == rank:
+        return ordered[low]
+    return ordered[low] + (ordered[low + 1] - ordered[low]) * float(rank - low)
+
+
+def aggregate(
+    spec: MetricSpec, threshold: Threshold, observations: Sequence[Observation], seconds: float
+) -> float | None:
+    """The value ``threshold`` compares; ``seconds`` is the window a counter's rate is over.
+
+    None when it cannot be computed (a counter rate over an empty window).
+    """
+    values = [obs.value for obs in observations]
+    agg = threshold.aggregation
+    if spec.kind is MetricKind.RATE:
+        hits = sum(1 for v in values if v)
+        return float(hits) if agg == "count" else hits / len(values)
+    if spec.kind is MetricKind.COUNTER:
+        total = math.fsum(values)
+        if agg == "count":
+            return total
+        return total / seconds if seconds > 0 else None
+    if agg == "p":
+        assert threshold.percentile is not None
+        return percentile(values, threshold.percentile)
+    if agg == "med":
+        return percentile(values, 50)
+    if agg == "avg":
+        return math.fsum(values) / len(values)
+    if agg == "min":
+        return min(values)
+    if agg == "max":
+        return max(values)
+    if agg == "count":
+        return float(len(values))
+    if agg == "value":
+        return max(enumerate(observations), key=lambda pair: (pair[1].t, pair[0]))[1].value
+    raise ValueError(f"{agg} does not apply to {spec.name} ({spec.kind})")
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    threshold: Threshold
+    verdict: Verdict
+    observed: float | None
+    samples: int
+    message: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: Gate
+    verdict: Verdict
+    samples: int
+    thresholds: tuple[ThresholdResult, ...]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(result.message for result in self.thresholds)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.gate.title,
+            "metric": self.gate.metric,
+            "tags": dict(self.gate.tags),
+            "unit": self.gate.spec.unit,
+            "verdict": self.verdict.value,
+            "samples": self.samples,
+            "min_samples": self.gate.min_samples,
+            "thresholds": [
+                {
+                    "expression": str(result.threshold),
+                    "verdict": result.verdict.value,
+                    "observed": result.observed,
+                    "message": result.message,
+                }
+                for result in self.thresholds
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every gate's result and the overall verdict."""
+
+    gates: tuple[GateResult, ...]
+
+    @property
+    def verdict(self) -> Verdict:
+        return combine([result.verdict for result in self.gates])
+
+    def exit_code(self, *, inconclusive_ok: bool = False) -> int:
+        return exit_code(self.verdict, inconclusive_ok=inconclusive_ok)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"verdict": self.verdict.value, "gates": [g.to_dict() for g in self.gates]}
+
+
+def evaluate(gates: Sequence[Gate], samples: Samples, *, warmup: float = 0.0) -> Evaluation:
+    """Judge ``gates`` on ``samples``, leaving out the first ``warmup`` seconds after
+    ``samples.start`` for every gate that does not ``include_warmup``."""
+    measured = samples.excluding_warmup(warmup)
+    return Evaluation(
+        tuple(
+            evaluate_gate(gate, samples if gate.include_warmup else measured, warmup=warmup)
+            for gate in gates
+        )
+    )
+
+
+def evaluate_gate(gate: Gate, samples: Samples, *, warmup: float = 0.0) -> GateResult:
+    """Judge one gate on ``samples`` as given (already filtered); ``warmup`` only words it."""
+    observations = samples.observations(gate.metric, gate.tags)
+    start = samples.start
+    end = samples.end if samples.end is not None else samples.last_time()
+    seconds = end - start if start is not None and end is not None else 0.0
+    results = tuple(
+        _judge(gate, threshold, observations, seconds, warmup=warmup)
+        for threshold in gate.thresholds
+    )
+    return GateResult(gate, combine([r.verdict for r in results]), len(observations), results)
+
+
+def _judge(
+    gate: Gate,
+    threshold: Threshold,
+    observations: Sequence[Observation],
+    seconds: float,
+    *,
+    warmup: float,
+) -> ThresholdResult:
+    spec, n = gate.spec, len(observations)
+    where = "" if gate.include_warmup or warmup <= 0 else " after warm-up"
+    if n == 0:
+        return ThresholdResult(
+            threshold, Verdict.INCONCLUSIVE, None, 0,
+            f"{gate.selector}: no samples{where}, so {threshold} cannot be judged",
+        )  # fmt: skip
+    if n < gate.min_samples:
+        return ThresholdResult(
+            threshold, Verdict.INCONCLUSIVE, None, n,
+            f"{gate.selector}: only {n} samples{where}, at least {gate.min_samples} are needed "
+            f"to judge {threshold}",
+        )  # fmt: skip
+    observed = aggregate(spec, threshold, observations, seconds)
+    if observed is None:
+        return ThresholdResult(
+            threshold, Verdict.INCONCLUSIVE, None, n,
+            f"{gate.selector}: the run's time window is unknown, so {threshold} cannot be judged",
+        )  # fmt: skip
+    holds = threshold.holds(observed)
+    shown = _shown(observed, threshold, holds)
+    unit = _unit(spec, threshold)
+    verb = "meets" if holds else "breaks"
+    return ThresholdResult(
+        threshold,
+        Verdict.PASS if holds else Verdict.FAIL,
+        observed,
+        n,
+        f"{gate.selector}: {threshold.label} = {shown}{unit} over {n} samples{where}, "
+        f"{verb} {threshold}",
+    )
+
+
+def _shown(observed: float, threshold: Threshold, holds: bool) -> str:
+    """``observed`` rounded for a reader, with enough digits not to contradict the verdict."""
+    for digits in range(6, 18):
+        text = f"{observed:.{digits}g}"
+        if threshold.holds(float(text)) == holds:
+            return text
+    return repr(observed)
+
+
+def _unit(spec: MetricSpec, threshold: Threshold) -> str:
+    if spec.kind is MetricKind.COUNTER:
+        return f" {spec.unit}/s" if threshold.aggregation == "rate" else f" {spec.unit}"
+    if spec.kind is MetricKind.RATE or threshold.aggregation == "count":
+        return ""  # a share, or a number of events
+    return f" {spec.unit}"

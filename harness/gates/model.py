@@ -1,0 +1,130 @@
+"""A gate as a scenario declares it: a metric, an optional tag filter, one or more thresholds.
+
+```toml
+[[gates]]
+name = "p95 processing time under 5 s"
+metric = "processing_time"            # a name from harness.measurements.METRICS
+tags = { cache = "miss" }             # optional: only observations carrying these tags
+thresholds = ["p(95) < 5000"]         # all must hold; numbers in the metric's unit (ms)
+min_samples = 50                      # fewer observations: inconclusive (default 1)
+include_warmup = false                # true for correctness gates (lost jobs, wrong answers)
+```
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from harness.gates.expressions import Threshold, ThresholdSyntaxError, parse_threshold
+from harness.measurements import AGGREGATIONS, METRICS, MetricSpec
+
+
+class FieldIssue(ValueError):
+    """A validation problem located below the field that raised it (``path`` is relative).
+
+    pydantic keeps the exception in the error's context, so the scenario loader can report
+    ``gates[2].thresholds[1]`` instead of just ``gates[2]``.
+    """
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(message)
+
+
+def _threshold(value: Any) -> Threshold:
+    if isinstance(value, Threshold):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a threshold is a string such as 'p(95) < 5000', got {value!r}")
+    try:
+        return parse_threshold(value)
+    except ThresholdSyntaxError as exc:
+        raise ValueError(str(exc)) from None
+
+
+ThresholdField = Annotated[
+    Threshold,
+    PlainValidator(_threshold),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["p(95) < 5000", "rate >= 0.70"]}),
+]
+
+
+class Gate(BaseModel):
+    """One gate; its verdict is pass only when every threshold holds on enough samples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    thresholds: tuple[ThresholdField, ...] = Field(min_length=1)
+    tags: dict[str, str] = Field(default_factory=dict)
+    name: str | None = Field(None, min_length=1)
+    min_samples: int = Field(1, ge=1)
+    include_warmup: bool = False
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+        return name
+
+    @model_validator(mode="after")
+    def _fits_metric(self) -> Self:
+        spec = self.spec
+        for key, value in self.tags.items():
+            if key not in spec.tags:
+                carried = ", ".join(spec.tags) or "no tags"
+                raise FieldIssue(
+                    ("tags", key), f"{spec.name} observations carry no tag {key!r} ({carried})"
+                )
+            allowed = spec.tags[key]
+            if allowed is not None and value not in allowed:
+                raise FieldIssue(
+                    ("tags", key), f"{value!r} is not one of {', '.join(sorted(allowed))}"
+                )
+        for index, threshold in enumerate(self.thresholds):
+            usable = AGGREGATIONS[spec.kind]
+            if threshold.aggregation not in usable:
+                raise FieldIssue(
+                    ("thresholds", index),
+                    f"{threshold.label} does not apply to {spec.name}, a {spec.kind} metric; "
+                    f"use {', '.join(_shown(sorted(usable)))}",
+                )
+            if threshold.unit is not None and not spec.is_duration:
+                raise FieldIssue(
+                    ("thresholds", index),
+                    f"{spec.name} is measured in {spec.unit}; a time unit does not apply",
+                )
+        return self
+
+    @property
+    def spec(self) -> MetricSpec:
+        return METRICS[self.metric]
+
+    @property
+    def selector(self) -> str:
+        """The metric and its tag filter, k6 style: ``queue_wait{queue=q.ai}``."""
+        if not self.tags:
+            return self.metric
+        return f"{self.metric}{{{','.join(f'{k}={v}' for k, v in sorted(self.tags.items()))}}}"
+
+    @property
+    def title(self) -> str:
+        return self.name or f"{self.selector}: {', '.join(map(str, self.thresholds))}"
+
+
+def _shown(aggregations: list[str]) -> list[str]:
+    return ["p(N)" if agg == "p" else agg for agg in aggregations]

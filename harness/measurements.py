@@ -1,0 +1,342 @@
+"""What a run measures: the metric registry (names, kinds, units, tags) and the ``Samples`` store.
+
+Everything a gate can judge is an *observation*: ``(t, value, tags)`` under a metric name, where
+``t`` is wall-clock time in epoch seconds (``time.time()``), ``value`` a float in the metric's
+unit and ``tags`` string pairs such as ``queue="q.ai"``. The Locust users, the queue, Redis and
+``/metrics`` collectors all append to one :class:`Samples`; several Locust processes each fill
+their own and the runner merges them (:meth:`Samples.merge`, or JSON lines through
+:meth:`Samples.dump_jsonl` / :meth:`Samples.load_jsonl`). Raw values are kept, never bucketed,
+so percentiles over merged processes are exact.
+
+Metric kinds (as in k6) decide what a value means and which aggregations a gate may use:
+
+- ``trend``: one value per event (a duration in ms); ``p(N) avg min max med count``.
+- ``rate``: one 0/1 value per event, 1 when the event *is* what the metric counts (a cache hit,
+  a wrong answer, a failed request, a lost job); ``rate`` (share of 1s) and ``count`` (number
+  of 1s). The number of observations is the denominator, so "no data" is visible.
+- ``gauge``: a level sampled over time (queue depth); ``value`` (the last sample) and every
+  trend aggregation over the samples.
+- ``counter``: increments (tasks published); ``count`` (their sum) and ``rate`` (sum per second
+  of the evaluation window).
+
+Warm-up exclusion is a time filter: :meth:`Samples.excluding_warmup` keeps what was observed at
+or after ``start + warmup``. Appending is safe from threads and greenlets (one ``list.append``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+from harness.mocks.catalog import VARIANTS
+from reference.common import topology
+
+
+class MetricKind(StrEnum):
+    TREND = "trend"
+    RATE = "rate"
+    GAUGE = "gauge"
+    COUNTER = "counter"
+
+
+_TREND_AGGREGATIONS = frozenset({"p", "avg", "min", "max", "med", "count"})
+AGGREGATIONS: Mapping[MetricKind, frozenset[str]] = MappingProxyType(
+    {
+        MetricKind.TREND: _TREND_AGGREGATIONS,
+        MetricKind.GAUGE: _TREND_AGGREGATIONS | {"value"},
+        MetricKind.RATE: frozenset({"rate", "count"}),
+        MetricKind.COUNTER: frozenset({"count", "rate"}),
+    }
+)
+
+TagValues = frozenset[str] | None  # None: any value (free-form, such as a request name)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric a gate may name: kind, unit, the tags its observations carry, who records it."""
+
+    name: str
+    kind: MetricKind
+    unit: str
+    description: str
+    recorded_by: str
+    tags: Mapping[str, TagValues] = field(default_factory=dict)
+
+    @property
+    def is_duration(self) -> bool:
+        return self.unit == "ms"
+
+
+_QUEUES = frozenset(spec.name for spec in topology.QUEUES)
+_TASKS = frozenset(task for spec in topology.QUEUES for task in spec.tasks)
+_CACHE = frozenset({"hit", "miss"})
+_FOLLOW = frozenset({"poll", "stream"})
+_MODES = frozenset({"analyze", "classify"})
+_JOB_TAGS: Mapping[str, TagValues] = {
+    "follow": _FOLLOW,
+    "variant": frozenset(VARIANTS),
+    "mode": _MODES,
+}
+
+_SPECS = (
+    MetricSpec(
+        "processing_time", MetricKind.TREND, "ms",
+        "from upload-complete accepted (202) to the finished result seen by the client",
+        "locust", {**_JOB_TAGS, "cache": _CACHE},
+    ),
+    MetricSpec(
+        "end_to_end_time", MetricKind.TREND, "ms",
+        "from POST /analyze sent to the result in hand (includes the S3 upload)",
+        "locust", {**_JOB_TAGS, "cache": _CACHE},
+    ),
+    MetricSpec(
+        "cache_hit_ratio", MetricKind.RATE, "ratio",
+        "one per finished analysis: 1 when the result says it came from the cache",
+        "locust", dict(_JOB_TAGS),
+    ),
+    MetricSpec(
+        "wrong_answers", MetricKind.RATE, "ratio",
+        "one per answer checked against the corpus truth: 1 when the item is wrong",
+        "locust", {**_JOB_TAGS, "cache": _CACHE},
+    ),
+    MetricSpec(
+        "failed_jobs", MetricKind.RATE, "ratio",
+        "one per job that reached an end: 1 when it ended failed (for example model errors)",
+        "locust", {**_JOB_TAGS, "cache": _CACHE, "reason": None},
+    ),
+    MetricSpec(
+        "lost_jobs", MetricKind.RATE, "ratio",
+        "one per accepted job, stamped when it was accepted: 1 when it never reached done or "
+        "failed by the end of the run plus its grace period",
+        "runner", dict(_JOB_TAGS),
+    ),
+    MetricSpec(
+        "error_ratio", MetricKind.RATE, "ratio",
+        "one per HTTP request the app makes: 1 when it failed (5xx, unexpected status, "
+        "connection error)",
+        "locust", {"request": None, "status": None},
+    ),
+    MetricSpec(
+        "queue_wait", MetricKind.TREND, "ms",
+        "per task: from published to started by a worker",
+        "collector", {"queue": _QUEUES, "task": _TASKS},
+    ),
+    MetricSpec(
+        "queue_depth", MetricKind.GAUGE, "messages",
+        "ready messages in a queue, sampled periodically", "collector", {"queue": _QUEUES},
+    ),
+    MetricSpec(
+        "dlq_length", MetricKind.GAUGE, "messages",
+        "messages in q.dlq, sampled periodically (alert bound: > 100)", "collector",
+    ),
+    MetricSpec(
+        "redis_clients", MetricKind.GAUGE, "clients",
+        "Redis connected_clients, sampled periodically", "collector",
+    ),
+    MetricSpec(
+        "batch_published", MetricKind.COUNTER, "tasks",
+        "tasks the background flood published to q.batch", "runner",
+        {"task": frozenset(topology.BATCH.tasks)},
+    ),
+)  # fmt: skip
+METRICS: Mapping[str, MetricSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
+
+
+def metric(name: str) -> MetricSpec:
+    """The registered metric ``name``; ``KeyError`` lists the known ones."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+
+
+Tags = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One value of one metric at wall-clock time ``t`` (epoch seconds); tags sorted by key."""
+
+    t: float
+    value: float
+    tags: Tags = ()
+
+    def tag(self, key: str) -> str | None:
+        return next((v for k, v in self.tags if k == key), None)
+
+    def matches(self, selector: Mapping[str, str]) -> bool:
+        """Whether every ``key=value`` of ``selector`` is among this observation's tags."""
+        own = dict(self.tags)
+        return all(own.get(k) == v for k, v in selector.items())
+
+
+def _number(record: Mapping[str, object], key: str) -> float:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _freeze_tags(tags: Mapping[str, object] | None) -> Tags:
+    return tuple(sorted((str(k), str(v)) for k, v in (tags or {}).items()))
+
+
+class Samples:
+    """Observations per metric name, plus the run's time bounds (epoch seconds).
+
+    ``start`` is when load began (warm-up is counted from it); ``end`` when the run stopped
+    (default: the latest observation). Both matter only for warm-up exclusion and counter rates.
+    """
+
+    def __init__(self, start: float | None = None, end: float | None = None) -> None:
+        self.start = start
+        self.end = end
+        self._series: dict[str, list[Observation]] = {}
+
+    # -- recording ------------------------------------------------------------------------
+    def record(
+        self,
+        name: str,
+        value: float,
+        *,
+        t: float | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Observation:
+        """Append one observation (``t`` defaults to now). Rate metrics take 0/1 or a bool."""
+        spec = METRICS.get(name)
+        number = float(value)
+        if not name:
+            raise ValueError("a metric needs a name")
+        if not math.isfinite(number):
+            raise ValueError(f"{name}: value must be a finite number, got {value!r}")
+        if spec is not None and spec.kind is MetricKind.RATE and number not in (0.0, 1.0):
+            raise ValueError(f"{name} is a rate: record 1 (it happened) or 0, got {value!r}")
+        if spec is not None and spec.kind is MetricKind.COUNTER and number < 0:
+            raise ValueError(f"{name} is a counter: increments must be >= 0, got {value!r}")
+        obs = Observation(time.time() if t is None else float(t), number, _freeze_tags(tags))
+        self._series.setdefault(name, []).append(obs)
+        return obs
+
+    def record_event(
+        self,
+        name: str,
+        happened: bool,
+        *,
+        t: float | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Observation:
+        """One event of a rate metric: ``True`` when it is what the metric counts."""
+        return self.record(name, 1.0 if happened else 0.0, t=t, tags=tags)
+
+    def increment(
+        self,
+        name: str,
+        amount: float = 1.0,
+        *,
+        t: float | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Observation:
+        """Add ``amount`` to a counter."""
+        return self.record(name, amount, t=t, tags=tags)
+
+    # -- reading --------------------------------------------------------------------------
+    def metrics(self) -> list[str]:
+        return sorted(self._series)
+
+    def observations(self, name: str, tags: Mapping[str, str] | None = None) -> list[Observation]:
+        """The observations of ``name`` (in recording order) carrying every tag in ``tags``."""
+        series = self._series.get(name, [])
+        if not tags:
+            return list(series)
+        return [obs for obs in series if obs.matches(tags)]
+
+    def values(self, name: str, tags: Mapping[str, str] | None = None) -> list[float]:
+        return [obs.value for obs in self.observations(name, tags)]
+
+    def __len__(self) -> int:
+        return sum(len(series) for series in self._series.values())
+
+    def last_time(self) -> float | None:
+        times = [obs.t for series in self._series.values() for obs in series]
+        return max(times) if times else None
+
+    # -- time filters ---------------------------------------------------------------------
+    def window(self, start: float | None = None, end: float | None = None) -> Samples:
+        """A new store with the observations in ``[start, end]`` and those bounds."""
+        out = Samples(
+            start=self.start if start is None else start, end=self.end if end is None else end
+        )
+        for name, series in self._series.items():
+            kept = [
+                obs
+                for obs in series
+                if (start is None or obs.t >= start) and (end is None or obs.t <= end)
+            ]
+            if kept:
+                out._series[name] = kept
+        return out
+
+    def excluding_warmup(self, warmup: float) -> Samples:
+        """What was observed at or after ``start + warmup`` seconds (the measured part); with no
+        ``start``, only a zero warm-up is possible and everything is kept."""
+        if warmup < 0:
+            raise ValueError(f"warm-up must be >= 0 seconds, got {warmup}")
+        if self.start is None:
+            if warmup == 0:
+                return self.window()
+            raise ValueError("these samples have no start time, so a warm-up cannot be excluded")
+        return self.window(start=self.start + warmup)
+
+    # -- combining and shipping -----------------------------------------------------------
+    def merge(self, other: Samples) -> Samples:
+        """Add ``other``'s observations to this store (start: the earlier, end: the later)."""
+        for name, series in other._series.items():
+            self._series.setdefault(name, []).extend(series)
+        if other.start is not None:
+            self.start = other.start if self.start is None else min(self.start, other.start)
+        if other.end is not None:
+            self.end = other.end if self.end is None else max(self.end, other.end)
+        return self
+
+    def records(self) -> Iterator[dict[str, object]]:
+        """One JSON-ready dict per observation: ``{"metric", "t", "value", "tags"}``."""
+        for name, series in self._series.items():
+            for obs in series:
+                yield {"metric": name, "t": obs.t, "value": obs.value, "tags": dict(obs.tags)}
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, object]],
+        *,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> Samples:
+        out = cls(start=start, end=end)
+        for rec in records:
+            tags = rec.get("tags") or {}
+            if not isinstance(tags, Mapping):
+                raise ValueError(f"tags must be an object, got {tags!r}")
+            out.record(str(rec["metric"]), _number(rec, "value"), t=_number(rec, "t"), tags=tags)
+        return out
+
+    def dump_jsonl(self, path: Path) -> None:
+        """Write a header line ``{"start", "end"}`` then one observation per line."""
+        with path.open("w", encoding="utf-8") as out:
+            out.write(json.dumps({"start": self.start, "end": self.end}) + "\n")
+            for rec in self.records():
+                out.write(json.dumps(rec) + "\n")
+
+    @classmethod
+    def load_jsonl(cls, path: Path) -> Samples:
+        with path.open(encoding="utf-8") as src:
+            header = json.loads(next(src, "{}"))
+            lines = (json.loads(line) for line in src if line.strip())
+            return cls.from_records(lines, start=header.get("start"), end=header.get("end"))

@@ -1,0 +1,311 @@
+"""The app's actions as one signed-in install performs them, timed request by request.
+
+An :class:`AppSession` wraps :class:`harness.client.WasteClient` (the app's flow as a client)
+and records every request it makes. The scan follows the seed's steps (analyze, PUT to the
+pre-signed URL, upload-complete, then status every ``poll_interval`` seconds or the event
+stream, then the result); its polling loop is written out here rather than calling
+``WasteClient.wait_polling`` so each status request gets its own timing row.
+
+No locust import: under Locust the process is gevent-patched, so ``time.sleep`` and the
+sockets of httpx yield to other users; elsewhere (tests) the same code runs plainly.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from harness.client import FlowError, WasteClient
+from harness.corpus import Photo
+from loadtests.pacing import Clock
+from loadtests.records import FlowRecord, ProcessRecorder
+
+T = TypeVar("T")
+
+WASTE = "/api/v1/waste"
+ROUTES = {
+    "login": "/api/v1/auth/dev-login",
+    "analyze": f"{WASTE}/analyze",
+    "upload": "s3:pre-signed-put",
+    "upload_complete": f"{WASTE}/upload-complete/{{job_id}}",
+    "status": f"{WASTE}/status/{{job_id}}",
+    "result": f"{WASTE}/result/{{job_id}}",
+    "events": f"{WASTE}/events/{{job_id}}",
+    "nearby": "/api/v1/locations/nearby",
+    "search": "/api/v1/locations/search",
+    "me": "/api/v1/users/me",
+    "history": "/api/v1/users/me/history",
+    "stats": "/api/v1/users/me/stats",
+}
+TERMINAL = ("done", "failed")
+# Where the app is used: Seoul, roughly within the city limits.
+_LAT, _LON = (37.48, 37.65), (126.90, 127.10)
+_SEARCHES = ("폐건전지", "폐형광등", "의류수거함", "주민센터", "재활용 정거장", "폐의약품")
+
+
+class InFlight:
+    """The actions a process has under way, so the end of the load can wait for them."""
+
+    def __init__(self) -> None:
+        self.scans: dict[int, FlowRecord] = {}
+        self.others = 0
+        self._next = 0
+
+    def add(self, record: FlowRecord) -> int:
+        self._next += 1
+        self.scans[self._next] = record
+        return self._next
+
+    def remove(self, key: int) -> None:
+        self.scans.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self.scans) + self.others
+
+
+class AppSession:
+    """One app install (a user): signs in, scans, browses the map, opens the profile."""
+
+    def __init__(
+        self,
+        base_url: str,
+        recorder: ProcessRecorder,
+        clock: Clock,
+        *,
+        user: int,
+        subject: str,
+        follow: str,
+        poll_interval: float,
+        flow_timeout: float,
+        request_timeout: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = WasteClient(base_url, timeout=request_timeout)
+        self.recorder = recorder
+        self.clock = clock
+        self.user = user
+        self.subject = subject
+        self.follow = follow
+        self.poll_interval = poll_interval
+        self.flow_timeout = flow_timeout
+        self.rng = rng or random.Random(subject)
+        self.token: str | None = None
+        self.needs_login = True
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- recording -----------------------------------------------------------------------------
+    def _timed(self, route: str, method: str, call: Callable[[], T], ok_status: int) -> T:
+        """Run one request of the flow through ``call`` and record it (re-raising failures)."""
+        started = time.perf_counter()
+        ts = self.clock.epoch(started)
+        try:
+            value = call()
+        except FlowError as exc:
+            self._record(ts, started, route, method, exc.status_code, exc.code or "http_error")
+            if exc.status_code == 401:
+                self.needs_login = True
+            raise
+        except httpx.HTTPError as exc:
+            self._record(ts, started, route, method, 0, type(exc).__name__)
+            raise
+        except TimeoutError:
+            self._record(ts, started, route, method, ok_status, "timeout")
+            raise
+        self._record(ts, started, route, method, ok_status, None)
+        return value
+
+    def _record(
+        self, ts: float, started: float, route: str, method: str, status: int, error: str | None
+    ) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        self.recorder.request(
+            ts, ROUTES[route], method, status, elapsed, ok=error is None, error=error
+        )
+
+    def _get(self, route: str, params: dict[str, Any] | None = None) -> bool:
+        """A plain GET of the app (map, profile): recorded, never raised; True when 200."""
+        started = time.perf_counter()
+        ts = self.clock.epoch(started)
+        try:
+            answer = self.client.http.get(ROUTES[route], params=params)
+        except httpx.HTTPError as exc:
+            self._record(ts, started, route, "GET", 0, type(exc).__name__)
+            return False
+        error = None if answer.status_code == 200 else _error_code(answer)
+        self._record(ts, started, route, "GET", answer.status_code, error)
+        if answer.status_code == 401:
+            self.needs_login = True
+        return error is None
+
+    # -- sign-in -------------------------------------------------------------------------------
+    def login(self) -> None:
+        """Dev login as a Kakao user; a stack without it (404) is used without a token."""
+        self.needs_login = False
+        started = time.perf_counter()
+        ts = self.clock.epoch(started)
+        try:
+            answer = self.client.http.post(
+                ROUTES["login"], json={"provider": "kakao", "subject": self.subject}
+            )
+        except httpx.HTTPError as exc:
+            self._record(ts, started, "login", "POST", 0, type(exc).__name__)
+            return
+        if answer.status_code in (200, 201):
+            self._record(ts, started, "login", "POST", answer.status_code, None)
+            self.token = answer.json()["access_token"]
+            self.client.http.headers["Authorization"] = f"Bearer {self.token}"
+        elif answer.status_code == 404:
+            # Today's stack has no auth: proceed without a token, and do not count an error.
+            self._record(ts, started, "login", "POST", 404, None)
+            self.token = None
+        else:
+            self._record(ts, started, "login", "POST", answer.status_code, _error_code(answer))
+
+    def ensure_login(self) -> None:
+        if self.needs_login:
+            self.login()
+
+    # -- the scan ------------------------------------------------------------------------------
+    def new_record(self, photo: Photo, scheduled: float, started: float) -> FlowRecord:
+        return FlowRecord(
+            process=self.recorder.process,
+            user=self.user,
+            scheduled_at=round(self.clock.epoch(scheduled), 6),
+            started_at=round(self.clock.epoch(started), 6),
+            item_key=photo.item_key,
+            expected_category=photo.category,
+            variant=photo.variant,
+            is_repeat=photo.is_repeat,
+            follow=self.follow,
+        )
+
+    def scan(self, photo: Photo, record: FlowRecord, scheduled: float) -> FlowRecord:
+        """The whole image flow for ``photo``; fills ``record`` (never raises on failures).
+
+        ``scheduled`` is the intended start on the monotonic clock: end-to-end time counts
+        from it, not from when the flow actually began.
+        """
+        stage = record.stage = "analyze"
+        client = self.client
+        try:
+            job = self._timed("analyze", "POST", client.start, 201)
+            job_id = str(job["job_id"])
+            record.job_id = job_id
+            stage = record.stage = "upload"
+            self._timed("upload", "PUT", lambda: self._upload(job, photo.data), 200)
+            stage = record.stage = "upload_complete"
+            sent = time.perf_counter()
+            self._timed("upload_complete", "POST", lambda: client.complete(job_id), 202)
+            record.accepted = True
+            stage = record.stage = "events" if self.follow == "stream" else "status"
+            deadline = sent + self.flow_timeout
+            if self.follow == "stream":
+                body = self._timed(
+                    "events", "GET", lambda: client.wait_streaming(job_id, self.flow_timeout), 200
+                )
+            else:
+                body = self._poll(job_id, deadline)
+            visible = time.perf_counter()
+            record.processing_ms = (visible - sent) * 1000
+            record.end_to_end_ms = (visible - scheduled) * 1000
+            _fill_from_result(record, body)
+        except FlowError as exc:
+            record.fail("error", stage, exc.code or "http_error", exc.status_code)
+        except TimeoutError:
+            record.fail("timeout", stage, "flow_timeout")
+        except httpx.HTTPError as exc:  # no answer at all: http_status 0
+            record.fail("error", stage, type(exc).__name__, 0)
+        except Exception as exc:  # a bug or a malformed answer: still one row, named
+            record.fail("error", stage, f"{type(exc).__name__}: {exc}"[:200])
+        if record.end_to_end_ms is None:
+            record.end_to_end_ms = (time.perf_counter() - scheduled) * 1000
+        return record
+
+    def _upload(self, job: dict[str, Any], data: bytes) -> None:
+        target = job["upload"]
+        answer = self.client.uploads.request(
+            target["method"], target["url"], content=data, headers=target["headers"]
+        )
+        if answer.status_code not in (200, 201, 204):
+            raise FlowError("upload", answer)
+
+    def _poll(self, job_id: str, deadline: float) -> dict[str, Any]:
+        """Status every ``poll_interval`` s (a timer, like the app's), then the result."""
+        next_poll = time.perf_counter()
+        while True:
+            state = self._timed("status", "GET", lambda: self.client.status(job_id), 200)
+            if state["status"] in TERMINAL:
+                code, body = self._result(job_id)
+                if code == 200:
+                    return body
+            next_poll += self.poll_interval
+            now = time.perf_counter()
+            if next_poll >= deadline:
+                raise TimeoutError(f"job {job_id} not finished in {self.flow_timeout:g}s")
+            time.sleep(max(0.0, next_poll - now))
+
+    def _result(self, job_id: str) -> tuple[int, dict[str, Any]]:
+        started = time.perf_counter()
+        ts = self.clock.epoch(started)
+        try:
+            code, body = self.client.result(job_id)
+        except FlowError as exc:
+            self._record(ts, started, "result", "GET", exc.status_code, exc.code or "http_error")
+            raise
+        except httpx.HTTPError as exc:
+            self._record(ts, started, "result", "GET", 0, type(exc).__name__)
+            raise
+        self._record(ts, started, "result", "GET", code, None)
+        return code, body
+
+    # -- the other screens ---------------------------------------------------------------------
+    def browse_map(self) -> bool:
+        """The map screen: collection points nearby, sometimes a keyword search."""
+        lat = round(self.rng.uniform(*_LAT), 5)
+        lon = round(self.rng.uniform(*_LON), 5)
+        radius = self.rng.choice((500, 1000, 2000))
+        ok = self._get("nearby", {"lat": lat, "lon": lon, "radius": radius})
+        if self.rng.random() < 0.5:
+            query = self.rng.choice(_SEARCHES)
+            ok = self._get("search", {"q": query, "lat": lat, "lon": lon}) and ok
+        return ok
+
+    def profile(self) -> bool:
+        """The profile screen: who I am, my scan history, my statistics."""
+        return all([self._get("me"), self._get("history"), self._get("stats")])
+
+
+def _error_code(answer: httpx.Response) -> str:
+    try:
+        code = answer.json().get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return str(code or f"http_{answer.status_code}")
+
+
+def _fill_from_result(record: FlowRecord, body: dict[str, Any]) -> None:
+    status = body.get("status")
+    record.cache_hit = body.get("cache_hit")
+    result = body.get("result") or {}
+    record.got_category = str(result.get("category") or "")
+    timings = body.get("timings") or {}
+    record.server_processing_ms = timings.get("processing_ms")
+    record.model_ms = timings.get("model_ms")
+    queued, started = timings.get("queued_at"), timings.get("started_at")
+    if queued and started:
+        wait = datetime.fromisoformat(started) - datetime.fromisoformat(queued)
+        record.server_queue_wait_ms = max(0.0, wait.total_seconds() * 1000)
+    if status == "done":
+        record.status = "done"
+    elif status == "failed":
+        error = body.get("error") or {}
+        record.fail("failed", "job", str(error.get("code") or "failed"))
+    else:
+        record.fail("error", "result", f"unexpected status {status!r}")

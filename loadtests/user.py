@@ -1,0 +1,150 @@
+"""The Locust user that behaves like the mobile app (imports locust: gevent-patches the process).
+
+:func:`user_class` makes a :class:`MobileAppUser` subclass bound to one process's context, with
+the scan, browse-map and profile tasks weighted by the scenario's mix. Each task first checks
+its intended start with the process's :class:`~loadtests.pacing.Pacer`; ``wait_time`` sleeps
+until the next intended start (claimed from the arrival schedule, or after a think time) and
+renders the next photo meanwhile, so neither counts in the user's own timings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from locust import User
+
+from harness.corpus import Photo, PhotoStream
+from loadtests.flows import AppSession, InFlight
+from loadtests.pacing import Clock, Pacer
+from loadtests.plan import ProcessPlan, integer_weights
+from loadtests.records import ProcessRecorder
+
+# A user with nothing left to do sleeps this long; the runner stops it long before.
+IDLE_SECONDS = 3600.0
+
+
+@dataclass
+class ProcessContext:
+    """What the users of one process share."""
+
+    plan: ProcessPlan
+    base_url: str
+    run_id: str
+    recorder: ProcessRecorder
+    clock: Clock
+    pacer: Pacer
+    photos: PhotoStream
+    flow_timeout: float
+    in_flight: InFlight = field(default_factory=InFlight)
+    _numbers: itertools.count[int] = field(default_factory=itertools.count)
+
+    def next_user_number(self) -> int:
+        return next(self._numbers)
+
+
+class MobileAppUser(User):
+    """One app install: signs in, then scans, browses the map, opens the profile."""
+
+    abstract = True
+    context: ClassVar[ProcessContext]
+
+    def on_start(self) -> None:
+        ctx = self.context
+        self.number = ctx.next_user_number()
+        subject = f"{ctx.run_id}-p{ctx.plan.process}-u{self.number}"
+        self.rng = random.Random(subject)
+        self.session = AppSession(
+            ctx.base_url,
+            ctx.recorder,
+            ctx.clock,
+            user=self.number,
+            subject=subject,
+            follow=ctx.plan.follow,
+            poll_interval=ctx.plan.poll_interval,
+            flow_timeout=ctx.flow_timeout,
+            rng=self.rng,
+        )
+        self.session.login()
+        self.photo: Photo | None = None
+        self.due = ctx.pacer.first(time.perf_counter())
+        self._prepare_photo()
+        if self.due is not None:
+            time.sleep(max(0.0, self.due - time.perf_counter()))
+
+    def on_stop(self) -> None:
+        self.session.close()
+
+    def wait_time(self) -> float:
+        now = time.perf_counter()
+        self.due = self.context.pacer.next(now, self.rng)
+        if self.due is None:
+            return IDLE_SECONDS
+        self._prepare_photo()
+        return max(0.0, self.due - time.perf_counter())
+
+    def _prepare_photo(self) -> None:
+        if self.photo is None and self.context.plan.weights["scan"] > 0:
+            self.photo = self.context.photos.next()
+
+    def _begin(self) -> float | None:
+        """The intended start of the action about to run, or None if none may start now."""
+        due, self.due = self.due, None
+        if not self.context.pacer.accepts(due):
+            return None
+        self.session.ensure_login()
+        return due
+
+    # -- tasks (weights set by user_class) -----------------------------------------------------
+    def scan(self) -> None:
+        scheduled = self._begin()
+        if scheduled is None:
+            return
+        ctx = self.context
+        photo = self.photo or ctx.photos.next()
+        self.photo = None
+        record = self.session.new_record(photo, scheduled, time.perf_counter())
+        key = ctx.in_flight.add(record)
+        ctx.recorder.flow_started()
+        try:
+            self.session.scan(photo, record, scheduled)
+        except BaseException:
+            # Stopped mid-flow (the runner killed this user): still one row for the flow.
+            if not record.status:
+                record.fail("timeout", "stopped", "user_stopped")
+                record.end_to_end_ms = (time.perf_counter() - scheduled) * 1000
+            raise
+        finally:
+            ctx.in_flight.remove(key)
+            ctx.recorder.flow(record)
+
+    def browse_map(self) -> None:
+        self._other("browse_map", self.session.browse_map)
+
+    def profile(self) -> None:
+        self._other("profile", self.session.profile)
+
+    def _other(self, kind: str, action: Any) -> None:
+        if self._begin() is None:
+            return
+        ctx = self.context
+        ctx.in_flight.others += 1
+        try:
+            ok = action()
+        finally:
+            ctx.in_flight.others -= 1
+        ctx.recorder.other_action(kind, ok)
+
+
+def user_class(context: ProcessContext) -> type[MobileAppUser]:
+    """A concrete user class for one process, its tasks weighted by the scenario's mix."""
+    weights = integer_weights(context.plan.weights)
+    tasks = {getattr(MobileAppUser, name): weight for name, weight in weights.items()}
+    return type(
+        "MobileAppUser",
+        (MobileAppUser,),
+        {"abstract": False, "context": context, "tasks": tasks, "host": context.base_url},
+    )

@@ -1,0 +1,82 @@
+"""users-service routes: ``/api/v1/users`` (the caller's profile, history and statistics).
+
+Every route acts on the caller only (the access token's subject): there is no way to name
+another user, so another user's data cannot be read or changed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from reference.common import security
+from reference.common.deps import SessionDep, SettingsDep
+from reference.common.errors import error_responses
+from reference.common.security import CurrentClaims, CurrentUserId
+from reference.users import service
+from reference.users.schemas import HistoryPage, ProfileOut, ProfileUpdate, StatsOut
+
+PREFIX = "/api/v1/users"
+router = APIRouter(prefix=PREFIX, tags=["users"])
+HISTORY_MAX = 100
+
+
+@router.get(
+    "/me",
+    response_model=ProfileOut,
+    responses=error_responses(401, 404),
+    summary="The caller's profile",
+)
+def get_me(user_id: CurrentUserId, session: SessionDep) -> ProfileOut:
+    return service.get_profile(session, user_id)
+
+
+@router.patch(
+    "/me",
+    response_model=ProfileOut,
+    responses=error_responses(401, 404, 422),
+    summary="Change nickname, region or notification opt-in (fields left out stay)",
+)
+def patch_me(user_id: CurrentUserId, body: ProfileUpdate, session: SessionDep) -> ProfileOut:
+    return service.update_profile(session, user_id, body)
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 404),
+    summary="Delete the account: profile, identities and scans; every token is revoked",
+)
+def delete_me(claims: CurrentClaims, session: SessionDep, settings: SettingsDep) -> Response:
+    service.delete_account(session, settings, claims.user_id)
+    security.revoke(settings, claims)
+    security.revoke_user(settings, claims.user_id)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    security.clear_access_cookie(response, settings)
+    return response
+
+
+@router.get(
+    "/me/history",
+    response_model=HistoryPage,
+    responses=error_responses(401, 422),
+    summary="The caller's scans, newest first (cursor pagination)",
+)
+def get_history(
+    user_id: CurrentUserId,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_MAX)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HistoryPage:
+    return service.history(session, user_id, limit, cursor)
+
+
+@router.get(
+    "/me/stats",
+    response_model=StatsOut,
+    responses=error_responses(401),
+    summary="The caller's statistics: scans by category, totals, cache-hit share",
+)
+def get_stats(user_id: CurrentUserId, session: SessionDep) -> StatsOut:
+    return service.stats(session, user_id)

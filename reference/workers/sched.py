@@ -1,0 +1,71 @@
+"""Scheduled tasks on ``q.sched`` (sent by Celery beat, see ``beat.py``; run by the batch
+worker): cache cleanup hourly, the database backup at 02:00 and the statistics roll-up at
+03:00, Korean time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import Task, shared_task
+
+from reference.analytics import days, totals
+from reference.common.db import session_scope
+from reference.common.settings import get_settings
+from reference.workers import backup, cache_cleanup, deadletter, dlq
+
+log = logging.getLogger(__name__)
+
+
+def _result_ttl(task: Task) -> int:
+    expires = task.app.conf.result_expires
+    if isinstance(expires, timedelta):
+        return int(expires.total_seconds())
+    return int(expires or 24 * 3600)
+
+
+@shared_task(name="cleanup.cache", bind=True, ignore_result=False, acks_on_failure=False)
+def cleanup_cache(self: Task) -> dict[str, Any]:
+    """Remove orphaned and stale keys under the deployment's Redis prefix; reconcile the DLQ."""
+    settings = get_settings()
+
+    def work() -> dict[str, Any]:
+        counts = cache_cleanup.cleanup(settings, _result_ttl(self))
+        # Jobs whose q.ai message expired unprocessed would otherwise stay "queued" forever.
+        counts["jobs_reconciled"] = dlq.reconcile(settings).failed
+        log.info("cleanup.cache: %s", counts)
+        return counts
+
+    return deadletter.run(self, settings, work)
+
+
+@shared_task(name="backup.database", bind=True, ignore_result=False, acks_on_failure=False)
+def backup_database(self: Task, day: str | None = None) -> dict[str, Any]:
+    """Stream a pg_dump (custom format) of the database to S3 as backups/<date>.dump."""
+    settings = get_settings()
+
+    def work() -> dict[str, Any]:
+        try:
+            target = days.parse(day) if day else days.today()
+            backup.pg_dump_binary(settings)
+        except (ValueError, backup.BackupError) as exc:
+            raise deadletter.Permanent(str(exc)) from exc
+        done = backup.backup(settings, target)
+        log.info("backup.database: %s", done.as_dict())
+        return done.as_dict()
+
+    return deadletter.run(self, settings, work)
+
+
+@shared_task(name="stats.aggregate", bind=True, ignore_result=False, acks_on_failure=False)
+def stats_aggregate(self: Task) -> dict[str, Any]:
+    """Fill in missing recent days of waste.daily_stats and rebuild waste.stats_totals."""
+    settings = get_settings()
+
+    def work() -> dict[str, Any]:
+        with session_scope(settings.database_url) as session:
+            rollup = totals.roll_up(session, days.yesterday(), settings.stats_backfill_days)
+        return {"backfilled": rollup.backfilled, "scopes": rollup.scopes, "days": rollup.days}
+
+    return deadletter.run(self, settings, work)

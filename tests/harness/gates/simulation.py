@@ -1,0 +1,115 @@
+"""A toy run of the system that records :class:`Samples` like the Locust side and the collectors
+will, with knobs that break one property at a time (cache off, latency added, q.ai starved,
+a job dropped, ...). Gate tests judge shipped scenarios' gates on it: healthy, every gate
+passes; with a fault, the gate guarding that property fails."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from harness.measurements import Samples
+from harness.scenario import Scenario, WorkloadSampler
+
+START = 1_700_000_000.0  # an epoch time; observations are stamped from here
+
+
+@dataclass(frozen=True)
+class Faults:
+    added_latency_ms: float = 0.0  # every model call slower (misses)
+    hit_delay_ms: float = 0.0  # cache hits held up (e.g. behind slow calls in q.ai)
+    cache_disabled: bool = False
+    wrong_from_cache: int = 0  # this many hits serve another item's answer
+    wrong_from_model: int = 0  # this many misses answer the wrong item
+    ai_starved: bool = False  # q.ai tasks wait behind the batch flood
+    no_batch_flood: bool = False  # the flood never reaches q.batch
+    http_error_every: int = 0  # every n-th request fails
+    failed_job_every: int = 0  # every n-th job ends failed
+    dropped_jobs: int = 0  # accepted jobs that never finish
+    dlq_per_second: float = 0.0  # messages dead-lettered per second
+    redis_leak: bool = False  # one Redis client more per scan, never released
+    fault_from: float = 0.0  # seconds after start before the faults begin
+
+
+def simulate(
+    scenario: Scenario, faults: Faults = Faults(), *, scans: int = 600, seed: int = 0
+) -> Samples:
+    """``scans`` scans spread evenly over the scenario's real duration, plus 1 Hz gauges."""
+    rng = random.Random(seed)
+    timeline = scenario.scaled()
+    duration = timeline.total_duration
+    samples = Samples(start=START, end=START + duration)
+    sampler = WorkloadSampler(scenario.images, seed=scenario.seed)
+    follow = scenario.mix.follow
+    wrong_hits, wrong_misses, requests, dropped = 0, 0, 0, 0
+    for index in range(scans):
+        elapsed = duration * index / scans
+        t = START + elapsed
+        broken = elapsed >= faults.fault_from
+        plan = sampler.next()
+        hit = plan.same_bytes and not (broken and faults.cache_disabled)
+        tags = {"follow": follow, "variant": plan.variant, "mode": "analyze"}
+        for _ in range(4):  # analyze, PUT, upload-complete, a status poll
+            requests += 1
+            failed = broken and faults.http_error_every and requests % faults.http_error_every == 0
+            samples.record_event("error_ratio", bool(failed), t=t, tags={"request": "scan"})
+        lost = broken and dropped < faults.dropped_jobs and index % 7 == 0
+        dropped += lost
+        samples.record_event("lost_jobs", lost, t=t, tags=tags)
+        wait = rng.uniform(5, 80)
+        if broken and faults.ai_starved:
+            wait += rng.uniform(2000, 20000)
+        samples.record("queue_wait", wait, t=t, tags={"queue": "q.ai", "task": "image.analyze"})
+        if lost:
+            continue
+        failed_job = broken and faults.failed_job_every and index % faults.failed_job_every == 0
+        cache = "hit" if hit else "miss"
+        samples.record_event("failed_jobs", bool(failed_job), t=t, tags={**tags, "cache": cache})
+        if failed_job:
+            continue
+        if hit:
+            took = rng.uniform(20, 300) + (faults.hit_delay_ms if broken else 0.0)
+        else:
+            took = rng.uniform(1000, 4000) + (faults.added_latency_ms if broken else 0.0)
+        took += wait
+        job_tags = {**tags, "cache": cache}
+        samples.record("processing_time", took, t=t + took / 1000, tags=job_tags)
+        samples.record("end_to_end_time", took + rng.uniform(100, 400), t=t, tags=job_tags)
+        samples.record_event("cache_hit_ratio", hit, t=t, tags=tags)
+        wrong = False
+        if broken and hit and wrong_hits < faults.wrong_from_cache:
+            wrong, wrong_hits = True, wrong_hits + 1
+        if broken and not hit and wrong_misses < faults.wrong_from_model:
+            wrong, wrong_misses = True, wrong_misses + 1
+        samples.record_event("wrong_answers", wrong, t=t, tags=job_tags)
+    _gauges(samples, scenario, faults, duration, scans, rng)
+    return samples
+
+
+def _gauges(
+    samples: Samples,
+    scenario: Scenario,
+    faults: Faults,
+    duration: float,
+    scans: int,
+    rng: random.Random,
+) -> None:
+    batch = scenario.scaled().batch
+    second = 0.0
+    while second <= duration:
+        t = START + second
+        broken = second >= faults.fault_from
+        samples.record("queue_depth", rng.randint(0, 3), t=t, tags={"queue": "q.ai"})
+        depth = 0.0
+        if batch is not None and second >= batch.start and not faults.no_batch_flood:
+            drained = 2 * (1 + (second - batch.start) // max(batch.work_seconds, 0.001))
+            if batch.burst is not None:
+                depth = max(0.0, batch.burst - drained)
+            else:
+                depth = max(0.0, (batch.rate or 0) * (second - batch.start) - drained)
+        samples.record("queue_depth", depth, t=t, tags={"queue": "q.batch"})
+        dlq = faults.dlq_per_second * (second - faults.fault_from) if broken else 0.0
+        samples.record("dlq_length", dlq, t=t)
+        leaked = int(scans * second / duration) if broken and faults.redis_leak else 0
+        samples.record("redis_clients", rng.randint(20, 40) + leaked, t=t)
+        second += 1.0

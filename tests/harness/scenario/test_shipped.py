@@ -1,0 +1,117 @@
+"""The scenarios shipped in ``scenarios/``: they load, and each declares what it promises."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.measurements import METRICS
+from harness.mocks.openai_config import LognormalLatency
+from harness.scenario import (
+    SCENARIOS_DIR,
+    Scenario,
+    expected_hit_ratio,
+    find_scenario,
+    list_scenarios,
+    load_scenario,
+    steady_hit_ratio,
+)
+from harness.scenario.workload import item_weights
+
+SHIPPED = ("smoke", "peak", "batch-flood", "cache", "openai-degraded")
+
+
+def scenario(name: str) -> Scenario:
+    return load_scenario(find_scenario(name))
+
+
+def gate_selectors(s: Scenario) -> dict[str, list[str]]:
+    return {g.selector: [str(t) for t in g.thresholds] for g in s.gates}
+
+
+def test_the_five_scenarios_are_shipped() -> None:
+    assert set(list_scenarios()) == set(SHIPPED)
+    assert all(path.parent == SCENARIOS_DIR for path in list_scenarios().values())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_scenario_loads_and_is_named_after_its_file(name: str) -> None:
+    loaded = scenario(name)
+    assert loaded.name == name
+    assert loaded.description
+    assert loaded.warmup < loaded.total_duration
+    assert all(g.name for g in loaded.gates), "shipped gates carry a readable name"
+
+
+def test_smoke_fits_ci_and_carries_every_standard_gate() -> None:
+    smoke = scenario("smoke")
+    # under 2 minutes of wall clock: the load itself, leaving room for stack start and stop
+    assert smoke.total_duration <= 75
+    assert max(stage.users or 0 for stage in smoke.load.stages) <= 10
+    assert smoke.fakes.openai.time_scale < 1  # model calls faster than the seed's 2-5 s
+    assert smoke.background.batch is not None
+    gates = gate_selectors(smoke)
+    assert gates["processing_time"] == ["p(95) < 5000"]
+    assert gates["cache_hit_ratio"] == ["rate >= 0.7"]
+    assert gates["wrong_answers{cache=hit}"] == ["count == 0"]
+    assert gates["queue_wait{queue=q.ai}"] == ["p(95) < 1000"]
+    assert gates["error_ratio"] == ["rate < 0.01"]
+    assert gates["lost_jobs"] == ["count == 0"]
+    assert gates["dlq_length"] == ["max <= 100"]
+    # every metric the registry knows is gated in smoke, except the flood's own counter
+    assert {g.metric for g in smoke.gates} == set(METRICS) - {"batch_published"}
+
+
+def test_peak_is_the_seeds_500_concurrent_users() -> None:
+    peak = scenario("peak")
+    assert peak.load.model == "closed"
+    assert max(stage.users or 0 for stage in peak.load.stages) == 500
+    assert peak.load.time_scale == 1.0
+    assert peak.load.locust_processes > 1
+    assert gate_selectors(peak)["processing_time"] == ["p(95) < 5000"]
+
+
+def test_batch_flood_floods_q_batch_and_gates_q_ai_wait() -> None:
+    flood = scenario("batch-flood")
+    batch = flood.background.batch
+    assert batch is not None and batch.rate is not None
+    # arrivals outpace the two batch workers, so q.batch grows for the whole run
+    assert batch.rate * batch.work_seconds > 2
+    assert batch.start < flood.load.warmup  # the measured part is all under flood
+    gates = gate_selectors(flood)
+    assert gates["queue_wait{queue=q.ai}"][0] == "p(95) < 1000"
+    assert gates["queue_depth{queue=q.batch}"] == ["max >= 100"]
+
+
+def test_cache_workload_is_expected_to_reach_70_percent() -> None:
+    cache = scenario("cache")
+    images = cache.images
+    assert (images.items, images.zipf) == (30, 1.1)
+    assert steady_hit_ratio(images) == pytest.approx(0.81)
+    weights = item_weights(images)
+    assert weights[0] == pytest.approx(0.29, abs=0.01)
+    assert weights[-1] == pytest.approx(0.007, abs=0.001)
+    # the comment's arithmetic: ~7 scans/s, 2 min of warm-up, 7 min measured
+    warm, total = 7 * 120, 7 * 540
+    assert 1 - (1 - weights[-1]) ** warm > 0.99
+    assert expected_hit_ratio(images, total, warmup_scans=warm) > 0.80
+    # even at half that rate the expectation clears the gate with room to spare
+    assert expected_hit_ratio(images, total // 2, warmup_scans=warm // 2) > 0.78
+    assert gate_selectors(cache)["cache_hit_ratio"] == ["rate >= 0.7"]
+
+
+def test_smoke_cache_gate_is_reachable_by_its_workload() -> None:
+    smoke = scenario("smoke")
+    # ~3 scans a second for 60 s, 10 s of warm-up
+    assert expected_hit_ratio(smoke.images, 180, warmup_scans=30) > 0.8
+
+
+def test_openai_degraded_is_slow_and_failing() -> None:
+    degraded = scenario("openai-degraded")
+    openai = degraded.fakes.openai
+    assert isinstance(openai.latency, LognormalLatency)
+    assert openai.latency.median >= 3.0 and openai.latency.sigma >= 0.5
+    assert (openai.error_rate, openai.rate_limit_rate) == (0.05, 0.05)
+    gates = gate_selectors(degraded)
+    assert gates["error_ratio"] == ["rate < 0.01"]
+    assert gates["lost_jobs"] == ["count == 0"]
+    assert gates["dlq_length"] == ["max <= 100"]

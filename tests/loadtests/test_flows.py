@@ -1,0 +1,234 @@
+"""The app's actions against a scripted API (httpx mock transport): what each flow records."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.corpus import PhotoStream
+from loadtests.flows import AppSession
+from loadtests.pacing import Clock
+from loadtests.records import EVENT_COLUMNS, ProcessRecorder
+
+BASE = "http://api.test"
+UPLOAD = "http://s3.test/bucket/key"
+QUEUED = "2026-01-01T00:00:00.000+00:00"
+STARTED = "2026-01-01T00:00:00.250+00:00"
+
+
+class FakeApi:
+    """Answers like the gateway; ``overrides`` replace the answer of one route."""
+
+    def __init__(self, **overrides: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.overrides = overrides
+        self.status_calls = 0
+        self.job = str(uuid.uuid4())
+        self.headers: list[tuple[str, str | None]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.headers.append((request.url.host, request.headers.get("authorization")))
+        route = next((name for name in self.routes() if self.routes()[name](path)), None)
+        if route in self.overrides:
+            return self.overrides[route](request)
+        if route == "login":
+            return httpx.Response(404, json={"code": "not_found"})
+        if route == "analyze":
+            upload = {"method": "PUT", "url": UPLOAD, "headers": {"Content-Type": "image/jpeg"}}
+            return httpx.Response(201, json={"job_id": self.job, "upload": upload})
+        if route == "upload":
+            return httpx.Response(200)
+        if route == "complete":
+            return httpx.Response(202, json={"job_id": self.job, "status": "queued"})
+        if route == "status":
+            self.status_calls += 1
+            return httpx.Response(
+                200, json={"status": "done" if self.status_calls > 2 else "queued"}
+            )
+        if route == "result":
+            return httpx.Response(200, json=done(self.job, "paper"))
+        return httpx.Response(404, json={"code": "not_found"})
+
+    @staticmethod
+    def routes() -> dict[str, Callable[[str], bool]]:
+        return {
+            "login": lambda p: p.endswith("/auth/dev-login"),
+            "analyze": lambda p: p.endswith("/waste/analyze"),
+            "upload": lambda p: p.startswith("/bucket"),
+            "complete": lambda p: "/upload-complete/" in p,
+            "status": lambda p: "/status/" in p,
+            "result": lambda p: "/result/" in p,
+        }
+
+
+def done(job: str, category: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "job_id": job,
+        "status": "done",
+        "cache_hit": True,
+        "result": {"category": category},
+        "timings": {
+            "queued_at": QUEUED,
+            "started_at": STARTED,
+            "processing_ms": 300.0,
+            "model_ms": None,
+        },
+        **extra,
+    }
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> ProcessRecorder:
+    return ProcessRecorder(tmp_path, 3)
+
+
+def session(api: FakeApi, recorder: ProcessRecorder, **kwargs: Any) -> AppSession:
+    app = AppSession(
+        BASE,
+        recorder,
+        Clock.now(),
+        user=7,
+        subject="lt-test-u7",
+        follow=kwargs.pop("follow", "poll"),
+        poll_interval=0.01,
+        flow_timeout=kwargs.pop("flow_timeout", 5.0),
+    )
+    transport = httpx.MockTransport(api)
+    app.client.http = httpx.Client(base_url=BASE, transport=transport)
+    app.client.uploads = httpx.Client(transport=transport)
+    return app
+
+
+def photo() -> Any:
+    return PhotoStream(3, 1.0, 0.0, {"identical": 1.0}, (32, 24), seed=1).next()
+
+
+def run_scan(app: AppSession) -> dict[str, str]:
+    pic = photo()
+    now = time.perf_counter()
+    record = app.new_record(pic, now - 0.2, now)
+    app.scan(pic, record, now - 0.2)
+    app.recorder.flow(record)
+    app.recorder.close()
+    return dict(zip(EVENT_COLUMNS, [str(c) for c in record.row()], strict=True))
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as source:
+        return list(csv.DictReader(source))
+
+
+def test_a_polled_scan_records_every_step(recorder: ProcessRecorder, tmp_path: Path) -> None:
+    api = FakeApi()
+    app = session(api, recorder)
+    app.login()
+    row = run_scan(app)
+    assert row["status"] == "done" and row["accepted"] == "true"
+    assert row["got_category"] == row["expected_category"] == "paper"
+    assert row["cache_hit"] == "true" and row["server_queue_wait_ms"] == "250.0"
+    assert float(row["end_to_end_ms"]) >= float(row["processing_ms"]) + 200 - 1
+    requests = rows(tmp_path / "requests-3.csv")
+    assert [(r["method"], r["name"], r["status"], r["ok"]) for r in requests] == [
+        ("POST", "/api/v1/auth/dev-login", "404", "true"),
+        ("POST", "/api/v1/waste/analyze", "201", "true"),
+        ("PUT", "s3:pre-signed-put", "200", "true"),
+        ("POST", "/api/v1/waste/upload-complete/{job_id}", "202", "true"),
+        ("GET", "/api/v1/waste/status/{job_id}", "200", "true"),
+        ("GET", "/api/v1/waste/status/{job_id}", "200", "true"),
+        ("GET", "/api/v1/waste/status/{job_id}", "200", "true"),
+        ("GET", "/api/v1/waste/result/{job_id}", "200", "true"),
+    ]
+    histograms = json.loads((tmp_path / "histograms-3.json").read_text())["histograms"]
+    assert {"processing_ms", "end_to_end_ms", "start_lag_ms"} <= set(histograms)
+    assert {auth for _, auth in api.headers} == {None}  # no token without dev-login
+
+
+def test_login_sends_the_token_on_every_later_api_call(recorder: ProcessRecorder) -> None:
+    api = FakeApi(login=lambda r: httpx.Response(200, json={"access_token": "tok", "x": 1}))
+    app = session(api, recorder)
+    app.login()
+    run_scan(app)
+    after_login = api.headers[1:]
+    assert {auth for host, auth in after_login if host == "api.test"} == {"Bearer tok"}
+    # the pre-signed S3 upload carries its own signature, never our token
+    assert {auth for host, auth in after_login if host == "s3.test"} == {None}
+
+
+def test_a_rejected_upload_complete_is_an_error_at_that_stage(
+    recorder: ProcessRecorder,
+) -> None:
+    api = FakeApi(complete=lambda r: httpx.Response(404, json={"code": "job_not_found"}))
+    row = run_scan(session(api, recorder))
+    assert (row["status"], row["error_stage"], row["error_code"], row["http_status"]) == (
+        "error",
+        "upload_complete",
+        "job_not_found",
+        "404",
+    )
+    assert row["accepted"] == "false" and row["processing_ms"] == ""
+    assert recorder.counts["request_errors"] == 1
+
+
+def test_a_failed_job_is_failed_with_its_reason(recorder: ProcessRecorder) -> None:
+    def failed(request: httpx.Request) -> httpx.Response:
+        body = done("j", "paper", status="failed", error={"code": "model_unavailable"})
+        return httpx.Response(200, json={**body, "result": None, "cache_hit": None})
+
+    row = run_scan(session(FakeApi(result=failed), recorder))
+    assert (row["status"], row["error_stage"], row["error_code"]) == (
+        "failed",
+        "job",
+        "model_unavailable",
+    )
+    assert row["accepted"] == "true" and row["processing_ms"] != ""
+
+
+def test_a_job_that_never_ends_times_out(recorder: ProcessRecorder) -> None:
+    never = FakeApi(status=lambda r: httpx.Response(200, json={"status": "processing"}))
+    row = run_scan(session(never, recorder, flow_timeout=0.1))
+    assert (row["status"], row["error_stage"], row["error_code"]) == (
+        "timeout",
+        "status",
+        "flow_timeout",
+    )
+
+
+def test_no_answer_at_all_is_status_zero(recorder: ProcessRecorder, tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    row = run_scan(session(FakeApi(analyze=refuse), recorder))
+    assert (row["status"], row["error_stage"], row["error_code"], row["http_status"]) == (
+        "error",
+        "analyze",
+        "ConnectError",
+        "0",
+    )
+    failed = rows(tmp_path / "requests-3.csv")[-1]
+    assert (failed["status"], failed["ok"], failed["error"]) == ("0", "false", "ConnectError")
+
+
+def test_map_and_profile_screens_record_their_requests(
+    recorder: ProcessRecorder, tmp_path: Path
+) -> None:
+    app = session(FakeApi(), recorder)
+    assert app.profile() is False  # today's fake answers 404
+    for _ in range(10):
+        app.browse_map()
+    recorder.close()
+    names = {r["name"] for r in rows(tmp_path / "requests-3.csv")}
+    assert names == {
+        "/api/v1/users/me",
+        "/api/v1/users/me/history",
+        "/api/v1/users/me/stats",
+        "/api/v1/locations/nearby",
+        "/api/v1/locations/search",
+    }

@@ -1,0 +1,260 @@
+"""``python -m loadtests`` as a user runs it: refusals before anything starts, then real runs
+against the whole stack (gateway, AI worker, fakes) with two Locust processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.processes import free_port
+from harness.sandbox import ServerUrls
+from harness.stack import LocalStack, StackOptions
+from loadtests import histograms
+from loadtests.records import EVENT_COLUMNS, FLOW_METRICS, REQUEST_COLUMNS
+from tests.loadtests.factories import closed_stage, open_stage, scenario_toml, write
+
+REPO = Path(__file__).resolve().parents[2]
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+FAST_OPENAI = ("--latency", "fixed:0.05", "--classify-latency", "fixed:0.05")
+
+
+def loadtests(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loadtests", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as source:
+        return list(csv.DictReader(source))
+
+
+# -- refusals (no stack needed) -------------------------------------------------------------------
+
+
+def test_a_base_url_that_does_not_answer_exits_2_with_one_line(tmp_path: Path) -> None:
+    scenario = write(tmp_path, scenario_toml(stages=closed_stage("5s", 1, 1)))
+    url = f"http://127.0.0.1:{free_port()}"
+    done = loadtests("--scenario", str(scenario), "--base-url", url, "--out", str(tmp_path / "o"))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: the base URL {url} does not answer")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_bad_scenario_exits_2_naming_the_field(tmp_path: Path) -> None:
+    scenario = write(tmp_path, scenario_toml(stages=closed_stage("5s", 0, 1)))
+    done = loadtests(
+        "--scenario", str(scenario), "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path)
+    )
+    assert done.returncode == 2
+    assert "load.stages[0].users" in done.stderr and done.stderr.startswith("error: ")
+
+
+def test_an_unknown_scenario_name_exits_2(tmp_path: Path) -> None:
+    done = loadtests("--scenario", "no-such", "--base-url", "http://x", "--out", str(tmp_path))
+    assert done.returncode == 2 and "no scenario of that name" in done.stderr
+
+
+# -- real runs ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stack(servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    options = StackOptions(
+        servers=servers, run_dir=tmp_path_factory.mktemp("stack"), openai_args=FAST_OPENAI
+    )
+    with LocalStack(options) as running:
+        yield running
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+@pytest.mark.slow
+class TestRuns:
+    @pytest.fixture(scope="class")
+    def closed_run(
+        self, stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+    ) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        """Six users over two processes for 12 s; scans polled, a few map and profile visits;
+        few items photographed again and again, so identical repeats must hit the cache."""
+        folder = tmp_path_factory.mktemp("closed")
+        text = scenario_toml(
+            stages=closed_stage("12s", 6, 6),
+            mix='scan = 8\nbrowse_map = 1\nprofile = 1\nfollow = "poll"\n'
+            'think_time = { kind = "uniform", low = 0.1, high = 0.3 }',
+            images="items = 4\nzipf = 1.0\nrepeat_probability = 0.8\n"
+            "variants = { identical = 0.7, reencoded = 0.1, resized = 0.1, cropped = 0.1 }\n"
+            "size = [320, 240]",
+        )
+        out = folder / "run"
+        done = loadtests(
+            "--scenario", str(write(folder, text)), "--base-url", stack.base_url,
+            "--out", str(out), "--heartbeat", "1",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return out, done
+
+    def test_the_files_exist_for_both_processes(self, closed_run: Any) -> None:
+        out, _ = closed_run
+        for name in ("events.csv", "requests.csv", "histograms.json", "load.json"):
+            assert (out / name).is_file()
+        for i in (0, 1):
+            for part in (f"events-{i}.csv", f"requests-{i}.csv", f"histograms-{i}.json"):
+                assert (out / "locust" / part).is_file()
+        events = read(out / "events.csv")
+        assert list(events[0]) == list(EVENT_COLUMNS)
+        assert {e["process"] for e in events} == {"0", "1"}
+        assert list(read(out / "requests.csv")[0]) == list(REQUEST_COLUMNS)
+
+    def test_every_accepted_job_ends_and_answers_rightly(self, closed_run: Any) -> None:
+        out, _ = closed_run
+        events = read(out / "events.csv")
+        load = json.loads((out / "load.json").read_text())
+        assert len(events) == load["totals"]["flows_finished"] == load["totals"]["flows_started"]
+        assert len(events) >= 40
+        accepted = [e for e in events if e["accepted"] == "true"]
+        outcomes = Counter((e["status"], e["error_stage"], e["error_code"]) for e in events)
+        assert accepted, f"no scan was accepted: {outcomes}"
+        assert {e["status"] for e in accepted} == {"done"}, outcomes
+        assert len({e["job_id"] for e in accepted}) == len(accepted)
+        for e in accepted:
+            assert e["got_category"] == e["expected_category"], e
+            assert float(e["end_to_end_ms"]) >= float(e["processing_ms"]) > 0
+            assert float(e["started_at"]) >= float(e["scheduled_at"]) - 1e-3
+            assert e["server_queue_wait_ms"] and e["follow"] == "poll"
+        # Nothing starts after the load's end; what was in flight then still finished.
+        ends = [p["load_end"] for p in load["processes"]]
+        assert max(float(e["started_at"]) for e in events) < max(ends)
+        assert load["totals"]["cut_at_drain"] == 0
+
+    def test_identical_repeats_hit_the_cache(self, closed_run: Any) -> None:
+        out, _ = closed_run
+        done = [e for e in read(out / "events.csv") if e["status"] == "done"]
+        identical = [e for e in done if e["variant"] == "identical"]
+        hits = [e for e in identical if e["cache_hit"] == "true"]
+        assert len(hits) >= len(identical) / 2, (len(hits), len(identical))
+        assert all(e["is_repeat"] == "true" for e in identical)
+        # A hit answers without the model.
+        assert all(e["model_ms"] == "" for e in hits)
+        # The run's photos are its own (salted by the run id): a new photo is not in the cache,
+        # but for the rare repeat that another process photographed again before its owner.
+        new = [e for e in done if e["variant"] == "new"]
+        assert sum(e["cache_hit"] == "true" for e in new) <= max(2, len(new) / 5)
+
+    def test_requests_are_named_by_route_and_timed_exactly(self, closed_run: Any) -> None:
+        out, _ = closed_run
+        requests = read(out / "requests.csv")
+        names = {r["name"] for r in requests}
+        assert not [n for n in names if UUID.search(n)], names
+        assert {
+            "/api/v1/waste/analyze",
+            "s3:pre-signed-put",
+            "/api/v1/waste/upload-complete/{job_id}",
+            "/api/v1/waste/status/{job_id}",
+            "/api/v1/waste/result/{job_id}",
+        } <= names
+        assert {"/api/v1/locations/nearby", "/api/v1/users/me"} <= names
+        scans = [r for r in requests if r["name"] == "/api/v1/waste/analyze"]
+        assert len(scans) == len(read(out / "events.csv"))
+        assert any(float(r["ms"]) != round(float(r["ms"])) for r in requests)  # not rounded
+
+    def test_polling_follows_the_apps_half_second(self, closed_run: Any) -> None:
+        out, _ = closed_run
+        done = [e for e in read(out / "events.csv") if e["status"] == "done"]
+        polls = [r for r in read(out / "requests.csv") if r["name"].endswith("/status/{job_id}")]
+        processing = [float(e["processing_ms"]) for e in done]
+        # one poll right after upload-complete, then one every 0.5 s until the job is done
+        assert len(done) <= len(polls) <= sum(2 + ms / 500 for ms in processing)
+        # a model call is never done at the first poll, so a miss waits for the second one
+        misses = [float(e["processing_ms"]) for e in done if e["model_ms"]]
+        assert misses and sum(ms >= 495 for ms in misses) >= 0.8 * len(misses)
+
+    def test_merged_percentiles_equal_the_pooled_rows(self, closed_run: Any) -> None:
+        out, _ = closed_run
+        merged = json.loads((out / "histograms.json").read_text())["metrics"]
+        done = [e for e in read(out / "events.csv") if e["status"] == "done"]
+        for metric in FLOW_METRICS:
+            pooled = [round(float(e[metric])) for e in done if e[metric]]
+            if not pooled:
+                continue
+            assert merged[metric]["count"] == len(pooled)
+            for pct in histograms.PERCENTILES:
+                assert merged[metric][f"p{pct:g}"] == histograms.nearest_rank(pooled, pct)
+        requests = read(out / "requests.csv")
+        polls = [round(float(r["ms"])) for r in requests if r["name"].endswith("/status/{job_id}")]
+        status = merged["request GET /api/v1/waste/status/{job_id}"]
+        assert status["count"] == len(polls)
+        assert status["p95"] == histograms.nearest_rank(polls, 95)
+        # the parts really were two processes' worth
+        parts = [json.loads((out / "locust" / f"histograms-{i}.json").read_text()) for i in (0, 1)]
+        counts = [
+            histograms.decode(p["histograms"]["processing_ms"]).get_total_count() for p in parts
+        ]
+        assert all(counts) and sum(counts) == merged["processing_ms"]["count"]
+
+    def test_progress_is_reported_on_stdout(self, closed_run: Any) -> None:
+        _, done = closed_run
+        lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        progress = [line for line in lines if line["type"] == "progress"]
+        assert len(progress) >= 5
+        assert progress[-1]["flows_started"] > progress[0]["flows_started"]
+        assert lines[-1]["type"] == "summary"
+
+    def test_open_model_measures_from_the_intended_start(
+        self, stack: LocalStack, tmp_path: Path
+    ) -> None:
+        """Arrivals at 12/s but one user per process: flows queue up behind each other in
+        the load generator, so end-to-end (from the intended start) keeps growing while the
+        processing time of each flow stays flat; the arrivals never started are counted."""
+        text = scenario_toml(
+            stages=open_stage("10s", 12.0, 2),
+            mix='scan = 1\nfollow = "stream"',
+            images="items = 3\nrepeat_probability = 0.5\nsize = [160, 120]",
+        )
+        out = tmp_path / "run"
+        done = loadtests(
+            "--scenario", str(write(tmp_path, text)), "--base-url", stack.base_url,
+            "--out", str(out),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        events = [e for e in read(out / "events.csv") if e["status"] == "done"]
+        assert {e["follow"] for e in events} == {"stream"}
+        assert {e["user"] for e in events} == {"0"}  # one user in each process
+        third = len(events) // 3
+        early, late = events[:third], events[-third:]
+
+        def median(rows: list[dict[str, str]], key: str) -> float:
+            return statistics.median(float(e[key]) for e in rows)
+
+        def lag(rows: list[dict[str, str]]) -> float:
+            return statistics.median(
+                float(e["started_at"]) - float(e["scheduled_at"]) for e in rows
+            )
+
+        assert median(late, "end_to_end_ms") > median(early, "end_to_end_ms") + 1000
+        assert lag(late) > lag(early) + 1.0
+        assert median(late, "processing_ms") < 2 * median(early, "processing_ms") + 100
+        # end-to-end = start lag + the flow itself: the lag is what a closed loop would hide
+        for e in events:
+            lag_ms = (float(e["started_at"]) - float(e["scheduled_at"])) * 1000
+            assert float(e["end_to_end_ms"]) >= lag_ms + float(e["processing_ms"]) - 1
+        load = json.loads((out / "load.json").read_text())
+        planned = load["totals"]["arrivals_planned"]
+        assert planned == 120
+        assert load["totals"]["arrivals_started"] < planned
+        assert load["totals"]["cut_at_drain"] == 0  # every accepted job ended

@@ -1,0 +1,153 @@
+"""Fixtures of the auth tests: a sandbox of the package's own (so its api worker can consume
+q.api while other tests reset theirs), the fake OAuth providers and the api worker in child
+processes, and auth-service in process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from kombu import Connection
+
+from harness.processes import ManagedProcess, free_port
+from harness.sandbox import Sandbox, ServerUrls
+from harness.waits import wait_for
+from reference import migrations
+from reference.auth.api import get_verifier
+from reference.auth.main import app
+from reference.common import topology
+from reference.common.settings import Settings, get_settings
+from tests.factories import LOG_DIR
+
+
+class FakeProviders:
+    """The fake OAuth server in a child process, driven over its admin API."""
+
+    def __init__(self, process: ManagedProcess, base: str) -> None:
+        self.process = process
+        self.base = base
+
+    def url(self, provider: str) -> str:
+        return f"{self.base}/{provider}"
+
+    def reset(self, **config: Any) -> None:
+        answer = httpx.put(f"{self.base}/_mock/config", json={"latency_seconds": 0.0, **config})
+        answer.raise_for_status()
+        httpx.post(f"{self.base}/_mock/reset").raise_for_status()
+
+    def fault(self, **fault: Any) -> None:
+        httpx.post(f"{self.base}/_mock/faults", json=fault).raise_for_status()
+
+    def add_user(self, **user: Any) -> dict[str, Any]:
+        answer = httpx.post(f"{self.base}/_mock/users", json=user)
+        answer.raise_for_status()
+        return answer.json()
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.base}/_mock/stats").json()
+
+
+@pytest.fixture(scope="package")
+def oauth_fake() -> Iterator[FakeProviders]:
+    port = free_port()
+    process = ManagedProcess.python_module(
+        f"oauth-{port}",
+        "harness.mocks.oauth_server",
+        ["--port", str(port), "--latency", "0", "--log-level", "warning"],
+        {},
+        LOG_DIR,
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
+            timeout=30,
+            describe=f"the fake OAuth providers on port {port}",
+            abort=process.death,
+        )
+        yield FakeProviders(process, base)
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="package")
+def auth_box(servers: ServerUrls) -> Iterator[Sandbox]:
+    with Sandbox(servers) as box:
+        migrations.upgrade(box.database_url)
+        with Connection(box.broker_url) as conn:
+            topology.declare(conn)
+        yield box
+
+
+@pytest.fixture(scope="package")
+def auth_settings(auth_box: Sandbox, oauth_fake: FakeProviders) -> Settings:
+    return auth_box.settings(
+        oauth_kakao_base_url=oauth_fake.url("kakao"),
+        oauth_naver_base_url=oauth_fake.url("naver"),
+        oauth_google_base_url=oauth_fake.url("google"),
+        oauth_redirect_base_url="http://127.0.0.1:9",  # never called: the test follows it
+        oauth_http_timeout_seconds=1.0,
+        oauth_backoff_initial_seconds=0.01,
+        oauth_verify_timeout_seconds=10.0,
+    )
+
+
+@pytest.fixture(scope="package")
+def api_worker(auth_settings: Settings) -> Iterator[ManagedProcess]:
+    """``python -m reference.workers run api``, consuming the package's q.api."""
+    process = ManagedProcess.python_module(
+        f"worker-api-{uuid.uuid4().hex[:6]}",
+        "reference.workers",
+        ["run", "api"],
+        auth_settings.to_env(),
+        LOG_DIR,
+    ).start()
+
+    def consuming() -> bool:
+        with Connection(auth_settings.broker_url, connect_timeout=3) as conn:
+            return {q: c for q, _, c in topology.iter_depths(conn)}["q.api"] > 0
+
+    try:
+        wait_for(
+            consuming,
+            timeout=60,
+            interval=0.2,
+            describe="the api worker consuming q.api",
+            abort=process.death,
+        )
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def client(auth_settings: Settings, oauth_fake: FakeProviders) -> Iterator[TestClient]:
+    """auth-service in process on the package's sandbox; the fakes reset, without latency."""
+    oauth_fake.reset()
+    app.dependency_overrides[get_settings] = lambda: auth_settings
+    try:
+        with TestClient(app) as test_client:
+            yield test_client
+    finally:
+        app.dependency_overrides.pop(get_settings, None)
+        app.dependency_overrides.pop(get_verifier, None)
+
+
+def follow_provider(
+    client: TestClient, provider: str, login_hint: str | None = None, **extra: str
+) -> dict[str, str]:
+    """Start a login and let the fake provider redirect back: the callback's query."""
+    start = client.get(f"/api/v1/auth/login/{provider}")
+    assert start.status_code == 200, start.text
+    params = ({"login_hint": login_hint} if login_hint else {}) | extra
+    url = start.json()["authorization_url"]
+    redirect = httpx.get(f"{url}&{urlencode(params)}" if params else url, follow_redirects=False)
+    assert redirect.status_code == 302, redirect.text
+    location = httpx.URL(redirect.headers["location"])
+    assert str(location).startswith(start.json()["redirect_uri"] + "?")
+    return dict(location.params)
