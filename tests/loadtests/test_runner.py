@@ -82,33 +82,34 @@ def stack(servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield running
 
 
+@pytest.fixture(scope="module")
+def closed_run(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Six users over two processes for 12 s; scans polled, a few map and profile visits;
+    few items photographed again and again, so identical repeats must hit the cache."""
+    folder = tmp_path_factory.mktemp("closed")
+    text = scenario_toml(
+        stages=closed_stage("12s", 6, 6),
+        mix='scan = 8\nbrowse_map = 1\nprofile = 1\nfollow = "poll"\n'
+        'think_time = { kind = "uniform", low = 0.1, high = 0.3 }',
+        images="items = 4\nzipf = 1.0\nrepeat_probability = 0.8\n"
+        "variants = { identical = 0.7, reencoded = 0.1, resized = 0.1, cropped = 0.1 }\n"
+        "size = [320, 240]",
+    )
+    out = folder / "run"
+    done = loadtests(
+        "--scenario", str(write(folder, text)), "--base-url", stack.base_url,
+        "--out", str(out), "--heartbeat", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
 @pytest.mark.e2e
 @pytest.mark.integration
 @pytest.mark.slow
 class TestRuns:
-    @pytest.fixture(scope="class")
-    def closed_run(
-        self, stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
-    ) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        """Six users over two processes for 12 s; scans polled, a few map and profile visits;
-        few items photographed again and again, so identical repeats must hit the cache."""
-        folder = tmp_path_factory.mktemp("closed")
-        text = scenario_toml(
-            stages=closed_stage("12s", 6, 6),
-            mix='scan = 8\nbrowse_map = 1\nprofile = 1\nfollow = "poll"\n'
-            'think_time = { kind = "uniform", low = 0.1, high = 0.3 }',
-            images="items = 4\nzipf = 1.0\nrepeat_probability = 0.8\n"
-            "variants = { identical = 0.7, reencoded = 0.1, resized = 0.1, cropped = 0.1 }\n"
-            "size = [320, 240]",
-        )
-        out = folder / "run"
-        done = loadtests(
-            "--scenario", str(write(folder, text)), "--base-url", stack.base_url,
-            "--out", str(out), "--heartbeat", "1",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        return out, done
-
     def test_the_files_exist_for_both_processes(self, closed_run: Any) -> None:
         out, _ = closed_run
         for name in ("events.csv", "requests.csv", "histograms.json", "load.json"):
