@@ -1,19 +1,13 @@
-"""Small exact statistics for reports (percentiles by linear interpolation, like numpy's)."""
+"""Small exact statistics for reports; percentiles are the gates' own (one definition)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+from harness.gates.evaluate import percentile
 
-def percentile(values: Sequence[float], pct: float) -> float:
-    """The ``pct`` percentile (0-100) of ``values``; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+__all__ = ["percentile", "summary"]
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
