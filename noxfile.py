@@ -1,4 +1,6 @@
-"""Sessions: ``nox -s demo`` (the main job), ``nox -s tests``, ``nox -s lint``, ``nox -s bench``.
+"""Sessions: ``nox -s scenario -- smoke`` (the main job: run a scenario and gate on it),
+``nox -s tests``, ``nox -s lint``, ``nox -s demo``, ``nox -s up``, ``nox -s bench``,
+``nox -s report -- reports/<run-id>``, ``nox -s compare -- BASELINE CANDIDATE``.
 
 The storage servers (PostgreSQL, Redis, RabbitMQ) must be running; every session isolates
 itself in its own database, vhost and Redis key prefix. Arguments after ``--`` go to the tool.
@@ -28,6 +30,28 @@ def tests(session: nox.Session) -> None:
     """Every test (unit, integration against the real servers, end-to-end); pytest args after --."""
     session.install("-e", ".[test]")
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def scenario(session: nox.Session) -> None:
+    """Run a scenario against a local stack (or --target URL) and gate on it: exit 0 pass,
+    1 a gate failed, 2 the harness failed. ``nox -s scenario -- peak --processes 4``."""
+    session.install("-e", ".[mocks,load]")
+    session.run("wastecoach", "run", *(session.posargs or ["smoke"]))
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Show a run's gates and headline numbers: ``nox -s report -- reports/<run-id>``."""
+    session.install("-e", ".")
+    session.run("wastecoach", "report", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def compare(session: nox.Session) -> None:
+    """Compare two runs (exit 1 on a regression): ``nox -s compare -- BASELINE CANDIDATE``."""
+    session.install("-e", ".")
+    session.run("wastecoach", "compare", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -1,7 +1,9 @@
-"""``wastecoach``: bring the reference stack up, run the demo flow, benchmark it.
+"""``wastecoach``: run a scenario and gate on it, read and compare reports, bring the reference
+stack up, run the demo flow, benchmark it.
 
-Exit codes: 0 success, 1 the system under test misbehaved (wrong or missing answer),
-2 the harness itself could not run (a server unreachable, the stack failed to start).
+Exit codes: 0 success (every gate passed), 1 the system under test misbehaved (a gate failed or
+could not decide, a wrong or missing answer), 2 the harness itself could not run (a bad
+scenario, a server or target unreachable, the stack failed to start, the load generator died).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.report.rundata import RunData
 from harness.sandbox import ServerUnreachable, ServerUrls
 from harness.stack import LocalStack, StackError, StackOptions
 from reference.common.settings import Settings
@@ -179,6 +182,285 @@ def bench(
     console.print_json(data=report)
     console.print(f"written to {options.run_dir / 'bench.json'}")
     if report["wrong_answers"] or report["cache_hits_on_repeat"] != photos:
+        raise typer.Exit(1)
+
+
+def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            err.print(f"error: {what} {pair!r} must look like KEY=VALUE")
+            raise typer.Exit(2)
+        out[key.strip()] = value
+    return out
+
+
+def _settings_overrides(pairs: list[str]) -> dict[str, object]:
+    """``--set cache_enabled=false``: validated against the settings model before anything runs."""
+    from pydantic import ValidationError
+
+    values = _parse_pairs(pairs, "--set")
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        err.print(
+            f"error: --set {', '.join(unknown)}: not a setting (see reference/common/settings.py)"
+        )
+        raise typer.Exit(2)
+    try:
+        checked = Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(f"error: --set {first['loc'][0]}: {first['msg']}")
+        raise typer.Exit(2) from None
+    return {key: getattr(checked, key) for key in values}
+
+
+def _print_summary(summary: dict[str, object], run_dir: Path) -> None:
+    headline = summary.get("headline") or {}
+    assert isinstance(headline, dict)
+    numbers = Table(title=f"{summary.get('run_id')} ({summary.get('target')})", show_header=False)
+    for key, value in headline.items():
+        numbers.add_row(str(key), str(value))
+    console.print(numbers)
+    gates = Table(title="gates")
+    for column in ("verdict", "gate", "threshold", "observed", "samples"):
+        gates.add_column(column)
+    colours = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
+    rows = summary.get("gates") or []
+    assert isinstance(rows, list)
+    for row in rows:
+        verdict = str(row.get("verdict"))
+        gates.add_row(
+            f"[{colours.get(verdict, 'white')}]{verdict}[/]",
+            str(row.get("name")),
+            str(row.get("threshold")),
+            str(row.get("observed_text")),
+            str(row.get("samples", "")),
+        )
+    console.print(gates)
+    for note in summary.get("notes") or []:  # type: ignore[union-attr]
+        console.print(f"[yellow]note:[/yellow] {note}")
+    verdict = str(summary.get("verdict"))
+    shown = f"[{colours.get(verdict, 'white')}]{verdict}[/]"
+    console.print(f"verdict: {shown}   report: {run_dir / 'report.html'}")
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str, typer.Argument(help="a scenario name (scenarios/NAME.toml) or a path")
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(help="base URL of a deployed stack; without it a local stack is brought up"),
+    ] = None,
+    processes: Annotated[
+        int | None, typer.Option(min=1, help="Locust processes (default: the scenario's)")
+    ] = None,
+    upload_rewrite: Annotated[
+        list[str],
+        typer.Option(
+            help="with --target: send uploads for FROM to TO, e.g. "
+            "moto.fakes.svc.cluster.local:5000=127.0.0.1:30500 (kind's NodePort)"
+        ),
+    ] = [],  # noqa: B006
+    users: Annotated[
+        int | None,
+        typer.Option(min=1, help="users in every closed-model stage (capacity searches)"),
+    ] = None,
+    reports: Annotated[Path, typer.Option(help="where runs are written")] = REPORTS,
+    set_: Annotated[
+        list[str],
+        typer.Option("--set", help="a setting of the local stack, e.g. cache_enabled=false"),
+    ] = [],  # noqa: B006 - typer needs a list default
+    worker_arg: Annotated[
+        list[str],
+        typer.Option(help="extra celery argument for a local worker: ai=--queues=q.ai,q.batch"),
+    ] = [],  # noqa: B006
+    fault: Annotated[
+        list[str],
+        typer.Option(
+            help="inject a fault into the local stack (see harness/faults.py): "
+            "drop-jobs, poison-flood, redis-leak, corrupt-cache, s3-down"
+        ),
+    ] = [],  # noqa: B006
+    drain: Annotated[
+        float, typer.Option(min=0, help="seconds unfinished jobs get to end after the load")
+    ] = 60.0,
+    inconclusive_ok: Annotated[
+        bool, typer.Option(help="exit 0 when gates are inconclusive (too few samples)")
+    ] = False,
+) -> None:
+    """Run a scenario, judge its gates, write reports/<run-id>/ (exit 0 pass, 1 fail, 2 harness)."""
+    from harness.run import HarnessError, RunOptions
+    from harness.run import run as run_scenario
+    from harness.scenario import ScenarioError, find_scenario, load_scenario
+
+    try:
+        path = find_scenario(scenario)
+        load_scenario(path)
+    except (ScenarioError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    from harness.faults import FAULTS
+
+    unknown = [name for name in fault if name not in FAULTS]
+    if unknown:
+        err.print(f"error: unknown fault {unknown[0]!r}; choose from {', '.join(FAULTS)}")
+        raise typer.Exit(2)
+    if fault and target:
+        err.print("error: faults are injected into a local stack; drop --target or --fault")
+        raise typer.Exit(2)
+    worker_args: dict[str, tuple[str, ...]] = {}
+    for pair in worker_arg:
+        name, value = next(iter(_parse_pairs([pair], "--worker-arg").items()))
+        worker_args[name] = (*worker_args.get(name, ()), value)
+    options = RunOptions(
+        scenario_path=path,
+        target=target,
+        reports_dir=reports,
+        processes=processes,
+        users=users,
+        upload_rewrites=tuple(upload_rewrite),
+        servers=ServerUrls.from_settings(Settings()),
+        stack_settings=_settings_overrides(set_),
+        worker_args=worker_args,
+        faults=tuple(fault),
+        drain_seconds=drain,
+        inconclusive_ok=inconclusive_ok,
+    )
+
+    def progress(line: str) -> None:
+        if not line.startswith("{"):  # JSON lines are for machines; people get the rest
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # stop the stack and sandbox on SIGTERM too
+    try:
+        result = run_scenario(options, progress)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted:[/red] the stack was taken down; no verdict")
+        raise typer.Exit(2) from None
+    except HarnessError as exc:
+        err.print(f"[red]harness error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except ServerUnreachable as exc:
+        err.print(f"[red]harness error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _print_summary(result.summary, result.run_dir)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("kind")
+def kind_run(
+    scenario: Annotated[str, typer.Argument(help="scenario name or path")] = "smoke",
+    name: Annotated[str, typer.Option(help="kind cluster name")] = "wastecoach",
+    build: Annotated[bool, typer.Option(help="build the reference image first")] = True,
+    keep: Annotated[bool, typer.Option(help="leave the cluster running afterwards")] = False,
+    reports: Annotated[Path, typer.Option(help="where runs are written")] = REPORTS,
+    inconclusive_ok: Annotated[
+        bool, typer.Option(help="exit 0 when gates are inconclusive (server-side gauges)")
+    ] = False,
+) -> None:
+    """Create the four-tier kind cluster, deploy the kind overlay, run a scenario against its
+    gateway, keep every pod's log in the run folder, delete the cluster (unless --keep)."""
+    from harness.providers.base import ProviderError
+    from harness.providers.kind import KindCluster, KindOptions
+    from harness.run import HarnessError, RunOptions
+    from harness.run import run as run_scenario
+    from harness.scenario import ScenarioError, find_scenario, load_scenario
+
+    try:
+        path = find_scenario(scenario)
+        load_scenario(path)
+    except (ScenarioError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    cluster = KindCluster(KindOptions(name=name, build=build, keep=keep, reuse=True))
+    try:
+        with console.status(f"bringing kind cluster {name} up (create, build, deploy)..."):
+            cluster.start()
+    except ProviderError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        target = cluster.target()
+        result = run_scenario(
+            RunOptions(
+                scenario_path=path,
+                target=target.base_url,
+                reports_dir=reports,
+                upload_rewrites=tuple(f"{a}={b}" for a, b in target.upload_rewrites.items()),
+                inconclusive_ok=inconclusive_ok,
+            ),
+            lambda line: None if line.startswith("{") else console.print(line, soft_wrap=True),
+        )
+        console.print(f"pod logs: {cluster.collect_logs(result.run_dir / 'cluster-logs')}")
+    except HarnessError as exc:
+        err.print(f"[red]harness error:[/red] {exc}; pod logs: {cluster.collect_logs()}")
+        raise typer.Exit(2) from None
+    finally:
+        cluster.stop()
+    _print_summary(result.summary, result.run_dir)
+    raise typer.Exit(result.exit_code)
+
+
+def _load_run(run_dir: Path) -> RunData:
+    from harness.report.rundata import RunData
+
+    try:
+        return RunData.load(run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder, e.g. reports/smoke-20261126T...")],
+    html: Annotated[bool, typer.Option(help="write report.html again from the raw files")] = False,
+) -> None:
+    """Show a run's gate table and headline numbers (exit code: the run's)."""
+    run_data = _load_run(run_dir)
+    if html:
+        from harness.report.html import write_html
+
+        console.print(f"written {write_html(run_data)}")
+    _print_summary(run_data.summary, run_dir)
+    raise typer.Exit(int(run_data.summary.get("exit_code", 2)))
+
+
+@app.command()
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="the earlier run's folder")],
+    candidate: Annotated[Path, typer.Argument(help="the run to judge against it")],
+    max_p95_regression: Annotated[
+        float, typer.Option(min=0, help="allowed relative p95 increase (0.10 = 10 %)")
+    ] = 0.10,
+    alpha: Annotated[float, typer.Option(min=0, max=1, help="significance level")] = 0.01,
+) -> None:
+    """Compare two runs: exit 1 when the candidate regressed (relative criterion and test)."""
+    from harness.report.compare import Criteria, as_dicts
+    from harness.report.compare import compare as compare_runs
+
+    findings = compare_runs(
+        _load_run(baseline),
+        _load_run(candidate),
+        Criteria(max_p95_regression=max_p95_regression, alpha=alpha),
+    )
+    table = Table(title=f"{baseline.name} → {candidate.name}")
+    for column in ("metric", "regression", "change"):
+        table.add_column(column)
+    for finding in findings:
+        table.add_row(finding.metric, "[red]yes[/]" if finding.regression else "no", finding.note)
+    console.print(table)
+    (candidate / "compare.json").write_text(
+        json.dumps({"baseline": str(baseline), "findings": as_dicts(findings)}, indent=2)
+    )
+    if any(f.regression for f in findings):
         raise typer.Exit(1)
 
 

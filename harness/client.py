@@ -1,16 +1,100 @@
 """The mobile app's image-analysis flow as a client: analyze, PUT to S3, upload-complete,
-then follow the job (polling status like the seed's app, or the event stream)."""
+then follow the job (polling status like the seed's app, or the event stream).
+
+Pre-signed upload URLs name S3 as the API reaches it; from elsewhere (the host of a kind
+cluster) that name may not resolve. :class:`RewriteUploads` sends those requests to an address
+that reaches the same server, the way ``curl --connect-to`` does.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
 FollowMode = Literal["poll", "stream"]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_NOT_IN_NETLOC = frozenset("/?#@=\\ \t\n")
+
+
+def parse_netloc(text: str) -> tuple[str, int | None]:
+    """``host[:port]`` (IPv6 in brackets) -> (lower-case host, port or None); ValueError if not."""
+    if not text or _NOT_IN_NETLOC & set(text):
+        raise ValueError(f"{text!r} is not host[:port]")
+    try:
+        # A scheme without a default port, so that an explicit :80 or :443 is kept.
+        url = httpx.URL(f"tcp://{text}")
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{text!r} is not host[:port] ({exc})") from None
+    if not url.host:
+        raise ValueError(f"{text!r} has no host")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"{text!r} has a port outside 1-65535")
+    return url.host, url.port
+
+
+def parse_upload_rewrites(items: Iterable[str]) -> dict[str, str]:
+    """``FROM=TO`` items (each ``host[:port]``) as the mapping :class:`RewriteUploads` takes.
+
+    Raises ValueError naming the first bad item: no ``=``, a side that is not ``host[:port]``,
+    or the same FROM sent to two places.
+    """
+    rewrites: dict[str, str] = {}
+    for item in items:
+        source, sep, target = (part.strip() for part in item.partition("="))
+        if not sep or not source or not target:
+            raise ValueError(f"{item!r} is not FROM=TO (e.g. s3.internal:5000=127.0.0.1:30500)")
+        try:
+            parse_netloc(source)
+            parse_netloc(target)
+        except ValueError as exc:
+            raise ValueError(f"{item!r}: {exc}") from None
+        if rewrites.get(source, target) != target:
+            raise ValueError(f"{source} is sent to both {rewrites[source]} and {target}")
+        rewrites[source] = target
+    return rewrites
+
+
+class RewriteUploads(httpx.BaseTransport):
+    """Sends requests for the ``host[:port]`` keys of ``rewrites`` to the address each maps to.
+
+    Only where the request connects changes: the URL's path and query and the ``Host`` header
+    stay the original's (and, over TLS, the name the certificate is checked against), so a
+    pre-signed URL's signature, which covers the host, still matches. Other requests pass
+    through to ``inner`` untouched.
+    """
+
+    def __init__(
+        self, rewrites: Mapping[str, str], inner: httpx.BaseTransport | None = None
+    ) -> None:
+        self.rewrites = dict(rewrites)
+        self.inner = inner or httpx.HTTPTransport()
+        self._targets = {
+            parse_netloc(source): parse_netloc(target) for source, target in self.rewrites.items()
+        }
+
+    def _target(self, url: httpx.URL) -> tuple[str, int | None] | None:
+        found = self._targets.get((url.host, url.port))
+        if found is None and url.port is None:  # a default port, written or not
+            found = self._targets.get((url.host, _DEFAULT_PORTS.get(url.scheme)))
+        return found
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = self._target(request.url)
+        if target is not None:
+            original = request.url.host
+            # The Host header was set from the original URL when the request was built.
+            request.url = request.url.copy_with(host=target[0], port=target[1])
+            if request.url.scheme == "https":
+                request.extensions = {"sni_hostname": original, **request.extensions}
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class FlowError(RuntimeError):
@@ -44,10 +128,20 @@ class FlowResult:
 
 
 class WasteClient:
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+    """The app's calls; ``upload_rewrites`` (see :class:`RewriteUploads`) redirect the uploads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        upload_rewrites: Mapping[str, str] | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
-        self.uploads = httpx.Client(timeout=timeout)
+        transport = RewriteUploads(upload_rewrites) if upload_rewrites else None
+        self.uploads = httpx.Client(timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self.http.close()

@@ -147,6 +147,9 @@ class Sandbox:
         return self
 
     def close(self) -> None:
+        from reference.common.db import dispose_engine
+
+        dispose_engine(self.database_url)  # this process's pooled connections go first
         with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         VhostAdmin(self.servers.broker_url).delete(self.name)

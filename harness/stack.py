@@ -31,9 +31,19 @@ class StackOptions:
     servers: ServerUrls = field(default_factory=ServerUrls)
     run_dir: Path = Path("reports/stack")
     workers: tuple[str, ...] = ("ai",)
+    # Processes per worker (default 1); the seed's replicas are in topology.WORKERS.
+    worker_replicas: dict[str, int] = field(default_factory=dict)
     # Arguments for the mock OpenAI server (latency, error rates); see harness.mocks.openai_server.
     openai_args: tuple[str, ...] = ()
+    # Arguments for the Kakao Map fake (harness.mocks.kakao_server) and the OAuth fake.
+    kakao_args: tuple[str, ...] = ()
+    oauth_args: tuple[str, ...] = ("--latency", "0.05")
+    # Settings of every service and worker, on top of the sandbox's.
     settings_overrides: dict[str, object] = field(default_factory=dict)
+    # Extra celery arguments per worker name, after the topology's (the last --queues wins).
+    worker_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Collection points loaded for /locations (0: none).
+    location_points: int = 0
     gateway_port: int | None = None
     start_timeout: float = 60.0
 
@@ -47,6 +57,8 @@ class LocalStack:
         self.base_url = ""
         self.s3_url = ""
         self.openai_url = ""
+        self.kakao_url = ""
+        self.oauth_url = ""
         self.startup_seconds: dict[str, float] = {}
         self.metrics_urls: dict[str, str] = {}
 
@@ -71,13 +83,21 @@ class LocalStack:
         self.sandbox.open()
         self._timed("sandbox", t)
         log_dir = self.options.run_dir / "logs"
-        s3_port, openai_port = free_port(), free_port()
+        s3_port, openai_port, kakao_port, oauth_port = (free_port() for _ in range(4))
         self.s3_url = f"http://127.0.0.1:{s3_port}"
         self.openai_url = f"http://127.0.0.1:{openai_port}/v1"
+        self.kakao_url = f"http://127.0.0.1:{kakao_port}"
+        self.oauth_url = f"http://127.0.0.1:{oauth_port}"
         self.settings = self.sandbox.settings(
-            s3_endpoint_url=self.s3_url,
-            openai_base_url=self.openai_url,
-            **self.options.settings_overrides,
+            **{
+                "s3_endpoint_url": self.s3_url,
+                "openai_base_url": self.openai_url,
+                "kakao_base_url": self.kakao_url,
+                "oauth_kakao_base_url": f"{self.oauth_url}/kakao",
+                "oauth_naver_base_url": f"{self.oauth_url}/naver",
+                "oauth_google_base_url": f"{self.oauth_url}/google",
+                **self.options.settings_overrides,
+            }
         )
         env = self.settings.to_env()
         t = time.perf_counter()
@@ -95,8 +115,24 @@ class LocalStack:
             env,
             log_dir,
         )
+        self._spawn(
+            "kakao",
+            "harness.mocks.kakao_server",
+            ["--port", str(kakao_port), "--log-level", "warning", *self.options.kakao_args],
+            env,
+            log_dir,
+        )
+        self._spawn(
+            "oauth",
+            "harness.mocks.oauth_server",
+            ["--port", str(oauth_port), "--log-level", "warning", *self.options.oauth_args],
+            env,
+            log_dir,
+        )
         self._wait_http("s3", f"{self.s3_url}/")
         self._wait_http("openai", f"http://127.0.0.1:{openai_port}/healthz")
+        self._wait_http("kakao", f"{self.kakao_url}/healthz")
+        self._wait_http("oauth", f"{self.oauth_url}/healthz")
         storage.ensure_bucket(self.settings)
         self._timed("fakes", t)
 
@@ -104,7 +140,11 @@ class LocalStack:
         migrations.upgrade(self.settings.database_url)
         with Connection(self.settings.broker_url, connect_timeout=5) as conn:
             topology.declare(conn)
-        self._timed("migrations_and_topology", t)
+        if self.options.location_points:
+            from reference.locations.seed import seed_database
+
+            seed_database(self.settings.database_url, self.options.location_points)
+        self._timed("migrations_topology_seed", t)
 
         t = time.perf_counter()
         port = self.options.gateway_port or free_port()
@@ -127,7 +167,8 @@ class LocalStack:
         )
         self.metrics_urls["gateway"] = f"{self.base_url}/metrics"
         for name in self.options.workers:
-            self._spawn_worker(name)
+            for replica in range(1, self.options.worker_replicas.get(name, 1) + 1):
+                self._spawn_worker(name, replica)
         self._wait_http("gateway", f"{self.base_url}/readyz")
         for name in self.options.workers:
             self.wait_for_consumers(name)
@@ -190,15 +231,18 @@ class LocalStack:
         self.wait_for_consumers(name)
         return process
 
-    def _spawn_worker(self, name: str) -> ManagedProcess:
-        """A worker process with its own metrics port (scraped during runs)."""
+    def _spawn_worker(self, name: str, replica: int = 1) -> ManagedProcess:
+        """A worker process with its own metrics port (scraped during runs); replicas after
+        the first are called ``worker-<name>-<n>``."""
         assert self.settings is not None
         port = free_port()
         env = {**self.settings.to_env(), "WASTECOACH_WORKER_METRICS_PORT": str(port)}
-        self.metrics_urls[f"worker-{name}"] = f"http://127.0.0.1:{port}/metrics"
-        return self._spawn(
-            f"worker-{name}", "reference.workers", ["run", name], env, self.options.run_dir / "logs"
-        )
+        key = f"worker-{name}" if replica == 1 else f"worker-{name}-{replica}"
+        self.metrics_urls[key] = f"http://127.0.0.1:{port}/metrics"
+        # A node name per replica (the last --hostname wins): Celery warns about duplicates.
+        args = ["run", name, f"--hostname={name}-{replica}@%h"]
+        args += self.options.worker_args.get(name, ())
+        return self._spawn(key, "reference.workers", args, env, self.options.run_dir / "logs")
 
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
@@ -220,6 +264,8 @@ class LocalStack:
             "metrics": f"{self.base_url}/metrics",
             "s3 (moto)": self.s3_url,
             "openai (mock)": self.openai_url,
+            "kakao map (fake)": self.kakao_url,
+            "oauth providers (fake)": self.oauth_url,
             "database": self.settings.database_url,
             "broker": self.settings.broker_url,
             "redis": f"{self.settings.redis_url} (prefix {self.settings.redis_prefix})",

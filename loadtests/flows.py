@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -84,8 +84,13 @@ class AppSession:
         flow_timeout: float,
         request_timeout: float = 30.0,
         rng: random.Random | None = None,
+        upload_rewrites: Mapping[str, str] | None = None,
     ) -> None:
-        self.client = WasteClient(base_url, timeout=request_timeout)
+        # upload_rewrites: where pre-signed URLs name an address this host cannot reach
+        # (harness.client.RewriteUploads).
+        self.client = WasteClient(
+            base_url, timeout=request_timeout, upload_rewrites=upload_rewrites
+        )
         self.recorder = recorder
         self.clock = clock
         self.user = user

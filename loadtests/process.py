@@ -1,7 +1,8 @@
 """One Locust process of a load run (started by :mod:`loadtests.runner`, one per core).
 
 ``python -m loadtests.process --scenario PATH --base-url URL --out DIR --process I --processes N
-[--time-scale X] [--start-at EPOCH] [--run-id ID] [--flow-timeout S] [--drain-timeout S]``
+[--time-scale X] [--start-at EPOCH] [--run-id ID] [--flow-timeout S] [--drain-timeout S]
+[--upload-rewrite FROM=TO ...]``
 
 Locust as a library: an :class:`Environment` with the app user and the stages shape, a local
 runner. A conductor greenlet ends the load: at the end of the stages no new action starts,
@@ -32,6 +33,7 @@ import psutil
 from locust.env import Environment
 from locust.log import setup_logging
 
+from harness.client import parse_upload_rewrites
 from harness.scenario import ScenarioError, load_scenario
 from loadtests.pacing import Clock, Pacer
 from loadtests.plan import ProcessPlan
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--heartbeat", type=float, default=2.0)
     parser.add_argument("--arrivals", choices=("constant", "poisson"), default="constant")
     parser.add_argument("--photo-salt", default="")
+    parser.add_argument("--upload-rewrite", action="append", default=[], metavar="FROM=TO")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -64,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 class LoadProcess:
     """One process: builds the Locust environment, runs it, ends it cleanly."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, upload_rewrites: dict[str, str]) -> None:
         self.args = args
         scenario = load_scenario(args.scenario)
         self.plan = ProcessPlan.of(
@@ -97,6 +100,7 @@ class LoadProcess:
             pacer=self.pacer,
             photos=plan.photo_stream(args.photo_salt),
             flow_timeout=args.flow_timeout,
+            upload_rewrites=upload_rewrites,
         )
         self.env = Environment(
             user_classes=[user_class(self.context)],
@@ -249,7 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        process = LoadProcess(args)
+        rewrites = parse_upload_rewrites(args.upload_rewrite)
+    except ValueError as exc:
+        print(f"error: --upload-rewrite {exc}", file=sys.stderr)
+        return 2
+    try:
+        process = LoadProcess(args, rewrites)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

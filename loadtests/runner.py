@@ -1,7 +1,7 @@
 """Run a scenario's load against a base URL with N Locust processes and merge what they measured.
 
 ``python -m loadtests --scenario NAME_OR_PATH --base-url URL --out DIR [--processes N]
-[--time-scale X]``
+[--time-scale X] [--upload-rewrite FROM=TO ...]``
 
 Each process (:mod:`loadtests.process`) runs ``1/N`` of the users or of the arrival rate; all
 start the load at the same wall-clock instant. In the open model an arrival is one action of
@@ -13,6 +13,11 @@ parent such as the harness CLI) and a short human line to stderr. At the end the
 files (``DIR/locust/``) are merged into ``DIR/events.csv``, ``DIR/requests.csv``,
 ``DIR/histograms.json`` and ``DIR/load.json``. The photos are salted with the run id unless
 ``--photo-salt`` says otherwise, so a run on a long-lived stack starts from a cold cache.
+
+``--upload-rewrite FROM=TO`` (repeatable, each side ``host[:port]``) sends the PUTs to
+pre-signed URLs naming FROM to TO instead, keeping their ``Host`` header: for a cluster whose
+S3 address only resolves inside it, e.g. a kind cluster's moto
+(``s3.fakes.svc.cluster.local:5000=127.0.0.1:30500``, its NodePort).
 
 Exit codes: 0 the load ran (judging it is the gates' job); 2 the load could not run: the
 scenario is invalid, the base URL does not answer, or a Locust process failed.
@@ -38,6 +43,7 @@ from typing import IO, Any
 
 import httpx
 
+from harness.client import parse_upload_rewrites
 from harness.scenario import Scenario, ScenarioError, find_scenario, load_scenario
 from loadtests.merge import merge_run
 
@@ -124,6 +130,8 @@ class LoadRun:
     arrivals: str = "constant"
     run_id: str = ""
     photo_salt: str = ""
+    upload_rewrites: dict[str, str] = field(default_factory=dict)
+    start_at: float | None = None  # epoch of the load's t=0 (default: a few seconds from now)
     children: list[Child] = field(default_factory=list)
 
     @property
@@ -163,13 +171,15 @@ class LoadRun:
         ]
         if self.time_scale is not None:
             argv += ["--time-scale", str(self.time_scale)]
+        for source, target in self.upload_rewrites.items():
+            argv += ["--upload-rewrite", f"{source}={target}"]
         return argv
 
     def start(self) -> None:
         parts = self.out / PARTS
         parts.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(_pythonpath())}
-        start_at = time.time() + STARTUP_GRACE + 0.25 * self.processes
+        start_at = self.start_at or time.time() + STARTUP_GRACE + 0.25 * self.processes
         for index in range(self.processes):
             log_path = parts / f"locust-{index}.log"
             with log_path.open("w") as log:
@@ -257,6 +267,7 @@ class LoadRun:
             "flow_timeout": self.flow_timeout,
             "drain_timeout": self.drain_timeout,
             "photo_salt": self.photo_salt,
+            "upload_rewrites": self.upload_rewrites,
         }
         return merge_run(self.out / PARTS, self.out, extra)
 
@@ -335,6 +346,21 @@ def _parser() -> argparse.ArgumentParser:
         help="makes this run's photos differ from other runs' (default: the run id, so the "
         "result cache starts cold); pass '' to photograph exactly the scenario's photos",
     )
+    parser.add_argument(
+        "--upload-rewrite",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="send uploads to pre-signed URLs naming host[:port] FROM to host[:port] TO, "
+        "keeping the Host header (repeatable; e.g. a kind cluster's in-cluster S3 to its "
+        "NodePort on 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--start-at",
+        type=float,
+        help="epoch second of the load's t=0, agreed with a caller that times other work on "
+        "the same timeline (default: a few seconds from now)",
+    )
     return parser
 
 
@@ -345,6 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise RunFailed("--processes must be at least 1")
         if args.time_scale is not None and args.time_scale <= 0:
             raise RunFailed("--time-scale must be > 0")
+        try:
+            upload_rewrites = parse_upload_rewrites(args.upload_rewrite)
+        except ValueError as exc:
+            raise RunFailed(f"--upload-rewrite {exc}") from None
+        if args.start_at is not None and args.start_at < time.time() + 1.0:
+            raise RunFailed("--start-at must be at least a second in the future")
         scenario, path = resolve_scenario(args.scenario)
         check_base_url(args.base_url)
         run_id = args.run_id or datetime.now(UTC).strftime("lt%Y%m%dT%H%M%S%f")
@@ -361,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             arrivals=args.arrivals,
             run_id=run_id,
             photo_salt=run_id if args.photo_salt is None else args.photo_salt,
+            upload_rewrites=upload_rewrites,
+            start_at=args.start_at,
         )
         # A parent stopping us (SIGTERM) stops the Locust processes too.
         signal.signal(signal.SIGTERM, _interrupt)

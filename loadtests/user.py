@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -39,6 +40,7 @@ class ProcessContext:
     pacer: Pacer
     photos: PhotoStream
     flow_timeout: float
+    upload_rewrites: Mapping[str, str] = field(default_factory=dict)
     in_flight: InFlight = field(default_factory=InFlight)
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -67,6 +69,7 @@ class MobileAppUser(User):
             poll_interval=ctx.plan.poll_interval,
             flow_timeout=ctx.flow_timeout,
             rng=self.rng,
+            upload_rewrites=ctx.upload_rewrites,
         )
         self.session.login()
         self.photo: Photo | None = None

@@ -195,7 +195,7 @@ def _judge(
             threshold, Verdict.INCONCLUSIVE, None, 0,
             f"{gate.selector}: no samples{where}, so {threshold} cannot be judged",
         )  # fmt: skip
-    if n < gate.min_samples:
+    if n < gate.min_samples and not _already_broken(spec, threshold, observations, seconds):
         return ThresholdResult(
             threshold, Verdict.INCONCLUSIVE, None, n,
             f"{gate.selector}: only {n} samples{where}, at least {gate.min_samples} are needed "
@@ -219,6 +219,24 @@ def _judge(
         f"{gate.selector}: {threshold.label} = {shown}{unit} over {n} samples{where}, "
         f"{verb} {threshold}",
     )
+
+
+def _already_broken(
+    spec: MetricSpec, threshold: Threshold, observations: Sequence[Observation], seconds: float
+) -> bool:
+    """Whether a bound is broken in a way more samples could not mend: a count or a maximum
+    only grows and a minimum only falls, so one lost job already breaks ``count == 0``."""
+    if spec.kind is MetricKind.COUNTER:
+        return False  # its count is a sum of increments, but its rate is per second
+    grows = threshold.aggregation in ("count", "max") and threshold.comparator in ("<", "<=", "==")
+    falls = threshold.aggregation == "min" and threshold.comparator in (">", ">=", "==")
+    if not (grows or falls):
+        return False
+    observed = aggregate(spec, threshold, observations, seconds)
+    if observed is None or threshold.holds(observed):
+        return False
+    bound = threshold.bound_ms()
+    return observed >= bound if grows else observed <= bound  # past it, not short of it
 
 
 def _shown(observed: float, threshold: Threshold, holds: bool) -> str:

@@ -375,6 +375,7 @@ def create_app(config: MockKakaoConfig | None = None) -> FastAPI:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m harness.mocks.kakao_server``."""
+    from harness.mocks import cli_config
     from harness.mocks.openai_server import parse_latency  # the same latency syntax
 
     parser = argparse.ArgumentParser(
@@ -382,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
+    cli_config.add_config_argument(parser, MockKakaoConfig)
     parser.add_argument(
         "--latency", type=parse_latency, help="e.g. lognormal:0.5:0.25 (the default), fixed:0.5"
     )
@@ -394,15 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> MockKakaoConfig:
-    """The flags given, on top of the defaults; ``ValueError`` explains a bad combination."""
-    flags = vars(args)
-    data = {
-        name: flags[name] for name in MockKakaoConfig.model_fields if flags.get(name) is not None
-    }
-    try:
-        return MockKakaoConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ValueError(f"invalid fake Kakao config:\n{exc}") from None
+    """The config file (if any) with the flags given on top; ``ValueError`` explains a bad one."""
+    from harness.mocks import cli_config
+
+    return cli_config.config_from_args(args, MockKakaoConfig, "fake Kakao")
 
 
 def main(argv: list[str] | None = None) -> None:

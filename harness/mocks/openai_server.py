@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any, Self
 
 import uvicorn
@@ -33,6 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from harness.mocks import cli_config
 from harness.mocks.openai_answers import answer_for_image
 from harness.mocks.openai_config import MockOpenAIConfig
 from harness.mocks.openai_mock import MockOpenAI
@@ -204,9 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument(
-        "--config", type=Path, help="JSON file with a MockOpenAIConfig; flags override it"
-    )
+    cli_config.add_config_argument(parser, MockOpenAIConfig)
     parser.add_argument(
         "--latency",
         type=parse_latency,
@@ -234,23 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> MockOpenAIConfig:
     """The config file (if any) with the flags given on top; ``ValueError`` explains a bad one."""
-    data: dict[str, Any] = {}
-    if args.config is not None:
-        try:
-            data = json.loads(args.config.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read config file {args.config}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"config file {args.config} must hold a JSON object")
-    # The flags are named after the config's fields, so the model lists what to take over.
-    flags = vars(args)
-    data |= {
-        name: flags[name] for name in MockOpenAIConfig.model_fields if flags.get(name) is not None
-    }
-    try:
-        return MockOpenAIConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ValueError(f"invalid mock config:\n{exc}") from None
+    return cli_config.config_from_args(args, MockOpenAIConfig, "mock")
 
 
 def main(argv: list[str] | None = None) -> None:

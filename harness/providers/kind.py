@@ -28,16 +28,14 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import httpx
 import yaml
 
+from harness.client import FlowResult, RewriteUploads, WasteClient
 from harness.providers.base import ProviderError
 from harness.providers.readiness import tail_text, wait_ready
-
-if TYPE_CHECKING:
-    from harness.client import FlowResult, WasteClient
 
 ROOT = Path(__file__).resolve().parents[2]
 KIND_CONFIG = ROOT / "cluster" / "kind" / "kind-config.yaml"
@@ -89,31 +87,6 @@ def _kind_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups() if part is not None) if match else None
 
 
-class RewriteUploads(httpx.BaseTransport):
-    """Sends requests for in-cluster hosts to the 127.0.0.1 ports that reach them.
-
-    Pre-signed URLs name moto's in-cluster address; moto does not check signatures, so the same
-    request sent to the NodePort is the upload the app would make.
-    """
-
-    def __init__(
-        self, rewrites: Mapping[str, str], inner: httpx.BaseTransport | None = None
-    ) -> None:
-        self.rewrites = dict(rewrites)
-        self.inner = inner or httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        netloc = request.url.netloc.decode()
-        if netloc in self.rewrites:
-            host, _, port = self.rewrites[netloc].partition(":")
-            request.url = request.url.copy_with(host=host, port=int(port) if port else None)
-            request.headers["Host"] = self.rewrites[netloc]
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @dataclass(frozen=True)
 class ClusterTarget:
     """Where a scenario sends the app's requests, and how its uploads reach S3."""
@@ -142,13 +115,7 @@ class ClusterTarget:
 
     def client(self) -> WasteClient:
         """The app's client for this target; the caller closes it."""
-        from harness.client import WasteClient
-
-        client = WasteClient(self.base_url)
-        if self.upload_rewrites:
-            client.uploads.close()
-            client.uploads = self.upload_client()
-        return client
+        return WasteClient(self.base_url, upload_rewrites=self.upload_rewrites)
 
 
 def smoke(target: ClusterTarget, photos: int = 3) -> list[FlowResult]:

@@ -120,7 +120,8 @@ def queues_over_time(run: RunData) -> str | None:
     for queue, values in sorted(depth.items()):
         top.plot([t - t0 for t, _ in values], [v for _, v in values], label=queue)
     top.set_ylabel("messages ready")
-    top.legend(fontsize=8, ncol=5)
+    if depth:
+        top.legend(fontsize=8, ncol=5)
     if waits:
         bottom.scatter([t - t0 for t, _ in waits], [w for _, w in waits], s=6, alpha=0.5)
     bottom.set_ylabel("q.ai wait, ms")

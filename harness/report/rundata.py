@@ -50,7 +50,7 @@ NUMERIC_EVENT_FIELDS = (
     "model_ms",
     "http_status",
 )
-BOOLEAN_EVENT_FIELDS = ("accepted", "cache_hit", "is_repeat")
+BOOLEAN_EVENT_FIELDS = ("settled_late", "accepted", "cache_hit", "is_repeat")
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -69,6 +69,26 @@ def read_events(path: Path) -> list[dict[str, Any]]:
                     row[name] = _boolean(row[name] or "")
             rows.append(row)
     return rows
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def write_events(path: Path, events: list[dict[str, Any]]) -> None:
+    """Write scan flows back (after the runner settled late jobs), keeping the column order."""
+    columns: list[str] = []
+    for event in events:
+        columns += [key for key in event if key not in columns]
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        for event in events:
+            writer.writerow({key: _cell(value) for key, value in event.items()})
 
 
 def read_requests(path: Path) -> list[dict[str, Any]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 
 from sqlalchemy import Engine, MetaData, create_engine, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -25,20 +25,45 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-@lru_cache(maxsize=8)
+_ENGINES: dict[str, Engine] = {}
+_FACTORIES: dict[str, sessionmaker[Session]] = {}
+_LOCK = threading.Lock()
+
+
 def get_engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    """One engine (and connection pool) per database URL for the process."""
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = create_engine(
+                url, pool_pre_ping=True, pool_size=5, max_overflow=10
+            )
+        return engine
 
 
-@lru_cache(maxsize=8)
-def _session_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(url), expire_on_commit=False)
+def session_factory(url: str) -> sessionmaker[Session]:
+    with _LOCK:
+        factory = _FACTORIES.get(url)
+    if factory is None:
+        factory = sessionmaker(get_engine(url), expire_on_commit=False)
+        with _LOCK:
+            factory = _FACTORIES.setdefault(url, factory)
+    return factory
+
+
+def dispose_engine(url: str) -> None:
+    """Close the pooled connections to ``url`` (before its database is dropped, say)."""
+    with _LOCK:
+        engine = _ENGINES.pop(url, None)
+        _FACTORIES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
-    session = _session_factory(url)()
+    session = session_factory(url)()
     try:
         yield session
         session.commit()

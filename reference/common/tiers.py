@@ -7,6 +7,7 @@ report all derive from (or are tested against) this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -23,17 +24,28 @@ class Node:
     headroom_memory_mib: int
 
 
+# "seed": the seed's budget table gives the workload's CPU and memory, and those budgets fill each
+# node up to its headroom. "headroom": a pod the table leaves out (the manifests' requests); it
+# runs out of its node's headroom, and tests/cluster bounds how much of it such pods take.
+Budget = Literal["seed", "headroom"]
+
+
 @dataclass(frozen=True)
 class Workload:
-    """A deployment or statefulset: replicas and the seed's budget for all of them together."""
+    """A deployment or statefulset: replicas and the CPU and memory of all of them together.
+
+    Every Deployment and StatefulSet of ``cluster/`` (bar the kind overlay's fakes and gateway) is
+    one of these; per-replica requests are the totals divided by the replicas.
+    """
 
     name: str
     namespace: str
     tier: str
     replicas: int
-    cpu_millis: int  # total across replicas, as the seed's table gives it
+    cpu_millis: int  # total across replicas
     memory_mib: int
     kind: str = "Deployment"
+    budget: Budget = "seed"
 
     @property
     def cpu_millis_per_replica(self) -> int:
@@ -55,14 +67,22 @@ WORKLOADS: tuple[Workload, ...] = (
     # Tier 1: control plane and monitoring (only what we deploy ourselves is listed).
     Workload("prometheus", "monitoring", "control", 1, 300, 1536),
     Workload("grafana", "monitoring", "control", 1, 200, 512),
+    # Pod status for the CrashLoopBackOff alert.
+    Workload("kube-state-metrics", "monitoring", "control", 1, 50, 128, budget="headroom"),
+    # The resource metrics the waste-service HPA scales on.
+    Workload("metrics-server", "kube-system", "control", 1, 50, 128, budget="headroom"),
     # Tier 2: synchronous API ("Reactor").
     Workload("auth-service", "auth", "api", 2, 400, 614),
     Workload("users-service", "users", "api", 1, 200, 307),
     Workload("locations-service", "locations", "api", 1, 200, 307),
+    # The q.api consumer: seed section 3 puts it on worker-1, section 2 forgets it.
+    Workload("celery-api-worker", "waste", "api", 2, 200, 384, budget="headroom"),
     # Tier 3: asynchronous workers ("Task Queue").
     Workload("celery-ai-worker", "waste", "async", 3, 800, 1536),
     Workload("celery-batch-worker", "waste", "async", 2, 400, 819),
     Workload("waste-service", "waste", "async", 2, 400, 614),
+    # Publishes the q.sched tasks (seed section 3).
+    Workload("celery-beat", "waste", "async", 1, 50, 128, budget="headroom"),
     # Tier 4: stateful storage.
     Workload("rabbitmq", "messaging", "storage", 3, 600, 3072, "StatefulSet"),
     Workload("postgresql", "default", "storage", 1, 500, 2048, "StatefulSet"),
@@ -77,5 +97,13 @@ def node_for_tier(tier: str) -> Node:
     raise KeyError(f"no tier {tier!r}; known: {', '.join(n.tier for n in NODES)}")
 
 
-def workloads_on(tier: str) -> tuple[Workload, ...]:
-    return tuple(w for w in WORKLOADS if w.tier == tier)
+def workloads_on(tier: str, budget: Budget | None = None) -> tuple[Workload, ...]:
+    """The workloads of a tier; only those of one budget when ``budget`` is given."""
+    return tuple(w for w in WORKLOADS if w.tier == tier and budget in (None, w.budget))
+
+
+def workload(name: str) -> Workload:
+    for item in WORKLOADS:
+        if item.name == name:
+            return item
+    raise KeyError(f"no workload named {name!r}; known: {', '.join(w.name for w in WORKLOADS)}")

@@ -6,6 +6,7 @@ taints and tolerations, label selectors, NetworkPolicy ingress), not a general m
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -25,6 +26,17 @@ TIER_LABEL = "wastecoach.io/tier"
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 
 Obj = dict[str, Any]
+
+# Deployments only the kind overlay adds, by (namespace, name), and the tier each goes to: the
+# fakes stand in for the outside world and belong to no tier's budget, so they share the control
+# node; the gateway is an API pod. Every other Deployment and StatefulSet is in tiers.WORKLOADS.
+KIND_ONLY_TIERS = {
+    ("default", "gateway"): "api",
+    ("fakes", "fake-s3"): "control",
+    ("fakes", "fake-openai"): "control",
+    ("fakes", "fake-kakao"): "control",
+    ("fakes", "fake-oauth"): "control",
+}
 
 
 class RenderError(RuntimeError):
@@ -334,3 +346,28 @@ def iter_containers(objects: tuple[Obj, ...]) -> Iterator[tuple[PodTemplate, Obj
     for pod in pod_templates(objects):
         for container in pod.spec.get("initContainers", []) + pod.containers:
             yield pod, container
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def data_of(obj: Obj) -> dict[str, str]:
+    if obj["kind"] == "Secret":
+        return {k: base64.b64decode(v).decode() for k, v in obj.get("data", {}).items()}
+    return dict(obj.get("data", {}))
+
+
+def pod_environment(objects: tuple[Obj, ...], pod_name: str) -> dict[str, str]:
+    """What the first container of a workload sees: envFrom sources, then env literals."""
+    pod = template(objects, pod_name)
+    container = pod.containers[0]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        kind, ref = next(iter(source.items()))
+        kind = {"configMapRef": "ConfigMap", "secretRef": "Secret"}[kind]
+        try:
+            env.update(data_of(find(objects, kind, ref["name"], pod.namespace)))
+        except KeyError:
+            continue  # out-of-band Secret (ec2)
+    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    return env

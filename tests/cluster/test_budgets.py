@@ -1,4 +1,5 @@
-"""Replicas, requests and limits are the seed's, and every node's pods fit it with its headroom.
+"""Every Deployment and StatefulSet is in the tier layout (reference/common/tiers.py) with its
+replicas, requests and limits, and every node's pods fit it with its headroom.
 
 The capacity checks use the ec2 overlay (the replicas that run on the EC2 nodes).
 """
@@ -18,15 +19,12 @@ pytestmark = pytest.mark.cluster
 # but they take the control node's capacity all the same.
 SEED_CONTROL_PLANE = (500 + 200 + 300, 1536 + 512 + 1024)
 
-# Pods the seed's budget table leaves out, and why they exist. Their requests come out of the
-# node's headroom; each node keeps at least two thirds of it.
-UNBUDGETED = {
-    "celery-api-worker": "q.api consumer; seed section 3 puts it on worker-1, section 2 forgets it",
-    "celery-beat": "publishes the q.sched tasks (seed section 3)",
+# Pods outside the seed's budget table come out of the node's headroom: the tier layout's
+# "headroom" workloads, and these, which are no per-tier Deployment or StatefulSet. Each node
+# keeps at least two thirds of its headroom.
+NOT_IN_THE_TIER_LAYOUT = {
     "wastecoach-migrate": "schema migrations, a Job that runs at each sync",
-    "node-exporter": "node CPU/memory/disk metrics for two of the seed's alerts",
-    "kube-state-metrics": "pod status for the CrashLoopBackOff alert",
-    "metrics-server": "the resource metrics the waste-service HPA scales on",
+    "node-exporter": "a DaemonSet on every node: node metrics for two of the seed's alerts",
 }
 HEADROOM_SHARE = 1 / 3
 
@@ -41,7 +39,31 @@ def total(pods: list[manifests.PodTemplate]) -> tuple[int, float]:
     return cpu, mem
 
 
-def test_replicas_and_per_replica_resources_are_the_seed_budget(
+def test_every_deployment_and_statefulset_is_in_the_tier_layout(
+    objects: tuple[Obj, ...], overlay: str
+) -> None:
+    rendered = {
+        (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+        for obj in objects
+        if obj["kind"] in ("Deployment", "StatefulSet")
+    }
+    layout = {(w.kind, w.namespace, w.name) for w in tiers.WORKLOADS}
+    if overlay == "kind":
+        layout |= {("Deployment", *key) for key in manifests.KIND_ONLY_TIERS}
+    assert rendered == layout, (
+        f"missing from tiers.py: {sorted(rendered - layout)}; "
+        f"not rendered by overlays/{overlay}: {sorted(layout - rendered)}"
+    )
+
+
+def test_other_workloads_are_the_known_ones(objects: tuple[Obj, ...]) -> None:
+    others = {
+        pod.name for pod in manifests.pod_templates(objects) if pod.kind in ("DaemonSet", "Job")
+    }
+    assert others == set(NOT_IN_THE_TIER_LAYOUT)
+
+
+def test_replicas_and_per_replica_resources_are_the_tier_layout(
     objects: tuple[Obj, ...],
 ) -> None:
     for workload in tiers.WORKLOADS:
@@ -71,7 +93,7 @@ def test_celery_workers_are_the_topology_workers(objects: tuple[Obj, ...]) -> No
 @pytest.mark.parametrize("seed", tiers.NODES, ids=lambda node: node.tier)
 def test_seed_budgets_fit_capacity_minus_headroom(ec2: tuple[Obj, ...], seed: tiers.Node) -> None:
     node = next(node for node in manifests.kind_nodes() if node.tier == seed.tier)
-    budgeted_names = {workload.name for workload in tiers.workloads_on(seed.tier)}
+    budgeted_names = {workload.name for workload in tiers.workloads_on(seed.tier, "seed")}
     cpu, mem = total([pod for pod in pods_on(ec2, node) if pod.name in budgeted_names])
     if seed.tier == "control":
         cpu, mem = cpu + SEED_CONTROL_PLANE[0], mem + SEED_CONTROL_PLANE[1]
@@ -84,17 +106,13 @@ def test_pods_outside_the_seed_budget_are_known_and_leave_most_headroom(
     ec2: tuple[Obj, ...], seed: tiers.Node
 ) -> None:
     node = next(node for node in manifests.kind_nodes() if node.tier == seed.tier)
-    budgeted_names = {workload.name for workload in tiers.WORKLOADS}
-    extra = [pod for pod in pods_on(ec2, node) if pod.name not in budgeted_names]
-    assert {pod.name for pod in extra} <= set(UNBUDGETED)
+    seed_names = {w.name for w in tiers.WORKLOADS if w.budget == "seed"}
+    extra = [pod for pod in pods_on(ec2, node) if pod.name not in seed_names]
+    headroom_names = {w.name for w in tiers.workloads_on(seed.tier, "headroom")}
+    assert {pod.name for pod in extra} <= headroom_names | set(NOT_IN_THE_TIER_LAYOUT)
     cpu, mem = total(extra)
     assert cpu <= HEADROOM_SHARE * seed.headroom_cpu_millis, (seed.name, cpu)
     assert mem <= HEADROOM_SHARE * seed.headroom_memory_mib, (seed.name, mem)
-
-
-def test_every_unbudgeted_pod_is_deployed(ec2: tuple[Obj, ...]) -> None:
-    names = {pod.name for pod in manifests.pod_templates(ec2)}
-    assert set(UNBUDGETED) <= names
 
 
 @pytest.mark.parametrize("seed", tiers.NODES, ids=lambda node: node.tier)

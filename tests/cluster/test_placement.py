@@ -10,16 +10,6 @@ from tests.cluster.manifests import TIER_LABEL, Obj
 
 pytestmark = pytest.mark.cluster
 
-# Pods the kind overlay adds, and where they go: the fakes stand in for the outside world and
-# belong to no tier's budget, so they share the control node; the gateway is an API pod.
-KIND_ONLY_TIERS = {
-    "gateway": "api",
-    "fake-s3": "control",
-    "fake-openai": "control",
-    "fake-kakao": "control",
-    "fake-oauth": "control",
-}
-
 
 def test_kind_config_has_the_seed_nodes() -> None:
     nodes = manifests.kind_nodes()
@@ -70,9 +60,10 @@ def test_every_node_port_of_the_kind_overlay_is_mapped_to_loopback(
 
 
 def expected_tier(pod: manifests.PodTemplate) -> str | None:
-    budgeted = {workload.name: workload.tier for workload in tiers.WORKLOADS}
+    layout = {workload.name: workload.tier for workload in tiers.WORKLOADS}
     workers = {f"celery-{spec.name}-worker": spec.tier for spec in topology.WORKERS}
-    return {**budgeted, **workers, **KIND_ONLY_TIERS}.get(pod.name, pod.labels.get(TIER_LABEL))
+    kind_only = {name: tier for (_, name), tier in manifests.KIND_ONLY_TIERS.items()}
+    return {**layout, **workers, **kind_only}.get(pod.name, pod.labels.get(TIER_LABEL))
 
 
 def test_every_pod_can_land_on_its_tier_node_and_nowhere_else(

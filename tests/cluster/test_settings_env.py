@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from urllib.parse import urlsplit
@@ -16,28 +15,6 @@ from tests.cluster.manifests import Obj
 pytestmark = pytest.mark.cluster
 
 PREFIX = "WASTECOACH_"
-
-
-def data_of(obj: Obj) -> dict[str, str]:
-    if obj["kind"] == "Secret":
-        return {k: base64.b64decode(v).decode() for k, v in obj.get("data", {}).items()}
-    return dict(obj.get("data", {}))
-
-
-def pod_environment(objects: tuple[Obj, ...], pod_name: str) -> dict[str, str]:
-    """What the first container of a workload sees: envFrom sources, then env literals."""
-    pod = manifests.template(objects, pod_name)
-    container = pod.containers[0]
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        kind, ref = next(iter(source.items()))
-        kind = {"configMapRef": "ConfigMap", "secretRef": "Secret"}[kind]
-        try:
-            env.update(data_of(manifests.find(objects, kind, ref["name"], pod.namespace)))
-        except KeyError:
-            continue  # out-of-band Secret (ec2)
-    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
-    return env
 
 
 def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -55,7 +32,7 @@ def test_every_setting_given_is_one_the_reference_reads(objects: tuple[Obj, ...]
         if obj["kind"] in ("ConfigMap", "Secret") and obj["metadata"]["name"].startswith(
             ("wastecoach-settings", "wastecoach-secrets")
         ):
-            for key in data_of(obj):
+            for key in manifests.data_of(obj):
                 assert key.startswith(PREFIX), key
                 assert key.removeprefix(PREFIX) in fields, f"unknown setting {key}"
 
@@ -64,14 +41,14 @@ def test_every_setting_given_is_one_the_reference_reads(objects: tuple[Obj, ...]
 def test_kind_settings_validate_as_production(
     kind: tuple[Obj, ...], workload: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = settings_from(pod_environment(kind, workload), monkeypatch)
+    settings = settings_from(manifests.pod_environment(kind, workload), monkeypatch)
     assert settings.environment == "production"
 
 
 def test_ec2_settings_point_at_aws_and_openai(
     ec2: tuple[Obj, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = pod_environment(ec2, "waste-service")
+    env = manifests.pod_environment(ec2, "waste-service")
     # The Secret is created on the cluster; stand-ins so that production settings validate.
     env |= {f"{PREFIX}JWT_SECRET": "x" * 32, f"{PREFIX}OPENAI_API_KEY": "sk-test"}
     settings = settings_from(env, monkeypatch)
@@ -88,7 +65,7 @@ def test_kind_urls_name_services_that_exist(kind: tuple[Obj, ...]) -> None:
         for obj in kind
         if obj["kind"] == "Service"
     }
-    env = pod_environment(kind, "waste-service")
+    env = manifests.pod_environment(kind, "waste-service")
     for key, value in env.items():
         # The redirect base is where the app (outside the cluster) reaches the gateway.
         if not key.endswith("_URL") or not value or key.endswith("_REDIRECT_BASE_URL"):
@@ -100,18 +77,20 @@ def test_kind_urls_name_services_that_exist(kind: tuple[Obj, ...]) -> None:
 
 
 def test_kind_credentials_agree_across_secrets(kind: tuple[Obj, ...]) -> None:
-    env = pod_environment(kind, "waste-service")
+    env = manifests.pod_environment(kind, "waste-service")
     database = urlsplit(env[f"{PREFIX}DATABASE_URL"])
-    postgres = data_of(_secret(kind, "postgresql-credentials", "default"))
+    postgres = manifests.data_of(_secret(kind, "postgresql-credentials", "default"))
     assert (database.username, database.password) == (postgres["username"], postgres["password"])
     assert database.path == "/wastecoach"
     broker = urlsplit(env[f"{PREFIX}BROKER_URL"])
-    users = json.loads(data_of(_secret(kind, "rabbitmq-credentials", "messaging"))["users.json"])
+    users = json.loads(
+        manifests.data_of(_secret(kind, "rabbitmq-credentials", "messaging"))["users.json"]
+    )
     (user,) = users["users"]
     assert (broker.username, broker.password) == (user["name"], user["password"])
     assert users["permissions"][0]["vhost"] == "/"
     redis_url = urlsplit(env[f"{PREFIX}REDIS_URL"])
-    redis = data_of(_secret(kind, "redis-credentials", "default"))
+    redis = manifests.data_of(_secret(kind, "redis-credentials", "default"))
     assert redis_url.password == redis["password"]
 
 

@@ -1,8 +1,15 @@
-"""Scenario files for the load tests, written the way users write them."""
+"""Scenario files for the load tests, written the way users write them, and a tiny HTTP server
+on 127.0.0.1 that records what it receives."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 GATE = """
 [[gates]]
@@ -56,3 +63,65 @@ def write(folder: Path, text: str, name: str = "scenario.toml") -> Path:
     path = folder / name
     path.write_text(text)
     return path
+
+
+@dataclass
+class Seen:
+    """One request a :class:`TinyServer` received."""
+
+    method: str
+    target: str  # path and query, as sent
+    host: str | None
+    body: bytes
+
+
+Answer = Callable[[str, str], tuple[int, dict[str, Any] | None]]
+
+
+class TinyServer:
+    """An HTTP server on 127.0.0.1 in a thread: records every request, answers with ``answer``
+    (method, path -> status, JSON body or None); 200 and no body by default."""
+
+    def __init__(self, answer: Answer | None = None) -> None:
+        self.seen: list[Seen] = []
+        reply = answer or (lambda method, path: (200, None))
+        seen = self.seen
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                seen.append(Seen(self.command, self.path, self.headers.get("Host"), body))
+                status, document = reply(self.command, self.path.split("?", 1)[0])
+                data = json.dumps(document).encode() if document is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def netloc(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.netloc}"
+
+    def __enter__(self) -> TinyServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

@@ -17,9 +17,13 @@ from harness.corpus import PhotoStream
 from loadtests.flows import AppSession
 from loadtests.pacing import Clock
 from loadtests.records import EVENT_COLUMNS, ProcessRecorder
+from tests.loadtests.factories import TinyServer
 
 BASE = "http://api.test"
 UPLOAD = "http://s3.test/bucket/key"
+# A pre-signed URL naming an address only the API's side resolves (.invalid never does).
+IN_CLUSTER = "s3.cluster.invalid:5000"
+PRESIGNED = f"http://{IN_CLUSTER}/bucket/key?X-Amz-Signature=ab&X-Amz-SignedHeaders=host"
 QUEUED = "2026-01-01T00:00:00.000+00:00"
 STARTED = "2026-01-01T00:00:00.250+00:00"
 
@@ -232,3 +236,69 @@ def test_map_and_profile_screens_record_their_requests(
         "/api/v1/locations/nearby",
         "/api/v1/locations/search",
     }
+
+
+def presigned_in_cluster(api: FakeApi) -> Callable[[httpx.Request], httpx.Response]:
+    def analyze(request: httpx.Request) -> httpx.Response:
+        upload = {"method": "PUT", "url": PRESIGNED, "headers": {"Content-Type": "image/jpeg"}}
+        return httpx.Response(201, json={"job_id": api.job, "upload": upload})
+
+    return analyze
+
+
+def rewriting_session(
+    api: FakeApi, recorder: ProcessRecorder, rewrites: dict[str, str] | None
+) -> AppSession:
+    """A session whose API answers are scripted but whose uploads go over real sockets."""
+    app = AppSession(
+        BASE,
+        recorder,
+        Clock.now(),
+        user=7,
+        subject="lt-test-u7",
+        follow="poll",
+        poll_interval=0.01,
+        flow_timeout=5.0,
+        upload_rewrites=rewrites,
+    )
+    app.client.http = httpx.Client(base_url=BASE, transport=httpx.MockTransport(api))
+    return app
+
+
+def test_an_upload_rewrite_puts_to_the_reachable_address_with_the_original_host(
+    recorder: ProcessRecorder, tmp_path: Path
+) -> None:
+    api = FakeApi()
+    api.overrides["analyze"] = presigned_in_cluster(api)
+    with TinyServer() as s3:
+        app = rewriting_session(api, recorder, {IN_CLUSTER: s3.netloc})
+        row = run_scan(app)
+        app.close()
+    assert row["status"] == "done", row
+    (put,) = s3.seen
+    assert (put.method, put.target) == (
+        "PUT",
+        "/bucket/key?X-Amz-Signature=ab&X-Amz-SignedHeaders=host",
+    )
+    assert put.host == IN_CLUSTER  # what the signature covers, not where it was sent
+    assert put.body and put.body.startswith(b"\xff\xd8")  # the JPEG itself
+    upload = next(r for r in rows(tmp_path / "requests-3.csv") if r["method"] == "PUT")
+    assert (upload["name"], upload["status"], upload["ok"]) == ("s3:pre-signed-put", "200", "true")
+
+
+def test_without_the_rewrite_the_in_cluster_address_is_unreachable(
+    recorder: ProcessRecorder,
+) -> None:
+    api = FakeApi()
+    api.overrides["analyze"] = presigned_in_cluster(api)
+    with TinyServer() as s3:
+        app = rewriting_session(api, recorder, None)
+        row = run_scan(app)
+        app.close()
+    assert s3.seen == []
+    assert (row["status"], row["error_stage"], row["error_code"], row["http_status"]) == (
+        "error",
+        "upload",
+        "ConnectError",
+        "0",
+    )

@@ -21,7 +21,8 @@ from harness.sandbox import ServerUrls
 from harness.stack import LocalStack, StackOptions
 from loadtests import histograms
 from loadtests.records import EVENT_COLUMNS, FLOW_METRICS, REQUEST_COLUMNS
-from tests.loadtests.factories import closed_stage, open_stage, scenario_toml, write
+from loadtests.runner import LoadRun, resolve_scenario
+from tests.loadtests.factories import TinyServer, closed_stage, open_stage, scenario_toml, write
 
 REPO = Path(__file__).resolve().parents[2]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -68,6 +69,83 @@ def test_a_bad_scenario_exits_2_naming_the_field(tmp_path: Path) -> None:
 def test_an_unknown_scenario_name_exits_2(tmp_path: Path) -> None:
     done = loadtests("--scenario", "no-such", "--base-url", "http://x", "--out", str(tmp_path))
     assert done.returncode == 2 and "no scenario of that name" in done.stderr
+
+
+def test_a_bad_upload_rewrite_exits_2_with_one_line(tmp_path: Path) -> None:
+    scenario = write(tmp_path, scenario_toml(stages=closed_stage("5s", 1, 1)))
+    done = loadtests(
+        "--scenario", str(scenario), "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+        "--upload-rewrite", "s3.internal:5000=127.0.0.1:30500",
+        "--upload-rewrite", "s3.internal:5000",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --upload-rewrite 's3.internal:5000' is not FROM=TO "
+        "(e.g. s3.internal:5000=127.0.0.1:30500)"
+    ]
+
+
+def test_upload_rewrites_go_to_every_process(tmp_path: Path) -> None:
+    scenario, path = resolve_scenario(
+        str(write(tmp_path, scenario_toml(stages=closed_stage("5s", 1, 1))))
+    )
+    rewrites = {"s3.internal:5000": "127.0.0.1:30500", "s3.other": "127.0.0.1:30501"}
+    run = LoadRun(path, scenario, "http://x", tmp_path, 2, upload_rewrites=rewrites)
+    for index in (0, 1):
+        argv = run._argv(index, 0.0)
+        given = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--upload-rewrite"]
+        assert given == ["s3.internal:5000=127.0.0.1:30500", "s3.other=127.0.0.1:30501"]
+    assert "--upload-rewrite" not in LoadRun(path, scenario, "http://x", tmp_path, 1)._argv(0, 0)
+
+
+def fake_gateway(upload_url: str) -> Any:
+    """Answers like the gateway with one finished job; uploads (/bucket/...) answer 200."""
+    job = "00000000-0000-4000-8000-000000000001"
+    upload = {"method": "PUT", "url": upload_url, "headers": {"Content-Type": "image/jpeg"}}
+    answers: dict[str, tuple[int, dict[str, Any] | None]] = {
+        "/healthz": (200, {"status": "ok"}),
+        "/api/v1/waste/analyze": (201, {"job_id": job, "upload": upload}),
+        f"/api/v1/waste/upload-complete/{job}": (202, {"job_id": job, "status": "queued"}),
+        f"/api/v1/waste/status/{job}": (200, {"job_id": job, "status": "done"}),
+        f"/api/v1/waste/result/{job}": (
+            200,
+            {"job_id": job, "status": "done", "cache_hit": False, "result": {"category": "x"}},
+        ),
+    }
+
+    def answer(method: str, path: str) -> tuple[int, dict[str, Any] | None]:
+        if method == "PUT" and path.startswith("/bucket/"):
+            return 200, None
+        return answers.get(path, (404, {"code": "not_found"}))
+
+    return answer
+
+
+@pytest.mark.slow
+def test_a_run_puts_to_the_rewritten_address_with_the_original_host(tmp_path: Path) -> None:
+    """Against a fake gateway whose pre-signed URLs name an address nothing resolves (like a
+    kind cluster's moto): every upload reaches the server the rewrite names, Host unchanged."""
+    in_cluster = "s3.cluster.invalid:5000"
+    text = scenario_toml(
+        stages=closed_stage("3s", 1, 1),
+        processes=1,
+        mix='scan = 1\nfollow = "poll"\nthink_time = { kind = "fixed", seconds = 0.2 }',
+    )
+    out = tmp_path / "run"
+    with TinyServer(fake_gateway(f"http://{in_cluster}/bucket/key?X-Amz-Signature=ab")) as api:
+        done = loadtests(
+            "--scenario", str(write(tmp_path, text)), "--base-url", api.url, "--out", str(out),
+            "--upload-rewrite", f"{in_cluster}={api.netloc}",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    puts = [seen for seen in api.seen if seen.method == "PUT"]
+    assert puts and {(p.target, p.host) for p in puts} == {
+        ("/bucket/key?X-Amz-Signature=ab", in_cluster)
+    }
+    uploads = [r for r in read(out / "requests.csv") if r["name"] == "s3:pre-signed-put"]
+    assert len(uploads) == len(puts) and {r["ok"] for r in uploads} == {"true"}
+    load = json.loads((out / "load.json").read_text())
+    assert load["upload_rewrites"] == {in_cluster: api.netloc}
 
 
 # -- real runs ------------------------------------------------------------------------------------

@@ -177,6 +177,26 @@ def test_pass_fail_and_inconclusive_messages() -> None:
     assert result.gates[2].thresholds[0].observed is None
 
 
+@pytest.mark.parametrize(
+    ("metric", "values", "threshold", "verdict"),
+    [
+        ("lost_jobs", [0, 0, 1], "count == 0", F),  # one lost job is lost whatever follows
+        ("lost_jobs", [0, 0, 0], "count == 0", INC),  # no loss yet: too few to say
+        ("lost_jobs", [1, 1, 0], "count == 5", INC),  # short of the bound: it can still grow
+        ("dlq_length", [3, 150, 7], "max <= 100", F),  # a maximum only grows
+        ("dlq_length", [3, 50, 7], "max <= 100", INC),
+        ("queue_depth", [5, 2, 9], "min >= 3", F),  # a minimum only falls
+        ("processing_time", [9000, 9000, 9000], "p(95) < 5000", INC),  # a percentile can move
+        ("cache_hit_ratio", [0, 0, 0], "rate >= 0.7", INC),  # so can a rate
+    ],
+)
+def test_a_bound_already_broken_beyond_mending_fails_even_with_few_samples(
+    metric: str, values: list[float], threshold: str, verdict: Verdict
+) -> None:
+    result = evaluate([gate(metric, threshold, min_samples=10)], samples_of(metric, values))
+    assert result.gates[0].verdict is verdict, result.gates[0].message
+
+
 def test_shown_value_never_contradicts_the_verdict() -> None:
     ratio = samples_of("cache_hit_ratio", [1] * 6 + [0] * 3)
     result = evaluate([gate("cache_hit_ratio", "rate >= 0.7")], ratio)

@@ -9,8 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.scenario import Scenario, ScenarioError, parse_scenario, validate_scenario
-from tests.harness.scenario import toml_writer
+from harness.scenario import Scenario, ScenarioError, parse_scenario, toml_writer, validate_scenario
 from tests.harness.scenario.strategies import scenario_dicts
 
 SOURCE = "scenarios/random.toml"

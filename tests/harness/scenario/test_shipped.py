@@ -17,7 +17,7 @@ from harness.scenario import (
 )
 from harness.scenario.workload import item_weights
 
-SHIPPED = ("smoke", "peak", "batch-flood", "cache", "openai-degraded")
+SHIPPED = ("smoke", "peak", "capacity", "batch-flood", "cache", "openai-degraded")
 
 
 def scenario(name: str) -> Scenario:
@@ -28,7 +28,7 @@ def gate_selectors(s: Scenario) -> dict[str, list[str]]:
     return {g.selector: [str(t) for t in g.thresholds] for g in s.gates}
 
 
-def test_the_five_scenarios_are_shipped() -> None:
+def test_the_six_scenarios_are_shipped() -> None:
     assert set(list_scenarios()) == set(SHIPPED)
     assert all(path.parent == SCENARIOS_DIR for path in list_scenarios().values())
 
@@ -68,6 +68,14 @@ def test_peak_is_the_seeds_500_concurrent_users() -> None:
     assert peak.load.time_scale == 1.0
     assert peak.load.locust_processes > 1
     assert gate_selectors(peak)["processing_time"] == ["p(95) < 5000"]
+
+
+def test_capacity_is_peaks_workload_and_gates_in_a_shorter_run() -> None:
+    peak, capacity = scenario("peak"), scenario("capacity")
+    assert (capacity.mix, capacity.images, capacity.fakes) == (peak.mix, peak.images, peak.fakes)
+    assert capacity.gates == peak.gates
+    assert capacity.total_duration < peak.total_duration
+    assert capacity.warmup < capacity.total_duration / 2
 
 
 def test_batch_flood_floods_q_batch_and_gates_q_ai_wait() -> None:

@@ -1,5 +1,6 @@
-"""A minimal TOML writer for tests (the standard library only reads TOML): every top-level key
-as ``key = value`` with tables inline, which is enough to write any scenario."""
+"""A minimal TOML writer (the standard library only reads TOML): every top-level key as
+``key = value`` with tables inline, which is enough to write any scenario. The runner writes
+the scenario it applied into the run folder with it."""
 
 from __future__ import annotations
 

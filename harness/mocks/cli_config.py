@@ -1,0 +1,38 @@
+"""What the fakes' command lines share: a JSON config file with flags on top, validated by the
+fake's own pydantic model (the flags are named after the model's fields)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def add_config_argument(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    parser.add_argument(
+        "--config", type=Path, help=f"JSON file with a {model.__name__}; flags override it"
+    )
+
+
+def config_from_args(args: argparse.Namespace, model: type[M], what: str) -> M:
+    """The config file (if any) with the flags given on top; ``ValueError`` explains a bad one."""
+    data: dict[str, Any] = {}
+    path: Path | None = getattr(args, "config", None)
+    if path is not None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {path} must hold a JSON object")
+    flags = vars(args)
+    data |= {name: flags[name] for name in model.model_fields if flags.get(name) is not None}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"invalid {what} config:\n{exc}") from None

@@ -1,0 +1,526 @@
+"""Running a scenario: bring the stack up (or use a target URL), apply the load, sample the
+system, account for every accepted job, judge the gates and write the report.
+
+Exit codes: 0 every gate passed, 1 a gate failed (or could not decide), 2 the harness itself
+failed (a stack that did not start, a target that does not answer, a load generator crash).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import faults, observations
+from harness.collect.prometheus import PrometheusSampler
+from harness.collect.rabbitmq import RabbitSampler
+from harness.collect.redis_stats import RedisSampler
+from harness.collect.resources import ResourceSampler, Watched
+from harness.collect.sampler import Sampler
+from harness.collect.series import Series, point
+from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation
+from harness.report.html import write_html
+from harness.report.junit import write_junit
+from harness.report.rundata import (
+    EVENTS,
+    REQUESTS,
+    SERIES,
+    SUMMARY,
+    RunData,
+    read_events,
+    read_requests,
+    write_events,
+)
+from harness.sandbox import ServerUrls
+from harness.scenario import Scenario, load_scenario, toml_writer
+from harness.stack import LocalStack, StackOptions
+from harness.stats import percentile
+from reference.common import topology
+from reference.common.settings import Settings
+
+Progress = Callable[[str], None]
+
+
+def _tier(process: str) -> str:
+    """The seed's tier of a local process (the gateway serves every service in one process)."""
+    if process == "gateway":
+        return "api"
+    if process.startswith("worker-"):
+        return topology.worker(process.split("-")[1]).tier
+    return "fakes"
+
+
+# Seconds from launching the load generator to its t=0 (its imports and Locust's start-up),
+# plus half a second per Locust process.
+LOAD_START_GRACE = 6.0
+
+# Collection points loaded into the local stack, as many as the seed's sample city.
+LOCATION_POINTS = 3000
+
+
+class HarnessError(RuntimeError):
+    """The harness could not run the scenario (exit code 2); the message says why."""
+
+
+@dataclass
+class RunOptions:
+    scenario_path: Path
+    target: str | None = None  # a deployed stack's base URL; None brings a local stack up
+    reports_dir: Path = Path("reports")
+    processes: int | None = None
+    servers: ServerUrls = field(default_factory=lambda: ServerUrls.from_settings(Settings()))
+    # For tests that break the system on purpose: settings of the stack's services and workers,
+    # and extra arguments per worker (e.g. {"ai": ("--queues=q.ai,q.batch",)}).
+    stack_settings: dict[str, object] = field(default_factory=dict)
+    worker_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Local workers to start, and faults to inject during the load (harness.faults).
+    workers: tuple[str, ...] = ("ai", "api", "batch")
+    # Processes per worker as the seed deploys them (topology.WORKERS); False: one each.
+    seed_replicas: bool = True
+    faults: tuple[str, ...] = ()
+    # Pre-signed upload hosts the load generator cannot reach, as "FROM=TO" (kind: moto's
+    # in-cluster address -> its NodePort on 127.0.0.1); only with a target.
+    upload_rewrites: tuple[str, ...] = ()
+    # Every closed-model stage's user count, for capacity searches (``--users``).
+    users: int | None = None
+    drain_seconds: float = 60.0
+    inconclusive_ok: bool = False
+    sample_interval: float = 1.0
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    evaluation: Evaluation
+    summary: dict[str, Any]
+    exit_code: int
+
+
+def _effective_scenario(scenario: Scenario, options: RunOptions, run_dir: Path) -> Path:
+    """Write the scenario this run applies into the run folder (with ``users`` applied) and
+    return its path: the load generator reads it, and the run can be repeated from it."""
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    if options.users is not None:
+        stages = [s for s in data["load"]["stages"] if "users" in s]
+        if not stages:
+            raise HarnessError(
+                f"--users applies to closed-model stages; {scenario.name} has only arrival rates"
+            )
+        for stage in stages:
+            stage["users"] = options.users
+    path = run_dir / "scenario.toml"
+    path.write_text(toml_writer.dumps(data))
+    load_scenario(path)  # what was written reads back as a valid scenario
+    return path
+
+
+def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> StackOptions:
+    openai_config = run_dir / "openai-mock.json"
+    openai_config.write_text(scenario.fakes.openai.model_dump_json(indent=2))
+    settings: dict[str, object] = {}
+    batch = scenario.scaled().batch
+    if batch is not None:  # the batch tasks' extra work is a worker setting
+        settings["batch_extra_work_seconds"] = batch.work_seconds
+    kakao_config = run_dir / "kakao-fake.json"
+    kakao_config.write_text(scenario.fakes.kakao.model_dump_json(indent=2))
+    return StackOptions(
+        servers=options.servers,
+        run_dir=run_dir,
+        workers=options.workers,
+        worker_replicas={w.name: w.replicas for w in topology.WORKERS}
+        if options.seed_replicas
+        else {},
+        openai_args=("--config", str(openai_config), "--log-level", "warning"),
+        kakao_args=("--config", str(kakao_config)),
+        settings_overrides={**settings, **options.stack_settings},
+        worker_args=dict(options.worker_args),
+        location_points=LOCATION_POINTS,
+    )
+
+
+class BatchFlood:
+    """Publishes the scenario's background q.batch tasks on its timeline (a thread)."""
+
+    def __init__(self, scenario: Scenario, settings: Settings, series: Series) -> None:
+        from reference.workers.app import create_celery
+
+        self.plan = scenario.scaled().batch
+        self.celery = create_celery(settings)
+        self.series = series
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="batch-flood", daemon=True)
+        self.published = 0
+        self.load_start = time.time()
+
+    def _publish(self) -> None:
+        assert self.plan is not None
+        self.celery.send_task(self.plan.task, priority=topology.BATCH.max_priority)
+        self.published += 1
+        self.series.add([point(time.time(), "batch_published", 1, task=self.plan.task)])
+
+    def _run(self) -> None:
+        assert self.plan is not None
+        if self.stop_event.wait(max(0.0, self.load_start + self.plan.start - time.time())):
+            return
+        if self.plan.burst is not None:
+            for _ in range(self.plan.burst):
+                self._publish()
+            return
+        assert self.plan.rate is not None
+        interval = 1.0 / self.plan.rate
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            self._publish()
+            next_at += interval
+            self.stop_event.wait(max(0.0, next_at - time.monotonic()))
+
+    def start(self, load_start: float) -> BatchFlood:
+        """Publish on the load's timeline: ``plan.start`` seconds after ``load_start``."""
+        self.load_start = load_start
+        if self.plan is not None:
+            self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+
+
+def _check_target(base_url: str) -> None:
+    try:
+        answer = httpx.get(f"{base_url.rstrip('/')}/readyz", timeout=10)
+    except httpx.HTTPError as exc:
+        raise HarnessError(
+            f"target {base_url} does not answer ({type(exc).__name__}: {exc})"
+        ) from None
+    if answer.status_code != 200:
+        raise HarnessError(
+            f"target {base_url} is not ready: HTTP {answer.status_code} {answer.text[:300]}"
+        )
+
+
+COLLECTOR_HINTS = {
+    "rabbitmq": "is the RabbitMQ management plugin on? rabbitmq-plugins enable rabbitmq_management",
+    "redis": "is Redis up at the configured WASTECOACH_REDIS_URL?",
+    "metrics": "did a service or worker stop? see the logs folder of the run",
+    "resources": "",
+}
+
+
+def _preflight(collectors: dict[str, Any]) -> None:
+    """Sample every collector once before the load: a gate fed by a collector that cannot
+    collect would only ever be inconclusive, so that is the harness's failure, said up front."""
+    for name, collect in collectors.items():
+        try:
+            collect()
+        except Exception as exc:
+            hint = COLLECTOR_HINTS.get(name, "")
+            raise HarnessError(
+                f"collector {name} cannot sample ({type(exc).__name__}: {exc})"
+                + (f"; {hint}" if hint else "")
+            ) from None
+
+
+def _run_load(
+    options: RunOptions,
+    scenario_path: Path,
+    base_url: str,
+    run_dir: Path,
+    progress: Progress,
+    start_at: float,
+) -> None:
+    argv = [
+        sys.executable, "-m", "loadtests",
+        "--scenario", str(scenario_path),
+        "--base-url", base_url,
+        "--out", str(run_dir),
+    ]  # fmt: skip
+    if options.processes:
+        argv += ["--processes", str(options.processes)]
+    argv += ["--drain-timeout", f"{options.drain_seconds:g}", "--start-at", f"{start_at:.6f}"]
+    for rewrite in options.upload_rewrites:
+        argv += ["--upload-rewrite", rewrite]
+    log = (run_dir / "logs").joinpath("locust.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        log.open("w") as log_file,
+        subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                log_file.write(line)
+                progress(line.rstrip())
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted: the load generator cuts its flows and exits
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    if code != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise HarnessError(f"the load generator exited with code {code}:\n{tail}")
+
+
+def _load_window(run_dir: Path, started: float, ended: float) -> tuple[float, float]:
+    """When the load really ran (the Locust processes' own clock, in load.json): warm-up is
+    counted from its start, not from when the load generator was launched."""
+    try:
+        processes = json.loads((run_dir / "load.json").read_text())["processes"]
+        starts = [float(p["load_start"]) for p in processes if p.get("load_start")]
+        ends = [float(p["load_end"]) for p in processes if p.get("load_end")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return started, ended
+    return (min(starts) if starts else started), (max(ends) if ends else ended)
+
+
+def _settle_open_jobs(
+    events: list[dict[str, Any]], stack: LocalStack | None, drain_seconds: float
+) -> list[str]:
+    """Give accepted jobs the client saw unfinished until ``drain_seconds`` to end on the
+    server; return notes. Events are updated in place with the server's final status."""
+    open_jobs = {
+        e["job_id"]: e
+        for e in events
+        if e.get("accepted") and e.get("status") not in ("done", "failed") and e.get("job_id")
+    }
+    if not open_jobs or stack is None or stack.settings is None:
+        return (
+            [f"{len(open_jobs)} accepted job(s) not seen finished by the client"]
+            if open_jobs
+            else []
+        )
+    from sqlalchemy import select
+
+    from reference.common.db import session_scope
+    from reference.waste.models import Job
+
+    deadline = time.monotonic() + drain_seconds
+    statuses: dict[str, str] = {}
+    while True:
+        with session_scope(stack.settings.database_url) as session:
+            rows = session.execute(
+                select(Job.id, Job.status, Job.error_code).where(
+                    Job.id.in_([uuid.UUID(j) for j in open_jobs])
+                )
+            ).all()
+        statuses = {str(row.id): row.status for row in rows}
+        if all(s in ("done", "failed") for s in statuses.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    settled = 0
+    for job_id, event in open_jobs.items():
+        final = statuses.get(job_id)
+        if final in ("done", "failed"):
+            event["status"] = final
+            event["settled_late"] = True
+            settled += 1
+    lost = len(open_jobs) - settled
+    return [
+        f"{len(open_jobs)} accepted job(s) were unfinished when the load stopped; "
+        f"{settled} ended on the server within {drain_seconds:.0f} s more, {lost} did not (lost)"
+    ]
+
+
+def _headline(events: list[dict[str, Any]], requests: list[dict[str, Any]]) -> dict[str, str]:
+    done = [e for e in events if e.get("status") == "done"]
+    processing = [e["processing_ms"] for e in done if e.get("processing_ms") is not None]
+    hits = [e for e in done if e.get("cache_hit")]
+    accepted = [e for e in events if e.get("accepted")]
+    failed_requests = [r for r in requests if not r.get("ok")]
+
+    def ms(values: list[float], pct: float) -> str:
+        return f"{percentile(values, pct):.1f}" if values else "-"
+
+    return {
+        "scans started": str(len(events)),
+        "jobs accepted": str(len(accepted)),
+        "jobs done": str(len(done)),
+        "jobs failed": str(sum(e.get("status") == "failed" for e in events)),
+        "jobs lost": str(sum(e.get("status") not in ("done", "failed") for e in accepted)),
+        "processing p50 / p95 ms": f"{ms(processing, 50)} / {ms(processing, 95)}",
+        "cache hit ratio": f"{len(hits) / len(done):.3f}" if done else "-",
+        "wrong answers": str(
+            sum(
+                1
+                for e in done
+                if e.get("expected_category")
+                and e.get("got_category") != e.get("expected_category")
+            )
+        ),
+        "requests": str(len(requests)),
+        "request errors": str(len(failed_requests)),
+    }
+
+
+def _shown(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def _gate_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
+    rows = []
+    for result in evaluation.gates:
+        data = result.to_dict()
+        thresholds = data["thresholds"]
+        assert isinstance(thresholds, list)
+        rows.append(
+            {
+                **data,
+                "threshold": "; ".join(t["expression"] for t in thresholds),
+                "observed_text": "; ".join(_shown(t["observed"]) for t in thresholds),
+                "message": result.message,
+            }
+        )
+    return rows
+
+
+def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
+    """Run one scenario end to end; raises ``HarnessError`` when the harness cannot."""
+    from harness.sandbox import ServerUnreachable
+    from harness.stack import StackError
+
+    scenario = load_scenario(options.scenario_path)
+    if options.users is not None and options.users < 1:
+        raise HarnessError("--users must be at least 1")
+    if options.upload_rewrites:
+        from harness.client import parse_upload_rewrites
+
+        try:
+            parse_upload_rewrites(options.upload_rewrites)
+        except ValueError as exc:
+            raise HarnessError(f"--upload-rewrite {exc}") from None
+    if options.faults and options.target is not None:
+        raise HarnessError("faults are injected into a local stack; drop --target or --fault")
+    try:
+        injected = [faults.fault(name) for name in options.faults]
+    except KeyError as exc:
+        raise HarnessError(str(exc.args[0])) from None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"{scenario.name}-{stamp}"
+    run_dir = options.reports_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    scenario_path = _effective_scenario(scenario, options, run_dir)
+    scenario = load_scenario(scenario_path)
+    series = Series()
+    stack: LocalStack | None = None
+    notes: list[str] = []
+    closing = contextlib.ExitStack()
+    try:
+        if options.target is None:
+            progress(f"bringing the stack up for {scenario.name}...")
+            stack = LocalStack(_stack_options(scenario, options, run_dir))
+            try:
+                stack.start()
+            except (StackError, ServerUnreachable) as exc:
+                raise HarnessError(str(exc)) from None
+            base_url = stack.base_url
+        else:
+            base_url = options.target.rstrip("/")
+        _check_target(base_url)
+
+        samplers: dict[str, Any] = {}
+        flood = None
+        if stack is not None and stack.settings is not None:
+            samplers["rabbitmq"] = RabbitSampler(stack.settings.broker_url)
+            samplers["redis"] = RedisSampler(stack.settings.redis_url)
+            samplers["metrics"] = PrometheusSampler(stack.metrics_urls)
+            samplers["resources"] = ResourceSampler(
+                [Watched(n, _tier(n), p.pid) for n, p in stack.processes.items() if p.pid]
+            )
+            flood = BatchFlood(scenario, stack.settings, series)
+        else:
+            samplers["metrics"] = PrometheusSampler({"gateway": f"{base_url}/metrics"})
+            if scenario.background.batch is not None:
+                notes.append("background batch flood skipped: the target's broker is not ours")
+        for sampler_object in samplers.values():
+            closing.callback(getattr(sampler_object, "close", lambda: None))
+        collectors = {name: s.sample for name, s in samplers.items()}
+        _preflight(collectors)
+        sampler = Sampler(collectors, series, options.sample_interval).start()
+        # One timeline for the load and the flood: the load's t=0, agreed in advance.
+        processes = options.processes or scenario.load.locust_processes
+        started = time.time() + LOAD_START_GRACE + 0.5 * processes
+        if flood is not None:
+            flood.start(started)
+        try:
+            with contextlib.ExitStack() as active:
+                for inject, name in zip(injected, options.faults, strict=True):
+                    assert stack is not None
+                    progress(f"injecting fault {name}")
+                    active.enter_context(inject(stack))
+                _run_load(options, scenario_path, base_url, run_dir, progress, started)
+        finally:
+            if flood is not None:
+                flood.stop()
+            sampler.stop()
+        ended = time.time()
+        started, ended = _load_window(run_dir, started, ended)
+        notes += [f"collector {name} failed: {error}" for name, error in sampler.errors.items()]
+
+        events = read_events(run_dir / EVENTS)
+        requests = read_requests(run_dir / REQUESTS)
+        # The load generator already gave flows in flight the drain; what it cut gets a last
+        # short look on the server before it counts as lost.
+        settle_notes = _settle_open_jobs(events, stack, min(options.drain_seconds, 10.0))
+        if settle_notes:
+            notes += settle_notes
+            write_events(run_dir / EVENTS, events)
+        samples = observations.build(events, requests, series, start=started, end=ended)
+        evaluation = scenario.evaluate(samples)
+        series.write_csv(run_dir / SERIES)
+        summary = {
+            "run_id": run_id,
+            "scenario": {
+                "name": scenario.name,
+                "description": scenario.description,
+                "file": str(options.scenario_path),
+                "users_override": options.users,
+            },
+            "target": base_url if options.target else f"local stack ({base_url})",
+            "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+            "duration_seconds": ended - started,
+            "warmup_seconds": scenario.warmup,
+            "verdict": evaluation.verdict.value,
+            "exit_code": evaluation.exit_code(inconclusive_ok=options.inconclusive_ok),
+            "headline": _headline(events, requests),
+            "gates": _gate_rows(evaluation),
+            "stack_startup_seconds": stack.startup_seconds if stack else {},
+            "faults": list(options.faults),
+            "stack_overrides": {
+                "settings": {k: str(v) for k, v in options.stack_settings.items()},
+                "worker_args": {k: list(v) for k, v in options.worker_args.items()},
+                "workers": list(options.workers),
+            }
+            if options.target is None
+            else {},
+            "notes": notes,
+        }
+        (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        write_junit(summary, run_dir / "junit.xml")
+        write_html(RunData(run_dir, summary, events, requests, series))
+        return RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
+    finally:
+        closing.close()
+        if stack is not None:
+            stack.stop()
+
+
+__all__ = ["EXIT_HARNESS_ERROR", "HarnessError", "RunOptions", "RunResult", "run"]

@@ -1,0 +1,169 @@
+"""Every pod that calls the outside world (OAuth providers, Kakao Map, OpenAI, S3) is told where
+it is, and the paths reference/ appends to those base URLs land where they should: on the fakes
+in the kind overlay, on the real services in the ec2 overlay."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.mocks import oauth_server
+from reference.auth.providers import PROVIDERS
+from reference.common import topology
+from reference.locations.kakao import KEYWORD_PATH
+from tests.cluster import manifests
+from tests.cluster.manifests import Obj
+
+pytestmark = pytest.mark.cluster
+
+PREFIX = "WASTECOACH_"
+OAUTH_SETTINGS = {name: f"{PREFIX}OAUTH_{name.upper()}_BASE_URL" for name in PROVIDERS}
+
+
+def worker_running(task: str) -> str:
+    """The Celery worker Deployment that consumes a task's queue."""
+    queue = topology.queue_for_task(task).name
+    (spec,) = [spec for spec in topology.WORKERS if queue in spec.queues]
+    return f"celery-{spec.name}-worker"
+
+
+def consumers(overlay: str) -> dict[str, tuple[str, ...]]:
+    """Each URL setting and the workloads that use it: auth-service builds the authorize URL,
+    oauth.verify calls the token and profile endpoints; the kind gateway runs every service."""
+    gateway = ("gateway",) if overlay == "kind" else ()
+    oauth = ("auth-service", worker_running("oauth.verify"), *gateway)
+    return {
+        **{setting: oauth for setting in OAUTH_SETTINGS.values()},
+        f"{PREFIX}KAKAO_BASE_URL": (worker_running("map.search"),),
+        f"{PREFIX}OPENAI_BASE_URL": (worker_running("image.classify"),),
+        f"{PREFIX}S3_ENDPOINT_URL": (
+            "waste-service",
+            worker_running("image.analyze"),
+            worker_running("report.generate"),
+            *gateway,
+        ),
+    }
+
+
+def test_every_workload_that_calls_out_is_given_its_urls(
+    objects: tuple[Obj, ...], overlay: str
+) -> None:
+    for setting, workloads in consumers(overlay).items():
+        for workload in workloads:
+            env = manifests.pod_environment(objects, workload)
+            assert setting in env, f"overlays/{overlay}: {workload} is not given {setting}"
+
+
+# --- kind: the fakes --------------------------------------------------------------------------
+
+# The fake behind each setting (the module its pod runs) and the path its base URL must have.
+KIND_FAKES = {
+    **{
+        setting: ("harness.mocks.oauth_server", f"/{name}")
+        for name, setting in OAUTH_SETTINGS.items()
+    },
+    f"{PREFIX}KAKAO_BASE_URL": ("harness.mocks.kakao_server", ""),
+    f"{PREFIX}OPENAI_BASE_URL": ("harness.mocks.openai_server", "/v1"),
+    f"{PREFIX}S3_ENDPOINT_URL": ("harness.mocks.s3_server", ""),
+}
+
+
+def serving_module(objects: tuple[Obj, ...], url: str) -> str:
+    """The ``python -m`` module run by the pods behind the Service a URL names, on its port."""
+    parts = urlsplit(url)
+    name, namespace, *_ = (parts.hostname or "").split(".")
+    service = manifests.find(objects, "Service", name, namespace)
+    assert parts.port in {port["port"] for port in service["spec"]["ports"]}, url
+    (pod,) = [
+        pod
+        for pod in manifests.pod_templates(objects)
+        if pod.namespace == namespace
+        and manifests.selector_matches({"matchLabels": service["spec"]["selector"]}, pod.labels)
+    ]
+    command = pod.containers[0]["command"]
+    return command[command.index("-m") + 1]
+
+
+@pytest.mark.parametrize("setting", sorted(KIND_FAKES))
+def test_kind_urls_point_at_the_fakes(kind: tuple[Obj, ...], setting: str) -> None:
+    module, path = KIND_FAKES[setting]
+    for workload in consumers("kind")[setting]:
+        url = manifests.pod_environment(kind, workload)[setting]
+        assert serving_module(kind, url) == module, f"{workload}: {setting}={url}"
+        assert urlsplit(url).path == path, f"{workload}: {setting}={url} should end in {path!r}"
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_kind_oauth_urls_compose_to_routes_of_the_fake(
+    kind: tuple[Obj, ...], provider: str
+) -> None:
+    routes = {getattr(route, "path", None) for route in oauth_server.create_app().routes}
+    spec = PROVIDERS[provider]
+    base = urlsplit(manifests.pod_environment(kind, "auth-service")[OAUTH_SETTINGS[provider]])
+    for path in (spec.authorize_path, spec.token_path, spec.profile_path):
+        assert f"{base.path}{path}" in routes, f"the fake serves no {base.path}{path}"
+
+
+# --- ec2: the real services -------------------------------------------------------------------
+
+# The providers' documented endpoints (authorize, token, profile).
+REAL_OAUTH = {
+    "kakao": (
+        "https://kauth.kakao.com/oauth/authorize",
+        "https://kauth.kakao.com/oauth/token",
+        "https://kapi.kakao.com/v2/user/me",
+    ),
+    "naver": (
+        "https://nid.naver.com/oauth2.0/authorize",
+        "https://nid.naver.com/oauth2.0/token",
+        "https://openapi.naver.com/v1/nid/me",
+    ),
+    "google": (
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+        "https://openidconnect.googleapis.com/v1/userinfo",
+    ),
+}
+ENDPOINTS = ("authorize", "token", "profile")
+# reference/auth puts all three endpoints of a provider under one base URL, but the real
+# providers serve them from two or three hosts: no base URL makes these right. The overlay uses
+# each provider's token host; the fix belongs in reference/auth (a base URL per endpoint).
+ONE_BASE_URL_CANNOT = pytest.mark.xfail(
+    reason="one base URL per provider; the real endpoint is on another host",
+    raises=AssertionError,
+    strict=True,
+)
+OTHER_HOST = {
+    ("kakao", "profile"),
+    ("naver", "profile"),
+    ("google", "authorize"),
+    ("google", "profile"),
+}
+
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint"),
+    [
+        pytest.param(p, e, marks=[ONE_BASE_URL_CANNOT] if (p, e) in OTHER_HOST else [])
+        for p in sorted(PROVIDERS)
+        for e in ENDPOINTS
+    ],
+)
+def test_ec2_oauth_urls_compose_to_the_real_endpoints(
+    ec2: tuple[Obj, ...], provider: str, endpoint: str
+) -> None:
+    spec = PROVIDERS[provider]
+    paths = (spec.authorize_path, spec.token_path, spec.profile_path)
+    path = dict(zip(ENDPOINTS, paths, strict=True))[endpoint]
+    expected = dict(zip(ENDPOINTS, REAL_OAUTH[provider], strict=True))[endpoint]
+    for workload in consumers("ec2")[OAUTH_SETTINGS[provider]]:
+        base = manifests.pod_environment(ec2, workload)[OAUTH_SETTINGS[provider]].rstrip("/")
+        assert f"{base}{path}" == expected, workload
+
+
+def test_ec2_kakao_map_url_composes_to_the_keyword_search(ec2: tuple[Obj, ...]) -> None:
+    base = manifests.pod_environment(ec2, worker_running("map.search"))[f"{PREFIX}KAKAO_BASE_URL"]
+    assert (
+        f"{base.rstrip('/')}{KEYWORD_PATH}" == "https://dapi.kakao.com/v2/local/search/keyword.json"
+    )

@@ -1,0 +1,119 @@
+"""The ``wastecoach`` command line: bad input is refused with one line and exit code 2, and the
+report and compare commands read run folders back (the run itself: tests/harness/test_run.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.report.rundata import EVENTS, SERIES, SUMMARY, write_events
+from tests.harness.report.factories import events, series, summary
+
+runner = CliRunner()
+
+
+def _run_folder(root: Path, name: str, verdicts: list[str], **event_args: object) -> Path:
+    folder = root / name
+    folder.mkdir()
+    data = summary(verdicts)
+    data["exit_code"] = 1 if "fail" in verdicts else 0
+    (folder / SUMMARY).write_text(json.dumps(data))
+    write_events(folder / EVENTS, events(400, seed=len(name), **event_args))  # type: ignore[arg-type]
+    series().write_csv(folder / SERIES)
+    return folder
+
+
+def test_an_unknown_scenario_is_refused_with_exit_code_2() -> None:
+    result = runner.invoke(app, ["run", "no-such-scenario"])
+    assert result.exit_code == 2
+    assert "no scenario of that name" in result.output
+    assert "smoke" in result.output  # the known ones are listed
+
+
+def test_a_malformed_scenario_file_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "bad"\ndescription = "x"\n[load]\nwarmup = "1s"\n'
+        '[[load.stages]]\nduration = "10s"\nusers = -3\n'
+        '[[gates]]\nmetric = "processing_time"\nthresholds = ["p(95) <"]\n'
+    )
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2
+    assert "users" in result.output
+
+
+def test_an_unknown_setting_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "smoke", "--set", "cache_enabeld=false"])
+    assert result.exit_code == 2
+    assert "cache_enabeld" in result.output and "not a setting" in result.output
+
+
+def test_a_setting_with_a_bad_value_is_refused() -> None:
+    result = runner.invoke(app, ["run", "smoke", "--set", "cache_enabled=perhaps"])
+    assert result.exit_code == 2
+    assert "cache_enabled" in result.output
+
+
+def test_an_unknown_fault_is_refused() -> None:
+    result = runner.invoke(app, ["run", "smoke", "--fault", "meteor"])
+    assert result.exit_code == 2
+    assert "drop-jobs" in result.output
+
+
+def test_faults_against_a_target_are_refused() -> None:
+    result = runner.invoke(
+        app, ["run", "smoke", "--fault", "drop-jobs", "--target", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 2
+    assert "local stack" in result.output
+
+
+def test_report_shows_the_gates_and_exits_with_the_runs_code(tmp_path: Path) -> None:
+    folder = _run_folder(tmp_path, "failed-run", ["pass", "fail"])
+    result = runner.invoke(app, ["report", str(folder), "--html"])
+    assert result.exit_code == 1
+    assert "gate 1" in result.output and "fail" in result.output
+    assert (folder / "report.html").stat().st_size > 0
+
+
+def test_report_on_a_folder_that_is_not_a_run_is_exit_code_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is it a run folder" in result.output
+
+
+def test_compare_exits_1_on_a_regression_and_0_without(tmp_path: Path) -> None:
+    base = _run_folder(tmp_path, "base", ["pass"])
+    same = _run_folder(tmp_path, "same-ish", ["pass"])
+    slower = _run_folder(tmp_path, "slower", ["pass"], scale=1.4)
+    assert runner.invoke(app, ["compare", str(base), str(same)]).exit_code == 0
+    result = runner.invoke(app, ["compare", str(base), str(slower)])
+    assert result.exit_code == 1
+    findings = json.loads((slower / "compare.json").read_text())["findings"]
+    assert any(f["regression"] for f in findings)
+
+
+def test_the_run_writes_the_scenario_it_applied_with_users_overridden(tmp_path: Path) -> None:
+    from harness.run import RunOptions, _effective_scenario
+    from harness.scenario import find_scenario, load_scenario
+
+    peak = load_scenario(find_scenario("peak"))
+    path = _effective_scenario(
+        peak, RunOptions(scenario_path=find_scenario("peak"), users=120), tmp_path
+    )
+    applied = load_scenario(path)
+    assert [stage.users for stage in applied.load.stages] == [120, 120]
+    assert applied.gates == peak.gates and applied.images == peak.images
+
+
+def test_kind_without_the_kind_binary_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no kind, docker or kubectl on the path
+    result = runner.invoke(app, ["kind", "smoke"])
+    assert result.exit_code == 2
+    assert "kind is not installed" in result.output
