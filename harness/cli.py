@@ -262,7 +262,7 @@ def run(
         list[str],
         typer.Option(
             help="with --target: send uploads for FROM to TO, e.g. "
-            "moto.fakes.svc.cluster.local:5000=127.0.0.1:30500 (kind's NodePort)"
+            "s3.fakes.svc.cluster.local:5000=127.0.0.1:30500 (kind's NodePort)"
         ),
     ] = [],  # noqa: B006
     users: Annotated[

@@ -39,6 +39,19 @@ POISON_MESSAGES = 120
 LEAKED_CONNECTIONS = 250
 
 
+@contextlib.contextmanager
+def _in_background(name: str, work: Callable[[threading.Event], None]) -> Iterator[None]:
+    """Run ``work(stop)`` on a thread while the context is open; ``stop`` is set on exit."""
+    stop = threading.Event()
+    thread = threading.Thread(target=work, args=(stop,), name=f"fault-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+
+
 def _settings(stack: LocalStack):
     assert stack.settings is not None, "faults need a started local stack"
     return stack.settings
@@ -111,7 +124,6 @@ def corrupt_cache(stack: LocalStack, interval: float = 0.5) -> Iterator[None]:
     settings = _settings(stack)
     client = redis.Redis.from_url(settings.redis_url)
     pattern = Keys(settings.redis_prefix).classification("*", "*")
-    stop = threading.Event()
     corrupted: set[bytes] = set()
     answers: dict[bytes, bytes] = {}  # each key's true answer, as first seen
 
@@ -135,37 +147,28 @@ def corrupt_cache(stack: LocalStack, interval: float = 0.5) -> Iterator[None]:
                 client.set(key, other, keepttl=True)
                 corrupted.add(key)
 
-    def loop() -> None:
+    def loop(stop: threading.Event) -> None:
         while not stop.wait(interval):
             with contextlib.suppress(redis.RedisError):
                 swap()
 
-    thread = threading.Thread(target=loop, name="fault-corrupt-cache", daemon=True)
-    thread.start()
     try:
-        yield
+        with _in_background("corrupt-cache", loop):
+            yield
     finally:
-        stop.set()
-        thread.join(timeout=5)
         client.close()
 
 
 @contextlib.contextmanager
 def s3_down(stack: LocalStack, after: float = 3.0) -> Iterator[None]:
     """Stop the S3 fake ``after`` seconds into the load (uploads and downloads then fail)."""
-    stop = threading.Event()
 
-    def kill() -> None:
+    def kill(stop: threading.Event) -> None:
         if not stop.wait(after):
             stack.processes["s3"].stop()
 
-    thread = threading.Thread(target=kill, name="fault-s3-down", daemon=True)
-    thread.start()
-    try:
+    with _in_background("s3-down", kill):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=15)
 
 
 FAULTS: dict[str, Fault] = {

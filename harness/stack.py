@@ -129,13 +129,9 @@ class LocalStack:
             env,
             log_dir,
         )
-        self._wait_http("s3", f"{self.s3_url}/")
-        self._wait_http("openai", f"http://127.0.0.1:{openai_port}/healthz")
-        self._wait_http("kakao", f"{self.kakao_url}/healthz")
-        self._wait_http("oauth", f"{self.oauth_url}/healthz")
-        storage.ensure_bucket(self.settings)
-        self._timed("fakes", t)
+        fakes_spawned = t
 
+        # The database and broker are prepared while the fakes start up.
         t = time.perf_counter()
         migrations.upgrade(self.settings.database_url)
         with Connection(self.settings.broker_url, connect_timeout=5) as conn:
@@ -145,6 +141,9 @@ class LocalStack:
 
             seed_database(self.settings.database_url, self.options.location_points)
         self._timed("migrations_topology_seed", t)
+        self._wait_http("s3", f"{self.s3_url}/")
+        storage.ensure_bucket(self.settings)
+        self._timed("s3", fakes_spawned)
 
         t = time.perf_counter()
         port = self.options.gateway_port or free_port()
@@ -169,6 +168,10 @@ class LocalStack:
         for name in self.options.workers:
             for replica in range(1, self.options.worker_replicas.get(name, 1) + 1):
                 self._spawn_worker(name, replica)
+        self._wait_http("openai", f"http://127.0.0.1:{openai_port}/healthz")
+        self._wait_http("kakao", f"{self.kakao_url}/healthz")
+        self._wait_http("oauth", f"{self.oauth_url}/healthz")
+        self._timed("fakes", fakes_spawned)
         self._wait_http("gateway", f"{self.base_url}/readyz")
         for name in self.options.workers:
             self.wait_for_consumers(name)
@@ -245,7 +248,11 @@ class LocalStack:
         return self._spawn(key, "reference.workers", args, env, self.options.run_dir / "logs")
 
     def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
+        """Ask every process to stop at once, then wait for each (SIGKILL after its grace)."""
+        running = [p for p in reversed(list(self.processes.values())) if p.alive()]
+        for process in running:
+            process.terminate()
+        for process in running:
             process.stop()
         self.sandbox.close()
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from harness.report.rundata import csv_cell
 from loadtests.histograms import HistogramSet
 
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -115,15 +116,7 @@ class FlowRecord:
             self.http_status = http_status
 
     def row(self) -> list[object]:
-        return [_cell(getattr(self, name)) for name in EVENT_COLUMNS]
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+        return [csv_cell(getattr(self, name)) for name in EVENT_COLUMNS]
 
 
 class CsvSink:
@@ -178,7 +171,7 @@ class ProcessRecorder:
     ) -> None:
         value = ms(duration_ms)
         self.requests.write(
-            [round(ts, 6), self.process, name, method, status, value, _cell(ok), error or ""]
+            [round(ts, 6), self.process, name, method, status, value, csv_cell(ok), error or ""]
         )
         self.histograms.record(request_metric(method, name), value)
         self.counts["requests"] += 1

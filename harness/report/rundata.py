@@ -71,7 +71,8 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell(value: object) -> object:
+def csv_cell(value: object) -> object:
+    """A value as the run's CSV files write it: empty for None, true/false for booleans."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -88,7 +89,7 @@ def write_events(path: Path, events: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         for event in events:
-            writer.writerow({key: _cell(value) for key, value in event.items()})
+            writer.writerow({key: csv_cell(value) for key, value in event.items()})
 
 
 def read_requests(path: Path) -> list[dict[str, Any]]:

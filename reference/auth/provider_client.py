@@ -79,10 +79,9 @@ def verify_code(
 
     Raises ProviderRejected (the provider said no) or ProviderUnavailable (it did not answer).
     """
-    base = provider.base_url(settings)
     token_request = http_client().build_request(
         "POST",
-        f"{base}{provider.token_path}",
+        provider.url(settings, "token"),
         data=provider.token_request(settings, code, state, redirect_uri),
         headers={"Accept": "application/json"},
         timeout=settings.oauth_http_timeout_seconds,
@@ -91,7 +90,7 @@ def verify_code(
     access_token = provider.access_token(status, body)
     profile_request = http_client().build_request(
         "GET",
-        f"{base}{provider.profile_path}",
+        provider.url(settings, "profile"),
         headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
         timeout=settings.oauth_http_timeout_seconds,
     )

@@ -1,19 +1,23 @@
 """The social-login providers: where their OAuth endpoints are and how their answers read.
 
-Each provider keeps its real API's paths under a base URL from settings
-(``WASTECOACH_OAUTH_<PROVIDER>_BASE_URL``), so the fakes in ``harness.mocks.oauth_server`` and
-the real services differ only in that URL.
+Each provider keeps its real API's paths; settings say which base URL each endpoint's path goes
+under: ``WASTECOACH_OAUTH_<PROVIDER>_BASE_URL`` for the token endpoint, and for the authorize and
+profile endpoints too unless ``..._AUTHORIZE_BASE_URL`` or ``..._PROFILE_BASE_URL`` is set (the
+real providers serve them from other hosts). The fakes in ``harness.mocks.oauth_server`` serve
+all three under one base URL per provider, so they need only the first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from reference.common.errors import ApiError
 from reference.common.settings import DEV_SECRET, Settings
+
+Endpoint = Literal["authorize", "token", "profile"]
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,24 @@ class Provider:
     # Naver binds the code to the state and wants it back at the token exchange.
     state_in_token_request: bool = False
 
-    def base_url(self, settings: Settings) -> str:
-        return str(getattr(settings, f"oauth_{self.name}_base_url")).rstrip("/")
+    def path(self, endpoint: Endpoint) -> str:
+        return {
+            "authorize": self.authorize_path,
+            "token": self.token_path,
+            "profile": self.profile_path,
+        }[endpoint]
+
+    def base_url(self, settings: Settings, endpoint: Endpoint) -> str:
+        """``oauth_<name>_<endpoint>_base_url`` when set (authorize and profile have one), else
+        ``oauth_<name>_base_url``."""
+        base = getattr(settings, f"oauth_{self.name}_base_url")
+        if endpoint != "token":
+            base = getattr(settings, f"oauth_{self.name}_{endpoint}_base_url") or base
+        return str(base).rstrip("/")
+
+    def url(self, settings: Settings, endpoint: Endpoint) -> str:
+        """Where one of the provider's endpoints is (without a query)."""
+        return f"{self.base_url(settings, endpoint)}{self.path(endpoint)}"
 
     def client_id(self, settings: Settings) -> str:
         return str(getattr(settings, f"oauth_{self.name}_client_id"))
@@ -101,7 +121,7 @@ class Provider:
             "state": state,
             "scope": self.scope,
         }
-        return f"{self.base_url(settings)}{self.authorize_path}?{urlencode(query)}"
+        return f"{self.url(settings, 'authorize')}?{urlencode(query)}"
 
     def token_request(
         self, settings: Settings, code: str, state: str, redirect_uri: str

@@ -63,11 +63,23 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(180, gt=0)
     refresh_token_days: int = Field(30, gt=0)
 
-    # Social login (auth-service and the oauth.verify task). Each provider's base URL is where
-    # its OAuth and profile paths live; the default is the fake (harness.mocks.oauth_server).
+    # Social login (auth-service and the oauth.verify task). reference/auth/providers.py appends
+    # each endpoint's path to a base URL: oauth_<provider>_base_url for the token endpoint, and
+    # for the authorize and profile endpoints too unless their own is set. The fake (the default,
+    # harness.mocks.oauth_server) serves all three under one; the real providers split them
+    # (cluster/overlays/ec2): Kakao's profile is on kapi.kakao.com, Naver's on
+    # openapi.naver.com, Google's authorize page on accounts.google.com and its profile on
+    # openidconnect.googleapis.com.
     oauth_kakao_base_url: str = "http://127.0.0.1:8082/kakao"
     oauth_naver_base_url: str = "http://127.0.0.1:8082/naver"
     oauth_google_base_url: str = "http://127.0.0.1:8082/google"
+    # Empty means oauth_<provider>_base_url.
+    oauth_kakao_authorize_base_url: str = ""
+    oauth_naver_authorize_base_url: str = ""
+    oauth_google_authorize_base_url: str = ""
+    oauth_kakao_profile_base_url: str = ""
+    oauth_naver_profile_base_url: str = ""
+    oauth_google_profile_base_url: str = ""
     oauth_kakao_client_id: str = "wastecoach-dev-kakao"
     oauth_naver_client_id: str = "wastecoach-dev-naver"
     oauth_google_client_id: str = "wastecoach-dev-google"

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.mocks import oauth_server
-from reference.auth.providers import PROVIDERS
+from reference.auth.providers import PROVIDERS, Endpoint
 from reference.common import topology
+from reference.common.settings import Settings
 from reference.locations.kakao import KEYWORD_PATH
 from tests.cluster import manifests
 from tests.cluster.manifests import Obj
@@ -18,7 +19,10 @@ from tests.cluster.manifests import Obj
 pytestmark = pytest.mark.cluster
 
 PREFIX = "WASTECOACH_"
+# Each provider's base URL, which every pod that logs in must be given; the authorize and
+# profile endpoints have their own settings too, which fall back to it.
 OAUTH_SETTINGS = {name: f"{PREFIX}OAUTH_{name.upper()}_BASE_URL" for name in PROVIDERS}
+ENDPOINTS: tuple[Endpoint, ...] = ("authorize", "token", "profile")
 
 
 def worker_running(task: str) -> str:
@@ -26,6 +30,22 @@ def worker_running(task: str) -> str:
     queue = topology.queue_for_task(task).name
     (spec,) = [spec for spec in topology.WORKERS if queue in spec.queues]
     return f"celery-{spec.name}-worker"
+
+
+def endpoint_settings(env: dict[str, str]) -> Settings:
+    """The settings a pod with this environment reads for the providers' endpoints; only those
+    are taken from it (and none from this process's environment)."""
+    names = [
+        name
+        for name in Settings.model_fields
+        if name.startswith("oauth_") and name.endswith("_base_url") and "redirect" not in name
+    ]
+    return Settings(
+        **{
+            name: env.get(f"{PREFIX}{name.upper()}", Settings.model_fields[name].default)
+            for name in names
+        }
+    )
 
 
 def consumers(overlay: str) -> dict[str, tuple[str, ...]]:
@@ -99,10 +119,12 @@ def test_kind_oauth_urls_compose_to_routes_of_the_fake(
     kind: tuple[Obj, ...], provider: str
 ) -> None:
     routes = {getattr(route, "path", None) for route in oauth_server.create_app().routes}
-    spec = PROVIDERS[provider]
-    base = urlsplit(manifests.pod_environment(kind, "auth-service")[OAUTH_SETTINGS[provider]])
-    for path in (spec.authorize_path, spec.token_path, spec.profile_path):
-        assert f"{base.path}{path}" in routes, f"the fake serves no {base.path}{path}"
+    for workload in consumers("kind")[OAUTH_SETTINGS[provider]]:
+        settings = endpoint_settings(manifests.pod_environment(kind, workload))
+        for endpoint in ENDPOINTS:
+            url = PROVIDERS[provider].url(settings, endpoint)
+            assert serving_module(kind, url) == "harness.mocks.oauth_server", f"{workload}: {url}"
+            assert urlsplit(url).path in routes, f"{workload}: the fake serves no {url}"
 
 
 # --- ec2: the real services -------------------------------------------------------------------
@@ -125,41 +147,18 @@ REAL_OAUTH = {
         "https://openidconnect.googleapis.com/v1/userinfo",
     ),
 }
-ENDPOINTS = ("authorize", "token", "profile")
-# reference/auth puts all three endpoints of a provider under one base URL, but the real
-# providers serve them from two or three hosts: no base URL makes these right. The overlay uses
-# each provider's token host; the fix belongs in reference/auth (a base URL per endpoint).
-ONE_BASE_URL_CANNOT = pytest.mark.xfail(
-    reason="one base URL per provider; the real endpoint is on another host",
-    raises=AssertionError,
-    strict=True,
-)
-OTHER_HOST = {
-    ("kakao", "profile"),
-    ("naver", "profile"),
-    ("google", "authorize"),
-    ("google", "profile"),
-}
 
 
 @pytest.mark.parametrize(
-    ("provider", "endpoint"),
-    [
-        pytest.param(p, e, marks=[ONE_BASE_URL_CANNOT] if (p, e) in OTHER_HOST else [])
-        for p in sorted(PROVIDERS)
-        for e in ENDPOINTS
-    ],
+    ("provider", "endpoint"), [(p, e) for p in sorted(PROVIDERS) for e in ENDPOINTS]
 )
 def test_ec2_oauth_urls_compose_to_the_real_endpoints(
-    ec2: tuple[Obj, ...], provider: str, endpoint: str
+    ec2: tuple[Obj, ...], provider: str, endpoint: Endpoint
 ) -> None:
-    spec = PROVIDERS[provider]
-    paths = (spec.authorize_path, spec.token_path, spec.profile_path)
-    path = dict(zip(ENDPOINTS, paths, strict=True))[endpoint]
     expected = dict(zip(ENDPOINTS, REAL_OAUTH[provider], strict=True))[endpoint]
     for workload in consumers("ec2")[OAUTH_SETTINGS[provider]]:
-        base = manifests.pod_environment(ec2, workload)[OAUTH_SETTINGS[provider]].rstrip("/")
-        assert f"{base}{path}" == expected, workload
+        settings = endpoint_settings(manifests.pod_environment(ec2, workload))
+        assert PROVIDERS[provider].url(settings, endpoint) == expected, workload
 
 
 def test_ec2_kakao_map_url_composes_to_the_keyword_search(ec2: tuple[Obj, ...]) -> None:
