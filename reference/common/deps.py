@@ -21,6 +21,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # requests waiting for a database connection while the sessions holding the connections wait
 # for a thread to end on: the gateway wedged that way under 500 users.
 _ENDING = anyio.CapacityLimiter(64)
+# At most this many requests hold a session at once, fewer than the pool's 15 connections.
+# Requests beyond it wait here without a thread. Without the bound, every thread of the
+# request pool could be waiting for a connection while the requests holding the connections
+# wait for a thread to validate their response on (sync endpoints do that in the pool), and
+# the gateway wedged that way at 500 users.
+_SESSIONS = anyio.CapacityLimiter(12)
 
 
 def _end(session: Session, failed: bool) -> None:
@@ -37,18 +43,23 @@ async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
     """A session that commits when the request succeeds and rolls back when it fails. It is
     made here without I/O; its first query takes a connection on the endpoint's thread,
     and it always ends, even when the client has gone."""
-    session = session_factory(settings.database_url)()
-    failed = False
+    slot = object()
+    await _SESSIONS.acquire_on_behalf_of(slot)
     try:
-        yield session
-    except BaseException:
-        failed = True
-        raise
+        session = session_factory(settings.database_url)()
+        failed = False
+        try:
+            yield session
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            # Shielded: a client that hangs up cancels its request, and an unshielded await
+            # here would be cancelled too, leaving the session's connection checked out.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_end, session, failed, limiter=_ENDING)
     finally:
-        # Shielded: a client that hangs up cancels its request, and an unshielded await here
-        # would be cancelled too, leaving the session's connection checked out for good.
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_end, session, failed, limiter=_ENDING)
+        _SESSIONS.release_on_behalf_of(slot)
 
 
 # scope="function": the session ends when the endpoint returns, before the response is sent. A
