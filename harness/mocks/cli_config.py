@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,3 +37,22 @@ def config_from_args(args: argparse.Namespace, model: type[M], what: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValueError(f"invalid {what} config:\n{exc}") from None
+
+
+def serve(
+    parser: argparse.ArgumentParser,
+    model: type[M],
+    what: str,
+    create_app: Callable[[M], Any],
+    argv: list[str] | None = None,
+) -> None:
+    """Parse the command line, build the config (a bad one is a usage error), serve until
+    interrupted: the ``main`` of every fake."""
+    import uvicorn
+
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args, model, what)
+    except ValueError as exc:
+        parser.error(str(exc))
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)

@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -404,13 +403,9 @@ def config_from_args(args: argparse.Namespace) -> MockKakaoConfig:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the fake until interrupted."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    from harness.mocks import cli_config
+
+    cli_config.serve(build_parser(), MockKakaoConfig, "fake Kakao", create_app, argv)
 
 
 if __name__ == "__main__":

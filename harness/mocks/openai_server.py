@@ -236,13 +236,9 @@ def config_from_args(args: argparse.Namespace) -> MockOpenAIConfig:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the mock until interrupted."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    from harness.mocks import cli_config
+
+    cli_config.serve(build_parser(), MockOpenAIConfig, "mock", create_app, argv)
 
 
 if __name__ == "__main__":
