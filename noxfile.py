@@ -29,7 +29,8 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every test (unit, integration against the real servers, end-to-end); pytest args after --."""
     session.install("-e", ".[test]")
-    session.run("pytest", *(session.posargs or ["-q"]))
+    # --durations: the slowest tests in CI's log, where the time budget goes.
+    session.run("pytest", *(session.posargs or ["-q", "--durations=15"]))
 
 
 @nox.session(python=PYTHON)
@@ -38,6 +39,13 @@ def scenario(session: nox.Session) -> None:
     1 a gate failed, 2 the harness failed. ``nox -s scenario -- peak --processes 4``."""
     session.install("-e", ".[mocks,load]")
     session.run("wastecoach", "run", *(session.posargs or ["smoke"]))
+
+
+@nox.session(python=PYTHON)
+def capacity(session: nox.Session) -> None:
+    """The largest user count that meets a scenario's gates: ``-- capacity --low L --high H``."""
+    session.install("-e", ".[mocks,load]")
+    session.run("wastecoach", "capacity", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -8,13 +8,16 @@ scenario, a server or target unreachable, the stack failed to start, the load ge
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +27,9 @@ from harness.report.rundata import RunData
 from harness.sandbox import ServerUnreachable, ServerUrls
 from harness.stack import LocalStack, StackError, StackOptions
 from reference.common.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.run import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -293,8 +299,44 @@ def run(
     ] = False,
 ) -> None:
     """Run a scenario, judge its gates, write reports/<run-id>/ (exit 0 pass, 1 fail, 2 harness)."""
-    from harness.run import HarnessError, RunOptions
     from harness.run import run as run_scenario
+
+    options = _run_options(
+        scenario,
+        target=target,
+        reports=reports,
+        processes=processes,
+        users=users,
+        upload_rewrite=upload_rewrite,
+        set_=set_,
+        worker_arg=worker_arg,
+        fault=fault,
+        drain=drain,
+        inconclusive_ok=inconclusive_ok,
+    )
+    with _harness_errors():
+        result = run_scenario(options, _progress)
+    _print_summary(result.summary, result.run_dir)
+    raise typer.Exit(result.exit_code)
+
+
+def _run_options(
+    scenario: str,
+    *,
+    target: str | None,
+    reports: Path,
+    processes: int | None,
+    users: int | None = None,
+    upload_rewrite: list[str],
+    set_: list[str],
+    worker_arg: list[str],
+    fault: list[str] = [],  # noqa: B006 - never mutated
+    drain: float,
+    inconclusive_ok: bool = False,
+) -> RunOptions:
+    """The command line's run options, every part checked (a bad one: one line, exit 2)."""
+    from harness.faults import FAULTS
+    from harness.run import RunOptions
     from harness.scenario import ScenarioError, find_scenario, load_scenario
 
     try:
@@ -303,8 +345,6 @@ def run(
     except (ScenarioError, FileNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    from harness.faults import FAULTS
-
     unknown = [name for name in fault if name not in FAULTS]
     if unknown:
         err.print(f"error: unknown fault {unknown[0]!r}; choose from {', '.join(FAULTS)}")
@@ -316,7 +356,7 @@ def run(
     for pair in worker_arg:
         name, value = next(iter(_parse_pairs([pair], "--worker-arg").items()))
         worker_args[name] = (*worker_args.get(name, ()), value)
-    options = RunOptions(
+    return RunOptions(
         scenario_path=path,
         target=target,
         reports_dir=reports,
@@ -331,27 +371,137 @@ def run(
         inconclusive_ok=inconclusive_ok,
     )
 
-    def progress(line: str) -> None:
-        if not line.startswith("{"):  # JSON lines are for machines; people get the rest
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+def _progress(line: str) -> None:
+    if not line.startswith("{"):  # JSON lines are for machines; people get the rest
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _harness_errors() -> Iterator[None]:
+    """SIGTERM and Ctrl-C take the stack down (exit 2); a harness failure is exit 2 too."""
+    from harness.run import HarnessError
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)  # stop the stack and sandbox on SIGTERM too
     try:
-        result = run_scenario(options, progress)
+        yield
     except KeyboardInterrupt:
         err.print("[red]interrupted:[/red] the stack was taken down; no verdict")
         raise typer.Exit(2) from None
-    except HarnessError as exc:
+    except (HarnessError, ServerUnreachable) as exc:
         err.print(f"[red]harness error:[/red] {exc}")
         raise typer.Exit(2) from None
-    except ServerUnreachable as exc:
-        err.print(f"[red]harness error:[/red] {exc}")
+
+
+@app.command()
+def capacity(
+    scenario: Annotated[
+        str, typer.Argument(help="a scenario name (scenarios/NAME.toml) or a path")
+    ],
+    low: Annotated[int, typer.Option(help="a user count expected to pass")],
+    high: Annotated[int, typer.Option(help="a user count expected to fail")],
+    resolution: Annotated[
+        int, typer.Option(help="stop when the passing and failing counts are this close")
+    ] = 10,
+    repeat: Annotated[
+        int, typer.Option(help="runs per user count; a count passes only if all of them pass")
+    ] = 1,
+    gate: Annotated[
+        list[str],
+        typer.Option(help="judge only this gate (its name; repeatable); default: every gate"),
+    ] = [],  # noqa: B006
+    target: Annotated[
+        str | None,
+        typer.Option(help="base URL of a deployed stack; without it a local stack per run"),
+    ] = None,
+    processes: Annotated[
+        int | None, typer.Option(min=1, help="Locust processes (default: the scenario's)")
+    ] = None,
+    reports: Annotated[Path, typer.Option(help="where the search folder is written")] = REPORTS,
+    set_: Annotated[
+        list[str],
+        typer.Option("--set", help="a setting of the local stack, e.g. cache_enabled=false"),
+    ] = [],  # noqa: B006
+    worker_arg: Annotated[
+        list[str],
+        typer.Option(help="extra celery argument for a local worker: ai=--concurrency=20"),
+    ] = [],  # noqa: B006
+    upload_rewrite: Annotated[
+        list[str], typer.Option(help="with --target: send uploads for FROM to TO")
+    ] = [],  # noqa: B006
+    drain: Annotated[
+        float, typer.Option(min=0, help="seconds unfinished jobs get to end after the load")
+    ] = 60.0,
+) -> None:
+    """Find the largest user count whose gates pass, by bisection over real runs (exit 0 found,
+    1 even --low fails, 2 harness)."""
+    from harness import capacity as capacity_search
+    from harness.run import run as run_scenario
+    from harness.scenario import load_scenario
+
+    try:
+        capacity_search.check_range(low, high, resolution, repeat)
+    except ValueError as exc:
+        err.print(f"error: {exc}")
         raise typer.Exit(2) from None
-    _print_summary(result.summary, result.run_dir)
-    raise typer.Exit(result.exit_code)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    options = _run_options(
+        scenario,
+        target=target,
+        reports=reports,
+        processes=processes,
+        upload_rewrite=upload_rewrite,
+        set_=set_,
+        worker_arg=worker_arg,
+        drain=drain,
+    )
+    loaded = load_scenario(options.scenario_path)
+    known = [g.title for g in loaded.gates]
+    unknown = [name for name in gate if name not in known]
+    if unknown:
+        err.print(f"error: {loaded.name} has no gate {unknown[0]!r}; its gates: {'; '.join(known)}")
+        raise typer.Exit(2)
+    folder = reports / f"capacity-{loaded.name}-{stamp}"
+
+    def probe(users: int) -> capacity_search.Probe:
+        result = run_scenario(replace(options, users=users, reports_dir=folder), _progress)
+        _print_summary(result.summary, result.run_dir)
+        return capacity_search.judge(result, users, gate)
+
+    with _harness_errors():
+        result = capacity_search.search(
+            probe,
+            low=low,
+            high=high,
+            resolution=resolution,
+            repeat=repeat,
+            gates=gate,
+            progress=_progress,
+            on_probe=lambda partial: capacity_search.write(partial, folder),
+        )
+    path = capacity_search.write(result, folder)
+    # The first judged gate's observation (the scenario's headline gate), and what did not pass.
+    headline = (gate or known)[0]
+    table = Table(title=f"capacity search: {loaded.name}")
+    for column in ("users", "verdict", headline, "gates not passed", "run"):
+        table.add_column(column)
+    for p in result.probes:
+        observed = p.observed.get(headline)
+        shown = "[green]pass[/]" if p.passed else "[red]fail[/]"
+        not_passed = [f"{name} ({v})" for name, v in p.verdicts.items() if v != "pass"]
+        table.add_row(
+            str(p.users),
+            shown,
+            "-" if observed is None else f"{observed:.4g}",
+            "; ".join(not_passed) or "-",
+            p.run_id,
+        )
+    console.print(table)
+    console.print(f"capacity: {result.verdict}   written {path}")
+    raise typer.Exit(1 if result.largest_passing is None else 0)
 
 
 @app.command("kind")

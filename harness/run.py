@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +43,7 @@ from harness.report.rundata import (
 )
 from harness.sandbox import ServerUrls
 from harness.scenario import Scenario, load_scenario, toml_writer
+from harness.settle import settle_open_jobs
 from harness.stack import LocalStack, StackOptions
 from harness.stats import percentile
 from reference.common import topology
@@ -290,54 +290,6 @@ def _load_window(run_dir: Path, started: float, ended: float) -> tuple[float, fl
     return (min(starts) if starts else started), (max(ends) if ends else ended)
 
 
-def _settle_open_jobs(
-    events: list[dict[str, Any]], stack: LocalStack | None, drain_seconds: float
-) -> list[str]:
-    """Give accepted jobs the client saw unfinished until ``drain_seconds`` to end on the
-    server; return notes. Events are updated in place with the server's final status."""
-    open_jobs = {
-        e["job_id"]: e
-        for e in events
-        if e.get("accepted") and e.get("status") not in ("done", "failed") and e.get("job_id")
-    }
-    if not open_jobs or stack is None or stack.settings is None:
-        return (
-            [f"{len(open_jobs)} accepted job(s) not seen finished by the client"]
-            if open_jobs
-            else []
-        )
-    from sqlalchemy import select
-
-    from reference.common.db import session_scope
-    from reference.waste.models import Job
-
-    deadline = time.monotonic() + drain_seconds
-    statuses: dict[str, str] = {}
-    while True:
-        with session_scope(stack.settings.database_url) as session:
-            rows = session.execute(
-                select(Job.id, Job.status, Job.error_code).where(
-                    Job.id.in_([uuid.UUID(j) for j in open_jobs])
-                )
-            ).all()
-        statuses = {str(row.id): row.status for row in rows}
-        if all(s in ("done", "failed") for s in statuses.values()) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    settled = 0
-    for job_id, event in open_jobs.items():
-        final = statuses.get(job_id)
-        if final in ("done", "failed"):
-            event["status"] = final
-            event["settled_late"] = True
-            settled += 1
-    lost = len(open_jobs) - settled
-    return [
-        f"{len(open_jobs)} accepted job(s) were unfinished when the load stopped; "
-        f"{settled} ended on the server within {drain_seconds:.0f} s more, {lost} did not (lost)"
-    ]
-
-
 def _headline(events: list[dict[str, Any]], requests: list[dict[str, Any]]) -> dict[str, str]:
     done = [e for e in events if e.get("status") == "done"]
     processing = [e["processing_ms"] for e in done if e.get("processing_ms") is not None]
@@ -479,7 +431,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         requests = read_requests(run_dir / REQUESTS)
         # The load generator already gave flows in flight the drain; what it cut gets a last
         # short look on the server before it counts as lost.
-        settle_notes = _settle_open_jobs(events, stack, min(options.drain_seconds, 10.0))
+        settle_notes = settle_open_jobs(events, stack, min(options.drain_seconds, 10.0))
         if settle_notes:
             notes += settle_notes
             write_events(run_dir / EVENTS, events)

@@ -19,6 +19,7 @@ from harness.sandbox import Sandbox, ServerUrls
 from harness.waits import WaitAborted, WaitTimeout, wait_for
 from reference import migrations
 from reference.common import storage, topology
+from reference.common.serving import UVICORN_FLAGS
 from reference.common.settings import Settings
 
 
@@ -160,6 +161,7 @@ class LocalStack:
                 "--no-access-log",
                 "--log-level",
                 "warning",
+                *UVICORN_FLAGS,
             ],
             env,
             log_dir,

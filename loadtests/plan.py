@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import Literal
 
 from harness.corpus import PhotoStream
-from harness.scenario import ScaledScenario, ScaledStage, Scenario
+from harness.scenario import ScaledScenario, ScaledStage, Scenario, workload
 from harness.scenario.durations import Distribution
 from loadtests.pacing import ArrivalSchedule, RateStage, split_count
 
@@ -130,13 +130,8 @@ class ProcessPlan:
         return int.from_bytes(digest.digest(), "big")
 
     def photo_stream(self, salt: str = "") -> PhotoStream:
-        images = self.scenario.images
-        return PhotoStream(
-            images.items,
-            images.zipf,
-            images.repeat_probability,
-            images.variants.shares(),
-            images.size,
+        return workload.photo_stream(
+            self.scenario.images,
             self.photo_seed(salt),
             process=self.process,
             processes=self.processes,

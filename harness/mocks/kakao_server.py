@@ -21,18 +21,18 @@ import asyncio
 import hashlib
 import math
 import random
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.mocks import cli_config
+from harness.mocks.admin import add_admin_routes
 from harness.mocks.openai_config import Latency, LognormalLatency, Rate
+from harness.mocks.seeded import SeededFake
 from reference.common.settings import DEV_SECRET
 from reference.locations.places import DISTRICTS, District
 
@@ -204,7 +204,7 @@ def keyword_answer(params: Any) -> dict[str, Any]:
     return {"meta": meta, "documents": documents}
 
 
-class MockKakao:
+class MockKakao(SeededFake[MockKakaoConfig]):
     """Config, seeded draws and stats of one fake. Thread-safe."""
 
     OUTCOMES = (
@@ -218,31 +218,12 @@ class MockKakao:
     )
 
     def __init__(self, config: MockKakaoConfig | None = None) -> None:
-        self._lock = threading.Lock()
-        self._zero()
-        self.configure(config or MockKakaoConfig())
-
-    @property
-    def config(self) -> MockKakaoConfig:
-        return self._config
-
-    def configure(self, config: MockKakaoConfig) -> None:
-        """Replace the config; the random sequence restarts from its seed, stats are kept."""
-        with self._lock:
-            self._config = config
-            self._rng = random.Random(config.seed)
-
-    def reset(self) -> None:
-        """Zero the stats and restart the random sequence from the config's seed."""
-        with self._lock:
-            self._rng = random.Random(self._config.seed)
-            self._zero()
+        super().__init__(config or MockKakaoConfig())
 
     def _zero(self) -> None:
         self._outcomes: Counter[str] = Counter(dict.fromkeys(self.OUTCOMES, 0))
         self._queries: Counter[str] = Counter()
         self._delays: list[float] = []
-        self._in_flight = self._max_in_flight = 0
 
     def reply(self, authorization: str | None, params: Any) -> Reply:
         """Decide the answer to one keyword search, and count it."""
@@ -293,17 +274,6 @@ class MockKakao:
                 del self._delays[:-10_000]  # bounded over long load runs
         return reply
 
-    @contextmanager
-    def in_flight(self) -> Iterator[None]:
-        with self._lock:
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._in_flight -= 1
-
     def stats(self) -> dict[str, Any]:
         """Calls by outcome, searches by keyword, the delays applied (seconds), concurrency."""
         with self._lock:
@@ -341,40 +311,12 @@ def create_app(config: MockKakaoConfig | None = None) -> FastAPI:
                 await asyncio.sleep(reply.delay)
         return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
-    @app.get("/_mock/config")
-    async def get_config() -> dict[str, Any]:
-        return mock.config.model_dump(mode="json")
-
-    @app.put("/_mock/config", response_model=None)
-    async def put_config(request: Request) -> dict[str, Any] | JSONResponse:
-        try:
-            new = MockKakaoConfig.model_validate_json(await request.body())
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            body = {"code": "invalid_config", "message": "config rejected", "errors": errors}
-            return JSONResponse(body, status_code=422)
-        mock.configure(new)
-        return new.model_dump(mode="json")
-
-    @app.get("/_mock/stats")
-    async def get_stats() -> dict[str, Any]:
-        return mock.stats()
-
-    @app.post("/_mock/reset")
-    async def reset() -> dict[str, Any]:
-        mock.reset()
-        return mock.stats()
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    add_admin_routes(app, mock, MockKakaoConfig)
     return app
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m harness.mocks.kakao_server``."""
-    from harness.mocks import cli_config
     from harness.mocks.openai_server import parse_latency  # the same latency syntax
 
     parser = argparse.ArgumentParser(
@@ -396,15 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> MockKakaoConfig:
     """The config file (if any) with the flags given on top; ``ValueError`` explains a bad one."""
-    from harness.mocks import cli_config
-
     return cli_config.config_from_args(args, MockKakaoConfig, "fake Kakao")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the fake until interrupted."""
-    from harness.mocks import cli_config
-
     cli_config.serve(build_parser(), MockKakaoConfig, "fake Kakao", create_app, argv)
 
 

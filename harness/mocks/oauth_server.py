@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlencode
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.mocks import cli_config
+from harness.mocks.admin import add_admin_routes
 
 ProviderName = Literal["kakao", "naver", "google"]
 PROVIDERS: tuple[ProviderName, ...] = ("kakao", "naver", "google")
@@ -401,15 +403,6 @@ def create_app(config: MockOAuthConfig | None = None) -> FastAPI:
         app.post(f"/{provider}{token_path}")(token(provider))
         app.get(f"/{provider}{profile_path}")(profile(provider))
 
-    @app.get("/_mock/config")
-    async def get_config() -> dict[str, Any]:
-        return fake.config.model_dump()
-
-    @app.put("/_mock/config")
-    async def put_config(config: MockOAuthConfig) -> dict[str, Any]:
-        fake.configure(config)
-        return config.model_dump()
-
     @app.post("/_mock/users", status_code=201)
     async def add_user(user: FakeUser) -> FakeUser:
         return fake.add_user(user)
@@ -419,19 +412,7 @@ def create_app(config: MockOAuthConfig | None = None) -> FastAPI:
         fake.faults.append(fault)
         return fake.stats()
 
-    @app.get("/_mock/stats")
-    async def get_stats() -> dict[str, Any]:
-        return fake.stats()
-
-    @app.post("/_mock/reset")
-    async def reset() -> dict[str, Any]:
-        fake.reset()
-        return fake.stats()
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    add_admin_routes(app, fake, MockOAuthConfig)
     return app
 
 
@@ -443,24 +424,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8082)
-    parser.add_argument("--latency", type=float, default=0.15, help="seconds per provider call")
-    parser.add_argument("--error-rate", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
+    cli_config.add_config_argument(parser, MockOAuthConfig)
+    parser.add_argument(
+        "--latency", dest="latency_seconds", type=float, help="seconds per call (default 0.15)"
+    )
+    parser.add_argument("--error-rate", type=float)
+    parser.add_argument("--hang-seconds", type=float)
+    parser.add_argument("--seed", type=int)
     parser.add_argument("--log-level", default="info")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the fake providers until interrupted."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = MockOAuthConfig(
-            latency_seconds=args.latency, error_rate=args.error_rate, seed=args.seed
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    cli_config.serve(build_parser(), MockOAuthConfig, "fake OAuth", create_app, argv)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-import random
-import threading
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +29,7 @@ from harness.mocks.openai_answers import (
     rate_limit_body,
 )
 from harness.mocks.openai_config import MockOpenAIConfig
+from harness.mocks.seeded import SeededFake
 
 Outcome = Literal[
     "ok", "invalid_json", "server_error", "unavailable", "rate_limited", "timeout", "bad_request"
@@ -61,35 +58,16 @@ class Reply:
     delay: float = 0.0
 
 
-class MockOpenAI:
+class MockOpenAI(SeededFake[MockOpenAIConfig]):
     """Config, seeded random draws and stats of one mock. Thread-safe."""
 
     def __init__(self, config: MockOpenAIConfig | None = None) -> None:
-        self._lock = threading.Lock()
-        self._zero()
-        self.configure(config or MockOpenAIConfig())
-
-    @property
-    def config(self) -> MockOpenAIConfig:
-        return self._config
-
-    def configure(self, config: MockOpenAIConfig) -> None:
-        """Replace the config; the random sequence restarts from its seed, stats are kept."""
-        with self._lock:
-            self._config = config
-            self._rng = random.Random(config.seed)
-
-    def reset(self) -> None:
-        """Zero the stats and restart the random sequence from the config's seed."""
-        with self._lock:
-            self._rng = random.Random(self._config.seed)
-            self._zero()
+        super().__init__(config or MockOpenAIConfig())
 
     def _zero(self) -> None:
         self._outcomes: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._models: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=_KEPT_LATENCIES)
-        self._in_flight = self._max_in_flight = 0
 
     def reply(self, body: bytes) -> Reply:
         """Decide the answer to one chat completions request body, and count it."""
@@ -118,18 +96,6 @@ class MockOpenAI:
                 self._models[model] += 1
                 self._latencies.append(reply.delay)
         return reply
-
-    @contextmanager
-    def in_flight(self) -> Iterator[None]:
-        """Count a request as held while inside, for the concurrency figures of :meth:`stats`."""
-        with self._lock:
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._in_flight -= 1
 
     def stats(self) -> dict[str, Any]:
         """Calls by outcome and by model, the delays applied (seconds), concurrency."""

@@ -28,10 +28,10 @@ from typing import Any, Self
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from harness.mocks import cli_config
+from harness.mocks.admin import add_admin_routes
 from harness.mocks.openai_answers import answer_for_image
 from harness.mocks.openai_config import MockOpenAIConfig
 from harness.mocks.openai_mock import MockOpenAI
@@ -61,38 +61,7 @@ def create_app(config: MockOpenAIConfig | None = None) -> FastAPI:
                 await asyncio.sleep(reply.delay)
         return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
-    @app.get("/_mock/config")
-    async def get_config() -> dict[str, Any]:
-        return mock.config.model_dump(mode="json")
-
-    @app.put("/_mock/config", response_model=None)
-    async def put_config(request: Request) -> dict[str, Any] | JSONResponse:
-        try:
-            new = MockOpenAIConfig.model_validate_json(await request.body())
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            body = {
-                "code": "invalid_config",
-                "message": "config rejected; see errors",
-                "errors": errors,
-            }
-            return JSONResponse(body, status_code=422)
-        mock.configure(new)
-        return new.model_dump(mode="json")
-
-    @app.get("/_mock/stats")
-    async def get_stats() -> dict[str, Any]:
-        return mock.stats()
-
-    @app.post("/_mock/reset")
-    async def reset() -> dict[str, Any]:
-        mock.reset()
-        return mock.stats()
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    add_admin_routes(app, mock, MockOpenAIConfig)
     return app
 
 
@@ -236,8 +205,6 @@ def config_from_args(args: argparse.Namespace) -> MockOpenAIConfig:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the mock until interrupted."""
-    from harness.mocks import cli_config
-
     cli_config.serve(build_parser(), MockOpenAIConfig, "mock", create_app, argv)
 
 

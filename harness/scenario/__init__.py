@@ -28,9 +28,8 @@ from harness.scenario.model import (
 )
 from harness.scenario.scaled import ScaledBatch, ScaledScenario, ScaledStage
 from harness.scenario.workload import (
-    PhotoPlan,
-    WorkloadSampler,
     expected_hit_ratio,
+    photo_stream,
     steady_hit_ratio,
 )
 
@@ -41,7 +40,6 @@ __all__ = [
     "Kakao",
     "Load",
     "Mix",
-    "PhotoPlan",
     "Problem",
     "ScaledBatch",
     "ScaledScenario",
@@ -50,12 +48,12 @@ __all__ = [
     "ScenarioError",
     "Stage",
     "Variants",
-    "WorkloadSampler",
     "expected_hit_ratio",
     "find_scenario",
     "list_scenarios",
     "load_scenario",
     "parse_scenario",
+    "photo_stream",
     "steady_hit_ratio",
     "validate_scenario",
 ]

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 
+from reference.common.serving import KEEP_ALIVE_SECONDS, UVICORN_FLAGS
 from tests.cluster import manifests
 from tests.cluster.manifests import Obj
 
@@ -143,3 +144,20 @@ def test_dockerfile_lints_clean() -> None:
         [hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_http_server_keeps_idle_connections_longer_than_its_clients(
+    objects: tuple[Obj, ...],
+) -> None:
+    """The keep-alive of ``reference.common.serving`` on every uvicorn the cluster and the image
+    run (the local stack's gateway takes ``UVICORN_FLAGS`` itself)."""
+    flag = f"--timeout-keep-alive={KEEP_ALIVE_SECONDS}"
+    servers = 0
+    for _, container in manifests.iter_containers(objects):
+        command = container.get("command", []) + container.get("args", [])
+        if command[:1] == ["uvicorn"]:
+            servers += 1
+            assert flag in command, command
+    assert servers >= 1
+    assert flag in DOCKERFILE.read_text().split("CMD", 1)[1]
+    assert (flag,) == UVICORN_FLAGS

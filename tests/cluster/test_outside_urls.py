@@ -15,6 +15,7 @@ from reference.common.settings import Settings
 from reference.locations.kakao import KEYWORD_PATH
 from tests.cluster import manifests
 from tests.cluster.manifests import Obj
+from tests.real_providers import REAL_OAUTH_ENDPOINTS
 
 pytestmark = pytest.mark.cluster
 
@@ -129,25 +130,6 @@ def test_kind_oauth_urls_compose_to_routes_of_the_fake(
 
 # --- ec2: the real services -------------------------------------------------------------------
 
-# The providers' documented endpoints (authorize, token, profile).
-REAL_OAUTH = {
-    "kakao": (
-        "https://kauth.kakao.com/oauth/authorize",
-        "https://kauth.kakao.com/oauth/token",
-        "https://kapi.kakao.com/v2/user/me",
-    ),
-    "naver": (
-        "https://nid.naver.com/oauth2.0/authorize",
-        "https://nid.naver.com/oauth2.0/token",
-        "https://openapi.naver.com/v1/nid/me",
-    ),
-    "google": (
-        "https://accounts.google.com/o/oauth2/v2/auth",
-        "https://oauth2.googleapis.com/token",
-        "https://openidconnect.googleapis.com/v1/userinfo",
-    ),
-}
-
 
 @pytest.mark.parametrize(
     ("provider", "endpoint"), [(p, e) for p in sorted(PROVIDERS) for e in ENDPOINTS]
@@ -155,7 +137,7 @@ REAL_OAUTH = {
 def test_ec2_oauth_urls_compose_to_the_real_endpoints(
     ec2: tuple[Obj, ...], provider: str, endpoint: Endpoint
 ) -> None:
-    expected = dict(zip(ENDPOINTS, REAL_OAUTH[provider], strict=True))[endpoint]
+    expected = dict(zip(ENDPOINTS, REAL_OAUTH_ENDPOINTS[provider], strict=True))[endpoint]
     for workload in consumers("ec2")[OAUTH_SETTINGS[provider]]:
         settings = endpoint_settings(manifests.pod_environment(ec2, workload))
         assert PROVIDERS[provider].url(settings, endpoint) == expected, workload

@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 
 from harness.measurements import Samples
-from harness.scenario import Scenario, WorkloadSampler
+from harness.scenario import Scenario, photo_stream
 
 START = 1_700_000_000.0  # an epoch time; observations are stamped from here
 
@@ -39,15 +39,19 @@ def simulate(
     timeline = scenario.scaled()
     duration = timeline.total_duration
     samples = Samples(start=START, end=START + duration)
-    sampler = WorkloadSampler(scenario.images, seed=scenario.seed)
+    photos = photo_stream(scenario.images, scenario.seed)
     follow = scenario.mix.follow
     wrong_hits, wrong_misses, requests, dropped = 0, 0, 0, 0
     for index in range(scans):
         elapsed = duration * index / scans
         t = START + elapsed
         broken = elapsed >= faults.fault_from
-        plan = sampler.next()
-        hit = plan.same_bytes and not (broken and faults.cache_disabled)
+        plan = photos.next_spec()
+        hit = (
+            plan.is_repeat
+            and plan.variant == "identical"
+            and not (broken and faults.cache_disabled)
+        )
         tags = {"follow": follow, "variant": plan.variant, "mode": "analyze"}
         for _ in range(4):  # analyze, PUT, upload-complete, a status poll
             requests += 1

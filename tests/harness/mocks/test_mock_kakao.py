@@ -23,7 +23,7 @@ from harness.mocks.kakao_server import (
 from harness.mocks.openai_config import FixedLatency
 from reference.common.settings import Settings
 from reference.locations.geo import haversine_m
-from tests.reference.locations.conftest import start_fake_kakao
+from tests.factories import start_fake_kakao
 
 FAST = MockKakaoConfig(latency=FixedLatency(seconds=0))
 KEY = Settings().kakao_rest_key.get_secret_value()  # the services' development key

@@ -12,11 +12,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from harness.mocks.oauth_server import MockOAuthConfig, create_app
-from harness.processes import ManagedProcess, free_port
-from harness.waits import wait_for
+from harness.mocks.oauth_server import MockOAuthConfig, create_app, main
 from reference.auth.providers import PROVIDERS, ProviderRejected
-from tests.factories import LOG_DIR
+from tests.factories import start_fake_oauth
 
 REDIRECT = "https://app.example/api/v1/auth/callback"
 PATHS = {
@@ -217,27 +215,29 @@ def test_admin_api(client: TestClient) -> None:
 
 @pytest.mark.integration
 def test_the_command_line_serves_the_providers() -> None:
-    port = free_port()
-    process = ManagedProcess.python_module(
-        f"oauth-cli-{port}",
-        "harness.mocks.oauth_server",
-        ["--port", str(port), "--latency", "0", "--log-level", "warning"],
-        {},
-        LOG_DIR,
-    ).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
-            timeout=30,
-            describe="python -m harness.mocks.oauth_server",
-            abort=process.death,
-        )
+    with start_fake_oauth("--hang-seconds", "2.5") as fake:
         answer = httpx.get(
-            f"{base}/kakao/oauth/authorize",
+            fake.url("kakao") + "/oauth/authorize",
             params={"response_type": "code", "client_id": "app", "redirect_uri": REDIRECT},
         )
         assert answer.status_code == 302 and "code=" in answer.headers["location"]
-        assert httpx.get(f"{base}/_mock/config").json()["latency_seconds"] == 0
-    finally:
-        process.stop()
+        config = httpx.get(f"{fake.base}/_mock/config").json()
+        assert (config["latency_seconds"], config["hang_seconds"]) == (0, 2.5)
+
+
+def test_the_command_line_refuses_a_bad_flag_naming_the_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--error-rate", "2"])
+    assert exit_.value.code == 2
+    assert "error_rate" in capsys.readouterr().err
+
+
+def test_a_refused_config_is_a_stable_error_and_changes_nothing() -> None:
+    with TestClient(create_app(MockOAuthConfig(latency_seconds=0))) as client:
+        answer = client.put("/_mock/config", json={"latency_seconds": -1})
+        assert answer.status_code == 422
+        assert answer.json()["code"] == "invalid_config"
+        assert answer.json()["errors"][0]["loc"] == ["latency_seconds"]
+        assert client.get("/_mock/config").json()["latency_seconds"] == 0

@@ -4,14 +4,13 @@ simulated exact-key cache sees."""
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.mocks import catalog
-from harness.scenario import Images, Variants, WorkloadSampler, expected_hit_ratio
+from harness.scenario import Images, Variants, expected_hit_ratio, photo_stream
 from harness.scenario.workload import item_weights, steady_hit_ratio
 
 
@@ -20,18 +19,16 @@ def images(**fields: object) -> Images:
 
 
 def simulated_hit_ratio(model: Images, scans: int, warmup: int, seed: int) -> float:
-    """What a cache keyed on exact bytes would hit: a plan hits when the same
-    (item, seed, variant) photo was uploaded before and the variant is identical."""
-    sampler = WorkloadSampler(model, seed=seed)
-    uploaded: set[tuple[str, int]] = set()
+    """What a cache keyed on exact bytes would hit: an identical re-take of a photo uploaded
+    before."""
+    photos = photo_stream(model, seed)
+    uploaded: set[int] = set()
     hits = 0
     for index in range(scans):
-        plan = sampler.next()
-        key = (plan.item.key, plan.seed)
-        hit = plan.variant == "identical" and key in uploaded
-        assert hit == plan.same_bytes
-        if plan.variant == "identical":
-            uploaded.add(key)
+        spec = photos.next_spec()
+        hit = spec.variant == "identical" and spec.photo_id in uploaded
+        assert hit == (spec.is_repeat and spec.variant == "identical")
+        uploaded.add(spec.photo_id)
         hits += hit and index >= warmup
     return hits / (scans - warmup)
 
@@ -43,51 +40,13 @@ def test_zipf_weights() -> None:
     assert math.fsum(item_weights(images(items=41, zipf=3.3))) == pytest.approx(1.0)
 
 
-def test_sampler_is_deterministic_and_streams_do_not_share_photos() -> None:
-    model = images(items=5, repeat_probability=0.5)
-    first = [WorkloadSampler(model, seed=7).next() for _ in range(3)]
-    again = [WorkloadSampler(model, seed=7).next() for _ in range(3)]
-    assert first == again
-    one, two = WorkloadSampler(model, seed=7, stream=0), WorkloadSampler(model, seed=7, stream=1)
-    seeds_one = {one.next().seed for _ in range(200)}
-    seeds_two = {two.next().seed for _ in range(200)}
-    assert not seeds_one & seeds_two
-
-
-def test_first_photo_of_an_item_is_new_and_repeats_reuse_an_earlier_one() -> None:
-    sampler = WorkloadSampler(images(items=1, repeat_probability=1.0))
-    first, second = sampler.next(), sampler.next()
-    assert not first.repeat and first.variant == "identical" and not first.same_bytes
-    assert second.repeat and second.seed == first.seed and second.same_bytes
-    assert second.render() == first.render()  # an identical re-take is the very same bytes
-
-
-def test_near_duplicates_are_other_bytes_of_the_same_item() -> None:
-    model = images(items=1, repeat_probability=1.0, variants={"cropped": 1.0}, size=[160, 120])
-    sampler = WorkloadSampler(model)
-    first, retake = sampler.next(), sampler.next()
-    assert retake.variant == "cropped" and not retake.same_bytes
-    photo, near = first.render(), retake.render()
-    assert photo != near
-    assert catalog.identify(near) == catalog.identify(photo) == first.item
-
-
-def test_variant_mix_and_popularity_follow_the_declaration() -> None:
-    model = images(
-        items=3,
-        zipf=1.0,
-        repeat_probability=1.0,
-        variants={"identical": 0.5, "reencoded": 0.25, "resized": 0.25},
-    )
-    sampler = WorkloadSampler(model, seed=3)
-    plans = [sampler.next() for _ in range(20_000)]
-    retakes = Counter(plan.variant for plan in plans if plan.repeat)
-    total = sum(retakes.values())
-    assert retakes["identical"] / total == pytest.approx(0.5, abs=0.02)
-    assert retakes["resized"] / total == pytest.approx(0.25, abs=0.02)
-    assert retakes["cropped"] == 0
-    items = Counter(plan.item.key for plan in plans)
-    assert items[catalog.ITEMS[0].key] / len(plans) == pytest.approx(6 / 11, abs=0.02)
+def test_the_stream_follows_the_declaration() -> None:
+    model = images(items=3, zipf=1.0, repeat_probability=0.5, size=[160, 120])
+    stream = photo_stream(model, seed=4, process=1, processes=2)
+    assert [item.key for item in stream.items] == [item.key for item in catalog.ITEMS[:3]]
+    assert stream.weights == pytest.approx((6 / 11, 3 / 11, 2 / 11))
+    assert (stream.repeat_probability, stream.size, stream.seed) == (0.5, (160, 120), 4)
+    assert (stream.process, stream.processes) == (1, 2)
 
 
 def test_expected_hit_ratio_edges() -> None:

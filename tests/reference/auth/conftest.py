@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
 
-from harness.processes import ManagedProcess, free_port
+from harness.processes import ManagedProcess
 from harness.sandbox import Sandbox, ServerUrls
 from harness.waits import wait_for
 from reference import migrations
@@ -22,57 +21,13 @@ from reference.auth.api import get_verifier
 from reference.auth.main import app
 from reference.common import topology
 from reference.common.settings import Settings, get_settings
-from tests.factories import LOG_DIR
-
-
-class FakeProviders:
-    """The fake OAuth server in a child process, driven over its admin API."""
-
-    def __init__(self, process: ManagedProcess, base: str) -> None:
-        self.process = process
-        self.base = base
-
-    def url(self, provider: str) -> str:
-        return f"{self.base}/{provider}"
-
-    def reset(self, **config: Any) -> None:
-        answer = httpx.put(f"{self.base}/_mock/config", json={"latency_seconds": 0.0, **config})
-        answer.raise_for_status()
-        httpx.post(f"{self.base}/_mock/reset").raise_for_status()
-
-    def fault(self, **fault: Any) -> None:
-        httpx.post(f"{self.base}/_mock/faults", json=fault).raise_for_status()
-
-    def add_user(self, **user: Any) -> dict[str, Any]:
-        answer = httpx.post(f"{self.base}/_mock/users", json=user)
-        answer.raise_for_status()
-        return answer.json()
-
-    def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.base}/_mock/stats").json()
+from tests.factories import LOG_DIR, FakeProviders, start_fake_oauth
 
 
 @pytest.fixture(scope="package")
 def oauth_fake() -> Iterator[FakeProviders]:
-    port = free_port()
-    process = ManagedProcess.python_module(
-        f"oauth-{port}",
-        "harness.mocks.oauth_server",
-        ["--port", str(port), "--latency", "0", "--log-level", "warning"],
-        {},
-        LOG_DIR,
-    ).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
-            timeout=30,
-            describe=f"the fake OAuth providers on port {port}",
-            abort=process.death,
-        )
-        yield FakeProviders(process, base)
-    finally:
-        process.stop()
+    with start_fake_oauth() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="package")

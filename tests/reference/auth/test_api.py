@@ -23,7 +23,8 @@ from reference.common.cache import get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings, get_settings
 from reference.users.models import Profile
-from tests.reference.auth.conftest import FakeProviders, follow_provider
+from tests.factories import FakeProviders
+from tests.reference.auth.conftest import follow_provider
 
 pytestmark = pytest.mark.integration
 

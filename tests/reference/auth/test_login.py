@@ -17,7 +17,8 @@ from reference.common import security, topology
 from reference.common.db import session_scope
 from reference.common.settings import Settings, get_settings
 from reference.users.models import Profile
-from tests.reference.auth.conftest import FakeProviders, follow_provider
+from tests.factories import FakeProviders
+from tests.reference.auth.conftest import follow_provider
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_worker")]
 

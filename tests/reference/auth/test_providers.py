@@ -12,6 +12,7 @@ import pytest
 from reference.auth import provider_client
 from reference.auth.providers import PROVIDERS, Endpoint
 from reference.common.settings import Settings
+from tests.real_providers import REAL_OAUTH_ENDPOINTS
 
 ENDPOINTS: tuple[Endpoint, ...] = ("authorize", "token", "profile")
 
@@ -24,23 +25,6 @@ REAL_HOSTS = {
     "oauth_google_base_url": "https://oauth2.googleapis.com",
     "oauth_google_authorize_base_url": "https://accounts.google.com",
     "oauth_google_profile_base_url": "https://openidconnect.googleapis.com",
-}
-REAL_ENDPOINTS = {
-    "kakao": (
-        "https://kauth.kakao.com/oauth/authorize",
-        "https://kauth.kakao.com/oauth/token",
-        "https://kapi.kakao.com/v2/user/me",
-    ),
-    "naver": (
-        "https://nid.naver.com/oauth2.0/authorize",
-        "https://nid.naver.com/oauth2.0/token",
-        "https://openapi.naver.com/v1/nid/me",
-    ),
-    "google": (
-        "https://accounts.google.com/o/oauth2/v2/auth",
-        "https://oauth2.googleapis.com/token",
-        "https://openidconnect.googleapis.com/v1/userinfo",
-    ),
 }
 
 
@@ -69,7 +53,7 @@ def test_by_default_every_endpoint_is_under_the_fakes_prefix(provider: str) -> N
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_split_hosts_reach_the_real_endpoints(provider: str) -> None:
-    assert urls(Settings(**REAL_HOSTS), provider) == REAL_ENDPOINTS[provider]
+    assert urls(Settings(**REAL_HOSTS), provider) == REAL_OAUTH_ENDPOINTS[provider]
 
 
 def test_only_the_endpoint_whose_base_is_set_moves() -> None:
@@ -98,7 +82,7 @@ def test_an_empty_endpoint_setting_means_the_base_url(monkeypatch: pytest.Monkey
 def test_the_authorization_url_is_on_the_authorize_host() -> None:
     settings = Settings(**REAL_HOSTS)
     url = urlsplit(PROVIDERS["google"].authorization_url(settings, "the-state"))
-    assert f"{url.scheme}://{url.netloc}{url.path}" == REAL_ENDPOINTS["google"][0]
+    assert f"{url.scheme}://{url.netloc}{url.path}" == REAL_OAUTH_ENDPOINTS["google"][0]
     query = {key: value[0] for key, value in parse_qs(url.query).items()}
     assert query["state"] == "the-state"
     assert query["client_id"] == settings.oauth_google_client_id
@@ -127,7 +111,7 @@ def test_verify_code_calls_the_token_and_profile_hosts(recorded: list[httpx.Requ
     )
     assert (profile.subject, profile.email) == ("g-1", "ann@example.com")
     assert [(call.method, str(call.url)) for call in recorded] == [
-        ("POST", REAL_ENDPOINTS["google"][1]),
-        ("GET", REAL_ENDPOINTS["google"][2]),
+        ("POST", REAL_OAUTH_ENDPOINTS["google"][1]),
+        ("GET", REAL_OAUTH_ENDPOINTS["google"][2]),
     ]
     assert recorded[1].headers["Authorization"] == "Bearer at-1"

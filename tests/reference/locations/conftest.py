@@ -8,21 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from harness.processes import ManagedProcess, free_port
 from harness.sandbox import Sandbox, ServerUrls
-from harness.waits import wait_for
 from reference import migrations
 from reference.common.db import get_engine
 from reference.common.security import issue
 from reference.common.settings import Settings, get_settings
 from reference.locations import seed
 from reference.locations.main import app
-from tests.factories import LOG_DIR
 
 SEED = 20251031
 
@@ -79,50 +75,3 @@ def overridden(settings: Settings, **fields: Any) -> Iterator[Settings]:
         yield changed
     finally:
         app.dependency_overrides[get_settings] = lambda: settings
-
-
-# Fast and faultless, with the services' development key.
-TEST_KAKAO: dict[str, Any] = {"latency": {"kind": "fixed", "seconds": 0.05}}
-
-
-class FakeKakao:
-    """The fake Kakao server in a child process; reconfigured at run time over HTTP."""
-
-    def __init__(self, process: ManagedProcess, base: str) -> None:
-        self.process = process
-        self.base = base
-
-    def configure(self, **fields: Any) -> None:
-        current = httpx.get(f"{self.base}/_mock/config").json()
-        httpx.put(f"{self.base}/_mock/config", json={**current, **fields}).raise_for_status()
-
-    def reset(self) -> None:
-        """The test default (fast, no faults, the dev key) and zeroed stats."""
-        httpx.put(f"{self.base}/_mock/config", json=TEST_KAKAO).raise_for_status()
-        httpx.post(f"{self.base}/_mock/reset").raise_for_status()
-
-    def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.base}/_mock/stats").json()
-
-
-@contextmanager
-def start_fake_kakao(*args: str) -> Iterator[FakeKakao]:
-    port = free_port()
-    process = ManagedProcess.python_module(
-        f"kakao-{port}",
-        "harness.mocks.kakao_server",
-        ["--port", str(port), "--log-level", "warning", *args],
-        {},
-        LOG_DIR,
-    ).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
-            timeout=30,
-            describe=f"fake Kakao on port {port}",
-            abort=process.death,
-        )
-        yield FakeKakao(process, base)
-    finally:
-        process.stop()

@@ -18,8 +18,8 @@ from harness.waits import wait_for
 from reference.common import topology
 from reference.common.cache import get_redis
 from reference.common.settings import Settings
-from tests.factories import LOG_DIR
-from tests.reference.locations.conftest import FakeKakao, overridden, start_fake_kakao
+from tests.factories import LOG_DIR, FakeKakao, start_fake_kakao
+from tests.reference.locations.conftest import overridden
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
