@@ -16,8 +16,9 @@ def settle_open_jobs(
 ) -> list[str]:
     """Give accepted jobs the client saw unfinished (its flow failed after acceptance, or the
     load stopped) until ``drain_seconds`` to end on the server; return notes. Events are updated
-    in place with the server's final status and, for a finished job, the category it answered
-    and whether that came from the cache, so its answer is still checked."""
+    in place with the server's final status, its queue wait and, for a finished job, the
+    category it answered and whether that came from the cache, so its answer is still checked.
+    The client-side times stay empty: the client never saw the result."""
     open_jobs = {
         e["job_id"]: e
         for e in events
@@ -38,7 +39,15 @@ def settle_open_jobs(
     while True:
         with session_scope(stack.settings.database_url) as session:
             rows = session.execute(
-                select(Job.id, Job.status, Job.error_code, Job.cache_hit, Analysis.category)
+                select(
+                    Job.id,
+                    Job.status,
+                    Job.error_code,
+                    Job.cache_hit,
+                    Job.queued_at,
+                    Job.started_at,
+                    Analysis.category,
+                )
                 .outerjoin(Analysis, Analysis.id == Job.analysis_id)
                 .where(Job.id.in_([uuid.UUID(j) for j in open_jobs]))
             ).all()
@@ -53,6 +62,11 @@ def settle_open_jobs(
         if row is not None and row.status in ("done", "failed"):
             event["status"] = row.status
             event["settled_late"] = True
+            if row.queued_at is not None and row.started_at is not None:
+                # The server's queue wait, as the client reads it from the status answer: a
+                # job held up until after the load (a starved q.ai) still counts in that gate.
+                wait = (row.started_at - row.queued_at).total_seconds() * 1000
+                event["server_queue_wait_ms"] = max(0.0, wait)
             if row.status == "done":
                 event["got_category"] = row.category
                 event["cache_hit"] = bool(row.cache_hit)

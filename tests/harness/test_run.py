@@ -102,7 +102,9 @@ include_warmup = true
 name = "q.batch really had a backlog"
 metric = "queue_depth"
 tags = {{ queue = "q.batch" }}
-thresholds = ["max >= 3"]
+# One batch process takes one of the 4 at a time: 3 ready for 4 s, then 2 for 4 s. RabbitMQ
+# refreshes its queue statistics every 5 s, so a sample is sure to see 2, not 3.
+thresholds = ["max >= 2"]
 include_warmup = true
 
 [[gates]]

@@ -4,6 +4,7 @@ a finished one still has its answer checked."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -56,7 +57,15 @@ def _event(job_id: str, expected: str) -> dict[str, Any]:
 
 
 def test_settled_jobs_carry_the_server_answer_and_the_rest_are_lost(settings: Settings) -> None:
-    right = _job(settings, "done", analysis_id=_analysis(settings, "paper"), cache_hit=True)
+    queued = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+    right = _job(
+        settings,
+        "done",
+        analysis_id=_analysis(settings, "paper"),
+        cache_hit=True,
+        queued_at=queued,
+        started_at=queued + timedelta(seconds=20),
+    )
     wrong = _job(settings, "done", analysis_id=_analysis(settings, "metal"), cache_hit=False)
     failed = _job(settings, "failed", error_code="model_unavailable")
     stuck = _job(settings, "processing")
@@ -72,6 +81,8 @@ def test_settled_jobs_carry_the_server_answer_and_the_rest_are_lost(settings: Se
     by_job = {e["job_id"]: e for e in events}
     assert (by_job[right]["status"], by_job[right]["got_category"]) == ("done", "paper")
     assert by_job[right]["cache_hit"] is True and by_job[right]["settled_late"]
+    assert by_job[right]["server_queue_wait_ms"] == 20_000.0  # a starved job still counts
+    assert by_job[right].get("processing_ms") is None  # the client never saw the result
     assert (by_job[wrong]["got_category"], by_job[wrong]["cache_hit"]) == ("metal", False)
     assert (by_job[failed]["status"], by_job[failed]["error_code"]) == (
         "failed",
@@ -82,6 +93,7 @@ def test_settled_jobs_carry_the_server_answer_and_the_rest_are_lost(settings: Se
     samples = build(events, [], Series(), start=0.0, end=10.0)
     assert sum(samples.values("wrong_answers")) == 1  # the metal one, checked after all
     assert sum(samples.values("lost_jobs")) == 1
+    assert samples.values("queue_wait") == [20_000.0]
 
 
 def test_without_a_local_stack_the_unseen_jobs_are_only_counted() -> None:
