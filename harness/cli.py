@@ -337,14 +337,8 @@ def _run_options(
     """The command line's run options, every part checked (a bad one: one line, exit 2)."""
     from harness.faults import FAULTS
     from harness.run import RunOptions
-    from harness.scenario import ScenarioError, find_scenario, load_scenario
 
-    try:
-        path = find_scenario(scenario)
-        load_scenario(path)
-    except (ScenarioError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    path = _scenario_path(scenario)
     unknown = [name for name in fault if name not in FAULTS]
     if unknown:
         err.print(f"error: unknown fault {unknown[0]!r}; choose from {', '.join(FAULTS)}")
@@ -370,6 +364,19 @@ def _run_options(
         drain_seconds=drain,
         inconclusive_ok=inconclusive_ok,
     )
+
+
+def _scenario_path(scenario: str) -> Path:
+    """The file of a scenario name or path, checked (a bad one: the field named, exit 2)."""
+    from harness.scenario import ScenarioError, find_scenario, load_scenario
+
+    try:
+        path = find_scenario(scenario)
+        load_scenario(path)
+    except (ScenarioError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return path
 
 
 def _progress(line: str) -> None:
@@ -521,14 +528,8 @@ def kind_run(
     from harness.providers.kind import KindCluster, KindOptions
     from harness.run import HarnessError, RunOptions
     from harness.run import run as run_scenario
-    from harness.scenario import ScenarioError, find_scenario, load_scenario
 
-    try:
-        path = find_scenario(scenario)
-        load_scenario(path)
-    except (ScenarioError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    path = _scenario_path(scenario)
     cluster = KindCluster(KindOptions(name=name, build=build, keep=keep, reuse=True))
     try:
         with console.status(f"bringing kind cluster {name} up (create, build, deploy)..."):
@@ -546,7 +547,7 @@ def kind_run(
                 upload_rewrites=tuple(f"{a}={b}" for a, b in target.upload_rewrites.items()),
                 inconclusive_ok=inconclusive_ok,
             ),
-            lambda line: None if line.startswith("{") else console.print(line, soft_wrap=True),
+            _progress,
         )
         console.print(f"pod logs: {cluster.collect_logs(result.run_dir / 'cluster-logs')}")
     except HarnessError as exc:
