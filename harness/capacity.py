@@ -72,7 +72,12 @@ def judge(result: RunResult, users: int, gates: Sequence[str]) -> Probe:
     observed = {
         gate.gate.title: gate.thresholds[0].observed if gate.thresholds else None for gate in judged
     }
-    passed = bool(judged) and all(gate.verdict is Verdict.PASS for gate in judged)
+    # A run stopped early (abort_on_fail) carried less load than planned: it never passes.
+    passed = (
+        bool(judged)
+        and not result.summary.get("aborted")
+        and all(gate.verdict is Verdict.PASS for gate in judged)
+    )
     return Probe(users, passed, result.run_dir.name, observed, verdicts)
 
 

@@ -3,17 +3,21 @@ stack up, run the demo flow, benchmark it.
 
 Exit codes: 0 success (every gate passed), 1 the system under test misbehaved (a gate failed or
 could not decide, a wrong or missing answer), 2 the harness itself could not run (a bad
-scenario, a server or target unreachable, the stack failed to start, the load generator died).
+scenario, a server or target unreachable, the stack failed to start or a process of it died, the
+load generator died, cleanup failed). A harness failure is one line on stderr; ``--debug`` adds
+the logs' tails and the traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +27,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.errors import HarnessError, as_harness_error
 from harness.report.rundata import RunData
-from harness.sandbox import ServerUnreachable, ServerUrls
-from harness.stack import LocalStack, StackError, StackOptions
+from harness.sandbox import ServerUrls
+from harness.stack import LocalStack, StackOptions
 from reference.common.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,6 +41,56 @@ console = Console()
 err = Console(stderr=True)
 
 REPORTS = Path("reports")
+_debug = False  # --debug: tracebacks and log tails with a harness failure
+
+
+@app.callback()
+def _main_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="WASTECOACH_DEBUG", help="show the traceback of a harness failure"
+        ),
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _report_failure(exc: BaseException) -> None:
+    """One line on stderr (what failed, what to do, the logs); the long story with --debug."""
+    failure = as_harness_error(exc)
+    err.print("[red]harness error:[/red] ", end="")
+    err.print(failure.line(), markup=False, highlight=False, soft_wrap=True)
+    if _debug:
+        if failure.detail:
+            err.print(failure.detail, markup=False, highlight=False, soft_wrap=True)
+        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+
+
+def _command(*args: object, **kwargs: object) -> Callable[[Callable[..., None]], object]:
+    """``app.command`` whose harness failures, of any kind and in any phase, end as one line
+    and exit code 2 (Ctrl-C and SIGTERM too: the stack was taken down, no verdict)."""
+
+    def register(function: Callable[..., None]) -> object:
+        @functools.wraps(function)
+        def guarded(*a: object, **kw: object) -> None:
+            try:
+                function(*a, **kw)
+            except (typer.Exit, typer.Abort):
+                raise
+            except KeyboardInterrupt:
+                err.print("[red]interrupted:[/red] the stack was taken down; no verdict")
+                raise typer.Exit(2) from None
+            except Exception as exc:
+                _report_failure(exc)
+                raise typer.Exit(2) from None
+
+        return app.command(*args, **kwargs)(guarded)  # type: ignore[arg-type]
+
+    return register
+
+
 LatencyOpt = Annotated[
     str,
     typer.Option(help="Mock OpenAI latency: uniform:LOW:HIGH, fixed:SECONDS or lognormal:MU:SIGMA"),
@@ -58,15 +113,8 @@ def _options(kind: str, latency: str, workers: tuple[str, ...] = ("ai",)) -> Sta
 
 def _start(options: StackOptions) -> LocalStack:
     stack = LocalStack(options)
-    try:
-        with console.status("bringing the stack up..."):
-            stack.start()
-    except ServerUnreachable as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except StackError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    with console.status("bringing the stack up..."):
+        stack.start()
     return stack
 
 
@@ -78,7 +126,7 @@ def _print_urls(stack: LocalStack) -> None:
     console.print(f"started in {sum(stack.startup_seconds.values()):.1f}s {stack.startup_seconds}")
 
 
-@app.command()
+@_command()
 def up(latency: LatencyOpt = "uniform:2:5") -> None:
     """Bring the stack up against the running servers, print its URLs, stop on Ctrl-C."""
     stack = _start(_options("up", latency))
@@ -88,12 +136,8 @@ def up(latency: LatencyOpt = "uniform:2:5") -> None:
         _print_urls(stack)
         console.print("press Ctrl-C to stop")
         while not stopping.is_set():
-            dead = [n for n, p in stack.processes.items() if not p.alive()]
-            if dead:
-                err.print(
-                    f"[red]error:[/red] {', '.join(dead)} exited; logs in {stack.urls()['logs']}"
-                )
-                raise typer.Exit(2)
+            if dead := stack.unexpected_deaths():
+                raise HarnessError("; ".join(dead), logs=stack.log_dir)
             stopping.wait(1.0)
     except KeyboardInterrupt:
         pass
@@ -103,7 +147,7 @@ def up(latency: LatencyOpt = "uniform:2:5") -> None:
     console.print("stack stopped, sandbox removed")
 
 
-@app.command()
+@_command()
 def demo(
     latency: LatencyOpt = "uniform:2:5",
     item: Annotated[str, typer.Option(help="catalog item to photograph")] = "water_bottle",
@@ -165,7 +209,7 @@ def demo(
         raise typer.Exit(1)
 
 
-@app.command()
+@_command()
 def bench(
     photos: Annotated[int, typer.Option(min=1, help="distinct photos (each run twice)")] = 30,
     concurrency: Annotated[int, typer.Option(min=1, help="flows in flight")] = 3,
@@ -252,7 +296,7 @@ def _print_summary(summary: dict[str, object], run_dir: Path) -> None:
     console.print(f"verdict: {shown}   report: {run_dir / 'report.html'}")
 
 
-@app.command()
+@_command()
 def run(
     scenario: Annotated[
         str, typer.Argument(help="a scenario name (scenarios/NAME.toml) or a path")
@@ -314,7 +358,7 @@ def run(
         drain=drain,
         inconclusive_ok=inconclusive_ok,
     )
-    with _harness_errors():
+    with _stop_on_sigterm():
         result = run_scenario(options, _progress)
     _print_summary(result.summary, result.run_dir)
     raise typer.Exit(result.exit_code)
@@ -385,25 +429,20 @@ def _progress(line: str) -> None:
 
 
 @contextlib.contextmanager
-def _harness_errors() -> Iterator[None]:
-    """SIGTERM and Ctrl-C take the stack down (exit 2); a harness failure is exit 2 too."""
-    from harness.run import HarnessError
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM takes the stack down as Ctrl-C does (exit 2, see :func:`_command`)."""
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)  # stop the stack and sandbox on SIGTERM too
+    previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         yield
-    except KeyboardInterrupt:
-        err.print("[red]interrupted:[/red] the stack was taken down; no verdict")
-        raise typer.Exit(2) from None
-    except (HarnessError, ServerUnreachable) as exc:
-        err.print(f"[red]harness error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-@app.command()
+@_command()
 def capacity(
     scenario: Annotated[
         str, typer.Argument(help="a scenario name (scenarios/NAME.toml) or a path")
@@ -478,7 +517,7 @@ def capacity(
         _print_summary(result.summary, result.run_dir)
         return capacity_search.judge(result, users, gate)
 
-    with _harness_errors():
+    with _stop_on_sigterm():
         result = capacity_search.search(
             probe,
             low=low,
@@ -511,7 +550,7 @@ def capacity(
     raise typer.Exit(1 if result.largest_passing is None else 0)
 
 
-@app.command("kind")
+@_command("kind")
 def kind_run(
     scenario: Annotated[str, typer.Argument(help="scenario name or path")] = "smoke",
     name: Annotated[str, typer.Option(help="kind cluster name")] = "wastecoach",
@@ -526,7 +565,7 @@ def kind_run(
     gateway, keep every pod's log in the run folder, delete the cluster (unless --keep)."""
     from harness.providers.base import ProviderError
     from harness.providers.kind import KindCluster, KindOptions
-    from harness.run import HarnessError, RunOptions
+    from harness.run import RunOptions
     from harness.run import run as run_scenario
 
     path = _scenario_path(scenario)
@@ -551,8 +590,8 @@ def kind_run(
         )
         console.print(f"pod logs: {cluster.collect_logs(result.run_dir / 'cluster-logs')}")
     except HarnessError as exc:
-        err.print(f"[red]harness error:[/red] {exc}; pod logs: {cluster.collect_logs()}")
-        raise typer.Exit(2) from None
+        exc.logs = cluster.collect_logs()  # the pods' logs explain a failure against them
+        raise
     finally:
         cluster.stop()
     _print_summary(result.summary, result.run_dir)
@@ -569,7 +608,7 @@ def _load_run(run_dir: Path) -> RunData:
         raise typer.Exit(2) from None
 
 
-@app.command()
+@_command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run folder, e.g. reports/smoke-20261126T...")],
     html: Annotated[bool, typer.Option(help="write report.html again from the raw files")] = False,
@@ -584,7 +623,7 @@ def report(
     raise typer.Exit(int(run_data.summary.get("exit_code", 2)))
 
 
-@app.command()
+@_command()
 def compare(
     baseline: Annotated[Path, typer.Argument(help="the earlier run's folder")],
     candidate: Annotated[Path, typer.Argument(help="the run to judge against it")],

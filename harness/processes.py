@@ -26,6 +26,9 @@ class ManagedProcess:
         self.env = env
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        # Set when the harness stops or kills it (or a fault declares it will exit): its exit is
+        # then no failure of the run.
+        self.stopped_on_purpose = False
 
     @classmethod
     def python_module(
@@ -54,16 +57,25 @@ class ManagedProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def death(self) -> str | None:
-        """Why waiting on this process is pointless (it exited), with its log; else None."""
+        """Why waiting on this process is pointless (it exited), naming its log; else None."""
         if self.proc is not None and self.proc.poll() is not None:
-            return f"{self.name} exited with code {self.proc.returncode}:\n{self.log_tail()}"
+            return f"{self.name} exited with code {self.proc.returncode} (its log: {self.log_path})"
         return None
+
+    def expect_exit(self) -> None:
+        """Declare that this process will exit on purpose (a fault crashing it from outside)."""
+        self.stopped_on_purpose = True
+
+    def unexpected_death(self) -> str | None:
+        """``death()`` unless the process was stopped on purpose."""
+        return None if self.stopped_on_purpose else self.death()
 
     def exit_code(self) -> int | None:
         return self.proc.poll() if self.proc else None
 
     def kill(self) -> None:
         """SIGKILL the whole process group at once (a crash, as tests simulate one)."""
+        self.stopped_on_purpose = True
         if self.alive():
             assert self.proc is not None
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -71,12 +83,14 @@ class ManagedProcess:
 
     def terminate(self) -> None:
         """SIGTERM the process group without waiting (``stop`` waits)."""
+        self.stopped_on_purpose = True
         if self.alive():
             assert self.proc is not None
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
 
     def stop(self, grace: float = 10.0) -> None:
+        self.stopped_on_purpose = True
         if not self.alive():
             return
         assert self.proc is not None

@@ -28,7 +28,9 @@ from harness.collect.redis_stats import RedisSampler
 from harness.collect.resources import ResourceSampler, Watched
 from harness.collect.sampler import Sampler
 from harness.collect.series import Series, point
-from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation
+from harness.errors import CleanupError, HarnessError, as_harness_error
+from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation, Verdict
+from harness.gates.evaluate import exit_code as exit_code_of
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.rundata import (
@@ -41,11 +43,12 @@ from harness.report.rundata import (
     read_requests,
     write_events,
 )
-from harness.sandbox import ServerUrls
+from harness.sandbox import ServerUrls, check_management, check_servers
 from harness.scenario import Scenario, load_scenario, toml_writer
 from harness.settle import settle_open_jobs
 from harness.stack import LocalStack, StackOptions
 from harness.stats import percentile
+from harness.watch import LoadWatch
 from reference.common import topology
 from reference.common.settings import Settings
 
@@ -67,10 +70,6 @@ LOAD_START_GRACE = 6.0
 
 # Collection points loaded into the local stack, as many as the seed's sample city.
 LOCATION_POINTS = 3000
-
-
-class HarnessError(RuntimeError):
-    """The harness could not run the scenario (exit code 2); the message says why."""
 
 
 @dataclass
@@ -240,7 +239,11 @@ def _run_load(
     run_dir: Path,
     progress: Progress,
     start_at: float,
+    *,
+    watch: LoadWatch,
 ) -> None:
+    """Run the load generator to its end, or until ``watch`` stops it (SIGTERM: it cuts its
+    flows and still writes every file)."""
     argv = [
         sys.executable, "-m", "loadtests",
         "--scenario", str(scenario_path),
@@ -250,6 +253,9 @@ def _run_load(
     if options.processes:
         argv += ["--processes", str(options.processes)]
     argv += ["--drain-timeout", f"{options.drain_seconds:g}", "--start-at", f"{start_at:.6f}"]
+    flow_timeout = load_scenario(scenario_path).scaled().flow_timeout
+    if flow_timeout is not None:
+        argv += ["--flow-timeout", f"{flow_timeout:g}"]
     for rewrite in options.upload_rewrites:
         argv += ["--upload-rewrite", rewrite]
     log = (run_dir / "logs").joinpath("locust.log")
@@ -261,21 +267,33 @@ def _run_load(
         ) as proc,
     ):
         assert proc.stdout is not None
+        watch.start(load_start=start_at, stop_load=proc.terminate)
         try:
             for line in proc.stdout:
                 log_file.write(line)
                 progress(line.rstrip())
             code = proc.wait()
         finally:
+            watch.stop()
             if proc.poll() is None:  # interrupted: the load generator cuts its flows and exits
                 proc.terminate()
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise HarnessError(f"the load generator exited with code {code}:\n{tail}")
+    if watch.check_deaths() is not None:
+        raise HarnessError(
+            f"a stack process died during the load: {watch.death}", logs=run_dir / "logs"
+        )
+    if code != 0 and not (watch.abort is not None and (run_dir / EVENTS).exists()):
+        lines = log.read_text(errors="replace").splitlines()
+        said = next((x for x in reversed(lines) if x.startswith("error:")), "")
+        raise HarnessError(
+            f"the load generator exited with code {code}"
+            + (f" ({said})" if said else "")
+            + f"; its log: {log}",
+            detail="\n".join(lines[-30:]),
+        )
 
 
 def _load_window(run_dir: Path, started: float, ended: float) -> tuple[float, float]:
@@ -345,10 +363,9 @@ def _gate_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
 
 
 def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
-    """Run one scenario end to end; raises ``HarnessError`` when the harness cannot."""
-    from harness.sandbox import ServerUnreachable
-    from harness.stack import StackError
-
+    """Run one scenario end to end; raises ``HarnessError`` when the harness cannot, in any
+    phase. A failed cleanup after the verdict is one too (exit 2): the verdict stays in the
+    report, and the summary records the cleanup failure and exit code 2."""
     scenario = load_scenario(options.scenario_path)
     if options.users is not None and options.users < 1:
         raise HarnessError("--users must be at least 1")
@@ -375,14 +392,14 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     stack: LocalStack | None = None
     notes: list[str] = []
     closing = contextlib.ExitStack()
+    result: RunResult | None = None
     try:
         if options.target is None:
             progress(f"bringing the stack up for {scenario.name}...")
+            check_servers(options.servers)  # say what is down before anything starts
+            check_management(options.servers)  # the queue gates read it
             stack = LocalStack(_stack_options(scenario, options, run_dir))
-            try:
-                stack.start()
-            except (StackError, ServerUnreachable) as exc:
-                raise HarnessError(str(exc)) from None
+            stack.start()
             base_url = stack.base_url
         else:
             base_url = options.target.rstrip("/")
@@ -391,7 +408,9 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         samplers: dict[str, Any] = {}
         flood = None
         if stack is not None and stack.settings is not None:
-            samplers["rabbitmq"] = RabbitSampler(stack.settings.broker_url)
+            samplers["rabbitmq"] = RabbitSampler(
+                stack.settings.broker_url, management_url=stack.settings.broker_management_url
+            )
             samplers["redis"] = RedisSampler(stack.settings.redis_url)
             samplers["metrics"] = PrometheusSampler(stack.metrics_urls)
             samplers["resources"] = ResourceSampler(
@@ -412,20 +431,35 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         started = time.time() + LOAD_START_GRACE + 0.5 * processes
         if flood is not None:
             flood.start(started)
+        watch = LoadWatch(
+            stack=stack,
+            gates=scenario.gates,
+            warmup=scenario.warmup,
+            series=series,
+            events_dir=run_dir / "locust",
+        )
         try:
             with contextlib.ExitStack() as active:
                 for inject, name in zip(injected, options.faults, strict=True):
                     assert stack is not None
                     progress(f"injecting fault {name}")
                     active.enter_context(inject(stack))
-                _run_load(options, scenario_path, base_url, run_dir, progress, started)
+                _run_load(options, scenario_path, base_url, run_dir, progress, started, watch=watch)
         finally:
             if flood is not None:
                 flood.stop()
             sampler.stop()
         ended = time.time()
-        started, ended = _load_window(run_dir, started, ended)
+        started, planned_end = _load_window(run_dir, started, ended)
+        ended = min(ended, planned_end) if watch.abort else planned_end
         notes += [f"collector {name} failed: {error}" for name, error in sampler.errors.items()]
+        notes += [f"live gate check failed: {error}" for error in watch.errors[:3]]
+        if watch.abort is not None:
+            progress(f"stopped early: {watch.abort.gate} broke at {watch.abort.at_seconds:.1f}s")
+            notes.append(
+                f"stopped early at {watch.abort.at_seconds:.1f} s into the load: gate "
+                f"{watch.abort.gate!r} (abort_on_fail) broke: {watch.abort.message}"
+            )
 
         events = read_events(run_dir / EVENTS)
         requests = read_requests(run_dir / REQUESTS)
@@ -437,6 +471,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             write_events(run_dir / EVENTS, events)
         samples = observations.build(events, requests, series, start=started, end=ended)
         evaluation = scenario.evaluate(samples)
+        verdict, exit_code = _verdict(evaluation, watch, options, notes)
         series.write_csv(run_dir / SERIES)
         summary = {
             "run_id": run_id,
@@ -450,8 +485,9 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
             "duration_seconds": ended - started,
             "warmup_seconds": scenario.warmup,
-            "verdict": evaluation.verdict.value,
-            "exit_code": evaluation.exit_code(inconclusive_ok=options.inconclusive_ok),
+            "verdict": verdict.value,
+            "exit_code": exit_code,
+            "aborted": watch.abort.to_dict() if watch.abort else None,
             "headline": _headline(events, requests),
             "gates": _gate_rows(evaluation),
             "stack_startup_seconds": stack.startup_seconds if stack else {},
@@ -468,11 +504,61 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
         write_junit(summary, run_dir / "junit.xml")
         write_html(RunData(run_dir, summary, events, requests, series))
-        return RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
-    finally:
+        result = RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
+    except Exception as exc:
+        logs = run_dir / "logs" if (run_dir / "logs").exists() else run_dir
+        failure = as_harness_error(exc, logs=logs)
+        cleanup = _clean_up(closing, stack)
+        if cleanup is not None:  # the first failure is the one to report; both in --debug
+            failure.detail = f"{failure.detail}\nand then: {cleanup.line()}".strip()
+        raise failure from exc
+    except BaseException:  # Ctrl-C, SIGTERM: still take the stack down
+        _clean_up(closing, stack)
+        raise
+    cleanup = _clean_up(closing, stack)
+    if cleanup is not None:
+        _record_harness_failure(result, cleanup)
+        cleanup.message += f" (after the verdict, {result.summary['verdict']}, in {run_dir})"
+        cleanup.logs = run_dir / "logs"
+        raise cleanup
+    return result
+
+
+def _verdict(
+    evaluation: Evaluation, watch: LoadWatch, options: RunOptions, notes: list[str]
+) -> tuple[Verdict, int]:
+    """The run's verdict and exit code: a run stopped early by a gate never passes, even when
+    the complete data no longer show that gate broken (then a note says so)."""
+    verdict = evaluation.verdict
+    if watch.abort is not None:
+        final = {g.gate.title: g.verdict for g in evaluation.gates}.get(watch.abort.gate)
+        if final is not Verdict.FAIL:
+            notes.append(
+                f"gate {watch.abort.gate!r} was broken while the load ran but is {final} on "
+                "the complete data; the run still fails: it stopped early"
+            )
+        verdict = Verdict.FAIL
+    return verdict, exit_code_of(verdict, inconclusive_ok=options.inconclusive_ok)
+
+
+def _clean_up(closing: contextlib.ExitStack, stack: LocalStack | None) -> CleanupError | None:
+    """Close the samplers and take the stack down; a failure is returned, never raised."""
+    try:
         closing.close()
         if stack is not None:
             stack.stop()
+    except Exception as exc:
+        if isinstance(exc, CleanupError):
+            return exc
+        return CleanupError(f"cleanup failed: {type(exc).__name__}: {exc}".splitlines()[0])
+    return None
+
+
+def _record_harness_failure(result: RunResult, error: HarnessError) -> None:
+    """A run whose cleanup failed exits 2, and its summary (read by ``report``) says why."""
+    result.summary["exit_code"] = result.exit_code = EXIT_HARNESS_ERROR
+    result.summary["harness_error"] = error.message
+    (result.run_dir / SUMMARY).write_text(json.dumps(result.summary, indent=2, ensure_ascii=False))
 
 
 __all__ = ["EXIT_HARNESS_ERROR", "HarnessError", "RunOptions", "RunResult", "run"]

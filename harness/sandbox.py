@@ -3,22 +3,24 @@ vhost and Redis key prefix, so test runs and CI jobs on the same servers never m
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 import psycopg
 import redis
 from kombu import Connection
 
+from harness.errors import CleanupError, HarnessError
 from reference.common.settings import Settings
 
 
-class ServerUnreachable(RuntimeError):
-    """A storage server does not answer; the message names it and what to do."""
+class ServerUnreachable(HarnessError):
+    """A storage server does not answer; the message names it and what to start or set."""
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,39 @@ class ServerUrls:
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    management_url: str = ""  # RabbitMQ's management API; empty: see management_api()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerUrls:
-        return cls(settings.database_url, settings.redis_url, settings.broker_url)
+        return cls(
+            settings.database_url,
+            settings.redis_url,
+            settings.broker_url,
+            settings.broker_management_url,
+        )
+
+
+def management_api(broker_url: str, management_url: str = "") -> str:
+    """The management API's base (``.../api``): ``management_url`` if set, else the broker's
+    host on the plugin's standard port 15672."""
+    if management_url:
+        return f"{management_url.rstrip('/').removesuffix('/api')}/api"
+    return f"http://{urlsplit(broker_url).hostname or '127.0.0.1'}:15672/api"
+
+
+def check_management(urls: ServerUrls) -> None:
+    """Fail fast when RabbitMQ's management API (queue depths for the gates) does not answer."""
+    api = management_api(urls.broker_url, urls.management_url)
+    parts = urlsplit(urls.broker_url)
+    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    try:
+        httpx.get(f"{api}/overview", auth=auth, timeout=3).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ServerUnreachable(
+            f"RabbitMQ's management API at {api} does not answer ({type(exc).__name__}); "
+            "enable it (rabbitmq-plugins enable rabbitmq_management) or set "
+            "WASTECOACH_BROKER_MANAGEMENT_URL"
+        ) from None
 
 
 def _libpq(url: str) -> str:
@@ -77,11 +108,11 @@ class VhostAdmin:
     """Creates and deletes RabbitMQ vhosts: the management API if it answers, else rabbitmqctl
     (only for a broker on this machine)."""
 
-    def __init__(self, broker_url: str) -> None:
+    def __init__(self, broker_url: str, management_url: str = "") -> None:
         parts = urlsplit(broker_url)
         self.host = parts.hostname or "127.0.0.1"
         self.auth = (parts.username or "guest", parts.password or "guest")
-        self.api = f"http://{self.host}:15672/api"
+        self.api = management_api(broker_url, management_url)
 
     def _api_answers(self) -> bool:
         try:
@@ -124,39 +155,83 @@ class VhostAdmin:
 
 @dataclass
 class Sandbox:
-    """Per-run database, vhost and key prefix on shared servers; ``close()`` removes them."""
+    """Per-run database, vhost and key prefix on shared servers; ``close()`` removes them.
+
+    ``close()`` undoes only what ``open()`` made, each part on its own: one server gone does
+    not leave the others' parts behind, and what could not be removed is named in one
+    :class:`~harness.errors.CleanupError` (never a traceback from a dead server's client).
+    """
 
     servers: ServerUrls = field(default_factory=ServerUrls)
     name: str = field(default_factory=lambda: f"wc_{uuid.uuid4().hex[:10]}")
     database_url: str = ""
     broker_url: str = ""
     redis_prefix: str = ""
+    _made: set[str] = field(default_factory=set, repr=False)
 
     def open(self) -> Sandbox:
         check_servers(self.servers)
         self.redis_prefix = f"{self.name}:"
+        self._made.add("redis keys")  # the stack writes them; close() removes them
         try:
             with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.name}"')
+            self._made.add("database")
             self.database_url = _with_path(self.servers.database_url, f"/{self.name}")
-            VhostAdmin(self.servers.broker_url).create(self.name)
+            self._vhosts().create(self.name)
+            self._made.add("vhost")
             self.broker_url = _with_path(self.servers.broker_url, f"/{quote(self.name, safe='')}")
         except BaseException:
-            self.close()
+            with contextlib.suppress(CleanupError):  # the failure to open is the one to report
+                self.close()
             raise
         return self
 
+    def _vhosts(self) -> VhostAdmin:
+        return VhostAdmin(self.servers.broker_url, self.servers.management_url)
+
     def close(self) -> None:
+        """Remove what ``open()`` made; ``CleanupError`` names what is left behind."""
+        steps = {
+            "database": (self._drop_database, f"database {self.name} on PostgreSQL"),
+            "vhost": (lambda: self._vhosts().delete(self.name), f"RabbitMQ vhost {self.name}"),
+            "redis keys": (self._delete_keys, f"Redis keys {self.redis_prefix}*"),
+        }
+        left: list[str] = []
+        for part, (remove, what) in steps.items():
+            if part not in self._made:
+                continue
+            try:
+                remove()
+            except Exception as exc:
+                left.append(f"{what} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
+            else:
+                self._made.discard(part)
+        if left:
+            raise CleanupError(
+                f"sandbox cleanup could not remove {'; '.join(left)}; is the server up? "
+                "remove them by hand once it is"
+            )
+
+    def _drop_database(self) -> None:
         from reference.common.db import dispose_engine
 
         dispose_engine(self.database_url)  # this process's pooled connections go first
-        with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
+        with psycopg.connect(
+            _libpq(self.servers.database_url), autocommit=True, connect_timeout=5
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        VhostAdmin(self.servers.broker_url).delete(self.name)
-        client = redis.Redis.from_url(self.servers.redis_url)
-        keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
+
+    def _delete_keys(self) -> None:
+        client = redis.Redis.from_url(
+            self.servers.redis_url, socket_connect_timeout=3, socket_timeout=10
+        )
+        try:
+            keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+        finally:
+            client.close()
 
     def settings(self, **overrides: object) -> Settings:
         return Settings(
@@ -165,6 +240,7 @@ class Sandbox:
             broker_url=self.broker_url,
             redis_url=self.servers.redis_url,
             redis_prefix=self.redis_prefix,
+            broker_management_url=self.servers.management_url,
             **overrides,  # type: ignore[arg-type]
         )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from kombu import Connection
 
+from harness.errors import CleanupError, HarnessError
 from harness.processes import ManagedProcess, free_port
 from harness.sandbox import Sandbox, ServerUrls
 from harness.waits import WaitAborted, WaitTimeout, wait_for
@@ -23,8 +24,8 @@ from reference.common.serving import UVICORN_FLAGS
 from reference.common.settings import Settings
 
 
-class StackError(RuntimeError):
-    """The stack could not start; the message carries the logs that explain why."""
+class StackError(HarnessError):
+    """The stack could not start; ``detail`` carries the logs that explain why."""
 
 
 @dataclass
@@ -67,14 +68,31 @@ class LocalStack:
     def start(self) -> LocalStack:
         try:
             self._start()
-        except BaseException:
+        except BaseException as exc:
             logs = self._logs_digest()
             with contextlib.suppress(Exception):  # the start-up error is the one to report
                 self.stop()
-            if logs:
-                raise StackError(f"stack failed to start; logs:\n{logs}") from None
-            raise
+            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: not a failure to explain
+                raise
+            error = exc if isinstance(exc, HarnessError) else None
+            message = error.message if error else f"{type(exc).__name__}: {exc}"
+            raise StackError(
+                message
+                if message.startswith("stack failed")
+                else f"stack failed to start: {message}",
+                detail="\n".join(p for p in (error.detail if error else str(exc), logs) if p),
+                logs=self.log_dir if self.processes else None,
+            ) from exc
         return self
+
+    @property
+    def log_dir(self) -> Path:
+        return self.options.run_dir / "logs"
+
+    def unexpected_deaths(self) -> list[str]:
+        """Every process that exited without the harness stopping it (see
+        :meth:`ManagedProcess.expect_exit` for faults that crash one on purpose)."""
+        return [d for p in self.processes.values() if (d := p.unexpected_death())]
 
     def _timed(self, name: str, started: float) -> None:
         self.startup_seconds[name] = round(time.perf_counter() - started, 3)
@@ -197,9 +215,11 @@ class LocalStack:
                 abort=process.death,
             )
         except WaitAborted as exc:
-            raise StackError(str(exc)) from None
+            raise StackError(str(exc), detail=process.log_tail()) from None
         except WaitTimeout as exc:
-            raise StackError(f"{exc}\n--- {name} log ---\n{process.log_tail()}") from None
+            raise StackError(
+                f"{exc}; its log: {process.log_path}", detail=process.log_tail()
+            ) from None
 
     def wait_for_consumers(self, worker_name: str, timeout: float | None = None) -> None:
         """Wait until every queue of a worker has a consumer (the worker is really consuming)."""
@@ -221,10 +241,12 @@ class LocalStack:
                 abort=process.death if process else None,
             )
         except WaitAborted as exc:
-            raise StackError(str(exc)) from None
+            raise StackError(str(exc), detail=process.log_tail() if process else "") from None
         except WaitTimeout as exc:
-            tail = process.log_tail() if process else ""
-            raise StackError(f"{exc}\n--- worker-{worker_name} log ---\n{tail}") from None
+            where = f"; its log: {process.log_path}" if process else ""
+            raise StackError(
+                f"{exc}{where}", detail=process.log_tail() if process else ""
+            ) from None
 
     def start_worker(self, name: str) -> ManagedProcess:
         """Start (another) worker process of the topology, e.g. after one was killed."""
@@ -250,13 +272,26 @@ class LocalStack:
         return self._spawn(key, "reference.workers", args, env, self.options.run_dir / "logs")
 
     def stop(self) -> None:
-        """Ask every process to stop at once, then wait for each (SIGKILL after its grace)."""
+        """Ask every process to stop at once, then wait for each (SIGKILL after its grace),
+        then remove the sandbox; ``CleanupError`` names whatever could not be stopped or
+        removed (every part is still attempted)."""
         running = [p for p in reversed(list(self.processes.values())) if p.alive()]
         for process in running:
             process.terminate()
+        stuck: list[str] = []
         for process in running:
-            process.stop()
-        self.sandbox.close()
+            try:
+                process.stop()
+            except Exception as exc:
+                stuck.append(f"{process.name} (pid {process.pid}: {type(exc).__name__})")
+        try:
+            self.sandbox.close()
+        except CleanupError as exc:
+            if not stuck:
+                raise
+            raise CleanupError(f"{exc.message}; and could not stop {', '.join(stuck)}") from exc
+        if stuck:
+            raise CleanupError(f"could not stop {', '.join(stuck)}; kill them by hand")
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -278,7 +313,7 @@ class LocalStack:
             "database": self.settings.database_url,
             "broker": self.settings.broker_url,
             "redis": f"{self.settings.redis_url} (prefix {self.settings.redis_prefix})",
-            "logs": str(self.options.run_dir / "logs"),
+            "logs": str(self.log_dir),
         }
 
     def _logs_digest(self) -> str:

@@ -8,14 +8,17 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from harness.collect.series import Point, point
+from harness.sandbox import management_api
 from reference.common import topology
 
 
 class RabbitSampler:
-    def __init__(self, broker_url: str, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, broker_url: str, client: httpx.Client | None = None, *, management_url: str = ""
+    ) -> None:
         parts = urlsplit(broker_url)
         self.vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        self.api = f"http://{parts.hostname or '127.0.0.1'}:15672/api"
+        self.api = management_api(broker_url, management_url)
         self.http = client or httpx.Client(
             auth=(unquote(parts.username or "guest"), unquote(parts.password or "guest")),
             timeout=5,

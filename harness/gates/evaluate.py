@@ -21,7 +21,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from harness.gates.expressions import Threshold
-from harness.gates.model import Gate
+from harness.gates.model import Gate, stays_broken
 from harness.measurements import MetricKind, MetricSpec, Observation, Samples
 
 EXIT_PASS = 0
@@ -226,12 +226,9 @@ def _already_broken(
 ) -> bool:
     """Whether a bound is broken in a way more samples could not mend: a count or a maximum
     only grows and a minimum only falls, so one lost job already breaks ``count == 0``."""
-    if spec.kind is MetricKind.COUNTER:
-        return False  # its count is a sum of increments, but its rate is per second
-    grows = threshold.aggregation in ("count", "max") and threshold.comparator in ("<", "<=", "==")
-    falls = threshold.aggregation == "min" and threshold.comparator in (">", ">=", "==")
-    if not (grows or falls):
+    if not stays_broken(spec, threshold):
         return False
+    grows = threshold.aggregation in ("count", "max")
     observed = aggregate(spec, threshold, observations, seconds)
     if observed is None or threshold.holds(observed):
         return False

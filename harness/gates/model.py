@@ -8,6 +8,7 @@ tags = { cache = "miss" }             # optional: only observations carrying the
 thresholds = ["p(95) < 5000"]         # all must hold; numbers in the metric's unit (ms)
 min_samples = 50                      # fewer observations: inconclusive (default 1)
 include_warmup = false                # true for correctness gates (lost jobs, wrong answers)
+abort_on_fail = false                 # stop the load once broken (bounds that stay broken only)
 ```
 """
 
@@ -27,7 +28,7 @@ from pydantic import (
 )
 
 from harness.gates.expressions import Threshold, ThresholdSyntaxError, parse_threshold
-from harness.measurements import AGGREGATIONS, METRICS, MetricSpec
+from harness.measurements import AGGREGATIONS, METRICS, MetricKind, MetricSpec
 
 
 class FieldIssue(ValueError):
@@ -54,6 +55,19 @@ def _threshold(value: Any) -> Threshold:
         raise ValueError(str(exc)) from None
 
 
+def stays_broken(spec: MetricSpec, threshold: Threshold) -> bool:
+    """Whether a broken ``threshold`` stays broken however many samples follow: a count or a
+    maximum only grows (so an upper bound, or ``count == 0``, once passed is passed for good)
+    and a minimum only falls. A counter's total is a sum, but its rate is per second."""
+    if spec.kind is MetricKind.COUNTER:
+        return False
+    if threshold.aggregation in ("count", "max"):
+        return threshold.comparator in ("<", "<=", "==")
+    if threshold.aggregation == "min":
+        return threshold.comparator in (">", ">=", "==")
+    return False
+
+
 ThresholdField = Annotated[
     Threshold,
     PlainValidator(_threshold),
@@ -73,6 +87,8 @@ class Gate(BaseModel):
     name: str | None = Field(None, min_length=1)
     min_samples: int = Field(1, ge=1)
     include_warmup: bool = False
+    # k6's abortOnFail: the run stops its load as soon as this gate is broken while it runs.
+    abort_on_fail: bool = False
 
     @field_validator("metric")
     @classmethod
@@ -107,6 +123,12 @@ class Gate(BaseModel):
                 raise FieldIssue(
                     ("thresholds", index),
                     f"{spec.name} is measured in {spec.unit}; a time unit does not apply",
+                )
+            if self.abort_on_fail and not stays_broken(spec, threshold):
+                raise FieldIssue(
+                    ("abort_on_fail",),
+                    f"only for bounds that stay broken once broken (count or max upper "
+                    f"bounds, count == 0, min lower bounds); {threshold} could still mend",
                 )
         return self
 

@@ -32,6 +32,9 @@ TEMPLATE = """<!doctype html>
  {{ s.started_at }} · {{ "%.0f" | format(s.duration_seconds) }} s
  {% if s.warmup_seconds %}(first {{ "%.0f" | format(s.warmup_seconds) }} s excluded
  from gates){% endif %}</p>
+{% if s.aborted %}<p class="fail"><b>Stopped early</b> at {{ s.aborted.at_seconds }} s into the
+ load: gate <i>{{ s.aborted.gate }}</i> (abort_on_fail) broke: {{ s.aborted.message }}</p>
+{% endif %}
 
 <h2>Gates</h2>
 <table><tr><th>gate</th><th>threshold</th><th>observed</th><th>samples</th><th>verdict</th><th>why</th></tr>

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,17 +59,31 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     """Scan flows with numbers and booleans parsed (empty cells become None)."""
     if not path.exists():
         return []
-    rows: list[dict[str, Any]] = []
     with path.open(newline="") as source:
-        for raw in csv.DictReader(source):
-            row: dict[str, Any] = dict(raw)
-            for name in NUMERIC_EVENT_FIELDS:
-                if name in row:
-                    row[name] = _number(row[name] or "")
-            for name in BOOLEAN_EVENT_FIELDS:
-                if name in row:
-                    row[name] = _boolean(row[name] or "")
-            rows.append(row)
+        return _event_rows(source)
+
+
+def read_live_events(path: Path) -> list[dict[str, Any]]:
+    """The rows of an ``events`` file a Locust process is still writing: complete lines only
+    (its buffer may have reached the disk in the middle of a row)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return _event_rows(io.StringIO(text[: text.rfind("\n") + 1], newline=""))
+
+
+def _event_rows(source: Iterable[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for raw in csv.DictReader(source):
+        row: dict[str, Any] = dict(raw)
+        for name in NUMERIC_EVENT_FIELDS:
+            if name in row:
+                row[name] = _number(row[name] or "")
+        for name in BOOLEAN_EVENT_FIELDS:
+            if name in row:
+                row[name] = _boolean(row[name] or "")
+        rows.append(row)
     return rows
 
 

@@ -81,6 +81,9 @@ class Load(_Model):
     time_scale: float = Field(1.0, gt=0)
     warmup: Seconds = Field(0.0, ge=0)
     locust_processes: int = Field(1, ge=1, le=64)
+    # How long the app waits for a scan's result before it gives up (the job then counts as
+    # lost unless the server ends it within the run's settling); default: the load generator's.
+    flow_timeout: Seconds | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -1,8 +1,9 @@
 """A scenario's real timeline, after ``load.time_scale``: what the Locust load shape follows.
 
-All times are real seconds since the load started. Durations (stages, warm-up, think time,
-batch start and work) are multiplied by the time scale; spawn rates divided by it so a ramp keeps
-its share of the stage; arrival and batch rates are real per-second rates and stay as written.
+All times are real seconds since the load started. Durations (stages, warm-up, think time, flow
+timeout, batch start and work) are multiplied by the time scale; spawn rates divided by it so a
+ramp keeps its share of the stage; arrival and batch rates are real per-second rates and stay as
+written.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class ScaledScenario:
     think_time: Distribution
     poll_interval: float
     batch: ScaledBatch | None
+    flow_timeout: float | None = None
 
     @classmethod
     def of(cls, scenario: Scenario) -> ScaledScenario:
@@ -83,6 +85,7 @@ class ScaledScenario:
             think_time=scale_distribution(scenario.mix.think_time, scale),
             poll_interval=scenario.mix.poll_interval,
             batch=batch,
+            flow_timeout=None if load.flow_timeout is None else load.flow_timeout * scale,
         )
 
     def stage_at(self, elapsed: float) -> ScaledStage | None:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    # RabbitMQ's management API (vhosts, queue statistics); empty: the broker's host, port 15672.
+    broker_management_url: str = ""
     # Every Redis key this deployment writes starts with this, so runs can share one server.
     redis_prefix: str = "wc:"
 

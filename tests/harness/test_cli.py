@@ -117,3 +117,64 @@ def test_kind_without_the_kind_binary_says_what_is_missing(
     result = runner.invoke(app, ["kind", "smoke"])
     assert result.exit_code == 2
     assert "kind is not installed" in result.output
+
+
+def _closed_port() -> int:
+    from harness.processes import free_port
+
+    return free_port()  # nothing listens on it once the probe socket is closed
+
+
+UNREACHABLE = {
+    "PostgreSQL": ("WASTECOACH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:{port}/x"),
+    "Redis": ("WASTECOACH_REDIS_URL", "redis://127.0.0.1:{port}/0"),
+    "RabbitMQ at": ("WASTECOACH_BROKER_URL", "amqp://guest:guest@127.0.0.1:{port}//"),
+    "management API": ("WASTECOACH_BROKER_MANAGEMENT_URL", "http://127.0.0.1:{port}"),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", list(UNREACHABLE))
+def test_run_with_a_server_unreachable_is_one_line_and_exit_code_2(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variable, url = UNREACHABLE[server]
+    monkeypatch.setenv(variable, url.format(port=_closed_port()))
+    result = runner.invoke(app, ["run", "smoke", "--reports", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) <= 3, result.output
+    error = lines[-1]
+    assert error.startswith("harness error: ") and server in error, error
+    assert variable in error  # what to set
+    assert str(tmp_path) in error  # where the run's files are
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.integration
+def test_debug_shows_the_traceback_of_a_harness_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WASTECOACH_REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
+    result = runner.invoke(app, ["--debug", "run", "smoke", "--reports", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "harness error: Redis at" in result.output
+    assert "Traceback (most recent call last)" in result.output
+    assert "check_servers" in result.output  # where it was raised
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.run
+
+    def broken(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    monkeypatch.setattr(harness.run, "run", broken)
+    result = runner.invoke(app, ["run", "smoke", "--reports", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "harness error: unexpected ZeroDivisionError: division by zero (rerun with --debug "
+        "for the traceback)"
+    ]

@@ -312,13 +312,33 @@ def test_evaluation_as_a_dict_for_the_report() -> None:
         ({"tags": {"queue": "q.ai"}}, "processing_time observations carry no tag 'queue'"),
         ({"metric": "queue_wait", "tags": {"queue": "q.aii"}}, "'q.aii' is not one of q.ai, q.api"),
         ({"min_samples": 0}, "greater than or equal to 1"),
-        ({"abort_on_fail": True}, "Extra inputs are not permitted"),
+        ({"abort_on_fail": True}, "p(95) < 5000 could still mend"),
+        ({"metric": "lost_jobs", "thresholds": ["rate < 0.01"], "abort_on_fail": True}, "mend"),
+        ({"metric": "dlq_length", "thresholds": ["max >= 3"], "abort_on_fail": True}, "mend"),
+        ({"metric": "batch_published", "thresholds": ["count < 9"], "abort_on_fail": True}, "mend"),
+        ({"aborts_on_fail": True}, "Extra inputs are not permitted"),
     ],
 )
 def test_gate_model_refuses(fields: dict[str, object], message: str) -> None:
     data = {"metric": "processing_time", "thresholds": ["p(95) < 5000"], **fields}
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Gate.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold"),
+    [
+        ("lost_jobs", "count == 0"),
+        ("wrong_answers", "count <= 2"),
+        ("dlq_length", "max <= 100"),
+        ("redis_clients", "max < 200"),
+        ("queue_depth", "min > 0"),
+    ],
+)
+def test_abort_on_fail_is_accepted_on_bounds_that_stay_broken(metric: str, threshold: str) -> None:
+    assert Gate.model_validate(
+        {"metric": metric, "thresholds": [threshold], "abort_on_fail": True}
+    ).abort_on_fail
 
 
 def test_gate_titles() -> None:
