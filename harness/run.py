@@ -455,10 +455,11 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         notes += [f"collector {name} failed: {error}" for name, error in sampler.errors.items()]
         notes += [f"live gate check failed: {error}" for error in watch.errors[:3]]
         if watch.abort is not None:
-            progress(f"stopped early: {watch.abort.gate} broke at {watch.abort.at_seconds:.1f}s")
+            at = watch.abort.seconds_into(started)
+            progress(f"stopped early: {watch.abort.gate} broke at {at:.1f}s")
             notes.append(
-                f"stopped early at {watch.abort.at_seconds:.1f} s into the load: gate "
-                f"{watch.abort.gate!r} (abort_on_fail) broke: {watch.abort.message}"
+                f"stopped early at {at:.1f} s into the load: gate {watch.abort.gate!r} "
+                f"(abort_on_fail) broke: {watch.abort.message}"
             )
 
         events = read_events(run_dir / EVENTS)
@@ -487,7 +488,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             "warmup_seconds": scenario.warmup,
             "verdict": verdict.value,
             "exit_code": exit_code,
-            "aborted": watch.abort.to_dict() if watch.abort else None,
+            "aborted": watch.abort.to_dict(started) if watch.abort else None,
             "headline": _headline(events, requests),
             "gates": _gate_rows(evaluation),
             "stack_startup_seconds": stack.startup_seconds if stack else {},

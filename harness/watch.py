@@ -30,14 +30,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Abort:
-    """A gate broken while the load ran: which, when (seconds into the load) and why."""
+    """A gate broken while the load ran: which, when (epoch seconds) and why."""
 
     gate: str
-    at_seconds: float
+    at: float
     message: str
 
-    def to_dict(self) -> dict[str, object]:
-        return {"gate": self.gate, "at_seconds": round(self.at_seconds, 1), "message": self.message}
+    def seconds_into(self, load_start: float) -> float:
+        return max(0.0, self.at - load_start)
+
+    def to_dict(self, load_start: float) -> dict[str, object]:
+        """For the summary; ``load_start`` is when the load really began (its own clock)."""
+        return {
+            "gate": self.gate,
+            "at_seconds": round(self.seconds_into(load_start), 1),
+            "message": self.message,
+        }
 
 
 class LoadWatch:
@@ -109,7 +117,7 @@ class LoadWatch:
         samples = observations.build(events, [], self.series, start=self._load_start, end=now)
         for result in evaluate(self.gates, samples, warmup=self.warmup).gates:
             if result.verdict is Verdict.FAIL:
-                return Abort(result.gate.title, now - self._load_start, result.message)
+                return Abort(result.gate.title, now, result.message)
         return None
 
     def _live_events(self) -> list[dict[str, Any]]:

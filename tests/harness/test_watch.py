@@ -1,0 +1,154 @@
+"""What the runner watches while the load runs (harness.watch), on real runs: a gate marked
+``abort_on_fail`` that breaks stops the load early and fails the run, saying so; a stack process
+that dies without the harness stopping it is a harness failure naming it; so is the load
+generator dying. Each uses the short ``breaker`` scenario of test_run.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.errors import HarnessError
+from harness.gates.evaluate import Verdict
+from harness.report.rundata import SUMMARY
+from harness.run import RunOptions, RunResult, run
+from harness.sandbox import ServerUrls
+from harness.waits import wait_for
+from tests.harness.managed_broker import servers_with_management
+from tests.harness.test_run import BREAKER, FAST_MODEL, GATES
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
+
+LOAD_SECONDS = 16.0  # the breaker's one stage
+
+
+@pytest.fixture(scope="module")
+def managed(servers: ServerUrls) -> Iterator[ServerUrls]:
+    with servers_with_management(servers) as urls:
+        yield urls
+
+
+def _breaker(folder: Path, *, abort_lost: bool = False, flow_timeout: str = "") -> Path:
+    text = BREAKER.format(latency=FAST_MODEL, error_rate=0.0, users=12)
+    if flow_timeout:  # the app gives up on a job after this long: it is lost then
+        text = text.replace(
+            "locust_processes = 1\n", f'locust_processes = 1\nflow_timeout = "{flow_timeout}"\n'
+        )
+    if abort_lost:
+        lost = 'metric = "lost_jobs"\nthresholds = ["count == 0"]\nmin_samples = 10\n'
+        assert lost in text
+        text = text.replace(lost, lost + "abort_on_fail = true\n")
+    path = folder / "breaker.toml"
+    path.write_text(text)
+    return path
+
+
+def _run(tmp_path: Path, servers: ServerUrls, scenario: Path, **options: object) -> RunResult:
+    return run(
+        RunOptions(
+            scenario_path=scenario,
+            reports_dir=tmp_path / "reports",
+            servers=servers,
+            workers=("ai", "api", "batch"),
+            seed_replicas=False,
+            drain_seconds=15.0,
+            **options,  # type: ignore[arg-type]
+        )
+    )
+
+
+def _when_loading(tmp_path: Path, act: Callable[[], None]) -> threading.Thread:
+    """Call ``act`` once the Locust process has written its first flows (the load is on)."""
+
+    def loading() -> bool:
+        return any(
+            len(path.read_text().splitlines()) > 2
+            for path in (tmp_path / "reports").glob("*/locust/events-*.csv")
+        )
+
+    def wait_then_act() -> None:
+        wait_for(loading, timeout=120, interval=0.2, describe="the load's first flows")
+        act()
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    return thread
+
+
+def _children(marker: str) -> list[psutil.Process]:
+    return [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if marker in " ".join(child.cmdline())
+    ]
+
+
+def test_a_broken_abort_on_fail_gate_stops_the_load_early_and_fails_the_run(
+    tmp_path: Path, managed: ServerUrls
+) -> None:
+    result = _run(
+        tmp_path,
+        managed,
+        _breaker(tmp_path, abort_lost=True, flow_timeout="3s"),
+        faults=("drop-jobs",),
+    )
+    aborted = result.summary["aborted"]
+    assert aborted is not None, result.summary["notes"]
+    assert aborted["gate"] == GATES["lost"]
+    assert aborted["at_seconds"] < 0.75 * LOAD_SECONDS, aborted
+    assert result.summary["duration_seconds"] < 0.75 * LOAD_SECONDS
+    assert result.summary["verdict"] == "fail" and result.exit_code == 1
+    lost = next(g for g in result.evaluation.gates if g.gate.title == GATES["lost"])
+    assert lost.verdict is Verdict.FAIL  # confirmed on the complete data
+    assert any(note.startswith("stopped early at") for note in result.summary["notes"])
+    assert "Stopped early" in (result.run_dir / "report.html").read_text()
+    assert json.loads((result.run_dir / SUMMARY).read_text())["aborted"]["gate"] == GATES["lost"]
+
+
+def test_without_abort_on_fail_the_same_breakage_runs_to_the_end(
+    tmp_path: Path, managed: ServerUrls
+) -> None:
+    """The control: the gate alone does not stop a run."""
+    result = _run(tmp_path, managed, _breaker(tmp_path, flow_timeout="3s"), faults=("drop-jobs",))
+    assert result.summary["aborted"] is None
+    assert result.summary["duration_seconds"] >= LOAD_SECONDS - 1
+    assert result.exit_code == 1
+
+
+def test_a_stack_process_dying_mid_run_is_a_harness_failure_naming_it(
+    tmp_path: Path, managed: ServerUrls
+) -> None:
+    def crash_the_ai_worker() -> None:
+        (worker,) = _children("reference.workers run ai")
+        os.killpg(worker.pid, signal.SIGKILL)  # from outside: the harness did not stop it
+
+    killer = _when_loading(tmp_path, crash_the_ai_worker)
+    with pytest.raises(HarnessError) as caught:
+        _run(tmp_path, managed, _breaker(tmp_path))
+    killer.join(timeout=5)
+    error = caught.value
+    assert "worker-ai exited with code -9" in error.message, error.message
+    assert "worker-ai.log" in error.message and error.logs is not None
+    assert "\n" not in error.line()
+    assert not list((tmp_path / "reports").glob("*/summary.json"))  # no verdict on a broken run
+
+
+def test_the_load_generator_dying_is_a_harness_failure(tmp_path: Path, managed: ServerUrls) -> None:
+    def crash_the_load_generator() -> None:
+        (generator,) = _children("-m loadtests --scenario")
+        for process in [*generator.children(recursive=True), generator]:
+            process.kill()
+
+    killer = _when_loading(tmp_path, crash_the_load_generator)
+    with pytest.raises(HarnessError) as caught:
+        _run(tmp_path, managed, _breaker(tmp_path))
+    killer.join(timeout=5)
+    assert "the load generator exited with code -9" in caught.value.message
+    assert "locust.log" in caught.value.message
