@@ -13,6 +13,10 @@ and stopped when the load ends. They act from outside the reference, as real inc
 - ``corrupt-cache``: cached classifications are swapped for other photos' answers, like
   a cache-key collision (guarded by ``wrong_answers`` with ``cache=hit``).
 - ``s3-down``: the S3 fake is stopped a few seconds into the load (guarded by ``error_ratio``).
+
+A stack process that exits during the load is a harness failure (exit 2), unless it was meant
+to: a fault stops or kills one through :class:`~harness.processes.ManagedProcess` ``stop()`` or
+``kill()``, or calls its ``expect_exit()`` first when it makes it crash by other means.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ class LoadWatch:
         self.death: str | None = None
         self.abort: Abort | None = None
         self.errors: list[str] = []
+        self.checks = 0  # live gate checks made
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._load_start = time.time()
@@ -105,6 +106,8 @@ class LoadWatch:
             except Exception as exc:  # live data unreadable: no abort, said in the notes
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
+            finally:
+                self.checks += 1
             if self.abort is not None:
                 stop_load()
                 return

@@ -5,28 +5,130 @@ generator dying. Each uses the short ``breaker`` scenario of test_run.py."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from harness.collect.series import Series, point
 from harness.errors import HarnessError
 from harness.gates.evaluate import Verdict
+from harness.gates.model import Gate
 from harness.report.rundata import SUMMARY
 from harness.run import RunOptions, RunResult, run
 from harness.sandbox import ServerUrls
 from harness.waits import wait_for
+from harness.watch import LoadWatch
 from tests.harness.managed_broker import servers_with_management
 from tests.harness.test_run import BREAKER, FAST_MODEL, GATES
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
+E2E = (pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240))
+
+
+def e2e(test: Callable[..., None]) -> Callable[..., None]:
+    for mark in E2E:
+        test = mark(test)
+    return test
+
 
 LOAD_SECONDS = 16.0  # the breaker's one stage
+
+
+# -- live checks on recorded data (no stack) ---------------------------------------------
+
+
+class _Stack:
+    """Just what the watch asks of a local stack."""
+
+    settings = None
+
+    def __init__(self) -> None:
+        self.deaths: list[str] = []
+
+    def unexpected_deaths(self) -> list[str]:
+        return self.deaths
+
+
+def _gate(metric: str, threshold: str, **fields: object) -> Gate:
+    return Gate.model_validate({"metric": metric, "thresholds": [threshold], **fields})
+
+
+def _watch(tmp_path: Path, gates: list[Gate], series: Series | None = None) -> LoadWatch:
+    return LoadWatch(
+        stack=_Stack(),  # type: ignore[arg-type]
+        gates=gates,
+        warmup=0.0,
+        series=series or Series(),
+        events_dir=tmp_path,
+        interval=0.05,
+    )
+
+
+def _write_events(path: Path, statuses: list[str], *, partial: str = "") -> None:
+    now = time.time()
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(("job_id", "accepted", "status", "started_at"))
+        for number, status in enumerate(statuses):
+            writer.writerow((f"job-{number}", "true", status, f"{now:.6f}"))
+        out.write(partial)
+
+
+def _stopped(watch: LoadWatch) -> threading.Event:
+    stopped = threading.Event()
+    watch.start(load_start=time.time() - 1, stop_load=stopped.set)
+    wait_for(stopped.is_set, timeout=10, describe="the watch stopping the load")
+    watch.stop()
+    return stopped
+
+
+def test_a_lost_job_in_the_live_events_fires_an_abort_on_fail_gate(tmp_path: Path) -> None:
+    lost = _gate("lost_jobs", "count == 0", abort_on_fail=True, min_samples=50)
+    _write_events(tmp_path / "events-0.csv", ["done", "timeout", "done"], partial="job-9,tr")
+    watch = _watch(tmp_path, [lost])
+    _stopped(watch)
+    assert watch.abort is not None and watch.death is None
+    assert watch.abort.gate == lost.title
+    assert "count = 1 over 3 samples" in watch.abort.message  # the cut-off row is not read
+
+
+def test_a_gauge_past_its_bound_fires_and_gates_without_the_flag_do_not(tmp_path: Path) -> None:
+    series = Series()
+    series.add([point(time.time(), "dlq_length", 150.0)])
+    dlq = _gate("dlq_length", "max <= 100", abort_on_fail=True)
+    watch = _watch(tmp_path, [_gate("dlq_length", "max <= 10"), dlq], series)
+    _stopped(watch)
+    assert watch.abort is not None and watch.abort.gate == dlq.title
+
+
+def test_nothing_broken_nothing_stopped(tmp_path: Path) -> None:
+    _write_events(tmp_path / "events-0.csv", ["done", "done"])
+    watch = _watch(tmp_path, [_gate("lost_jobs", "count == 0", abort_on_fail=True)])
+    stopped = threading.Event()
+    watch.start(load_start=time.time() - 1, stop_load=stopped.set)
+    wait_for(lambda: watch.checks >= 3, timeout=10, describe="three live checks")
+    watch.stop()
+    assert not stopped.is_set() and watch.abort is None and watch.errors == []
+
+
+def test_a_process_dying_stops_the_load_and_is_named(tmp_path: Path) -> None:
+    watch = _watch(tmp_path, [])
+    stack = watch.stack
+    assert isinstance(stack, _Stack)
+    stack.deaths.append("worker-ai exited with code -9 (its log: logs/worker-ai.log)")
+    _stopped(watch)
+    assert watch.death == "worker-ai exited with code -9 (its log: logs/worker-ai.log)"
+    assert watch.abort is None
+
+
+# -- real runs -----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +192,7 @@ def _children(marker: str) -> list[psutil.Process]:
     ]
 
 
+@e2e
 def test_a_broken_abort_on_fail_gate_stops_the_load_early_and_fails_the_run(
     tmp_path: Path, managed: ServerUrls
 ) -> None:
@@ -112,6 +215,7 @@ def test_a_broken_abort_on_fail_gate_stops_the_load_early_and_fails_the_run(
     assert json.loads((result.run_dir / SUMMARY).read_text())["aborted"]["gate"] == GATES["lost"]
 
 
+@e2e
 def test_without_abort_on_fail_the_same_breakage_runs_to_the_end(
     tmp_path: Path, managed: ServerUrls
 ) -> None:
@@ -122,6 +226,7 @@ def test_without_abort_on_fail_the_same_breakage_runs_to_the_end(
     assert result.exit_code == 1
 
 
+@e2e
 def test_a_stack_process_dying_mid_run_is_a_harness_failure_naming_it(
     tmp_path: Path, managed: ServerUrls
 ) -> None:
@@ -140,6 +245,7 @@ def test_a_stack_process_dying_mid_run_is_a_harness_failure_naming_it(
     assert not list((tmp_path / "reports").glob("*/summary.json"))  # no verdict on a broken run
 
 
+@e2e
 def test_the_load_generator_dying_is_a_harness_failure(tmp_path: Path, managed: ServerUrls) -> None:
     def crash_the_load_generator() -> None:
         (generator,) = _children("-m loadtests --scenario")

@@ -98,7 +98,8 @@ def test_the_briefs_example_message(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         (
             "warmup = 10",
             "warmup = 10\nspeed = 2",
-            "load.speed: unknown key (allowed here: stages, time_scale, warmup, locust_processes)",
+            "load.speed: unknown key (allowed here: stages, time_scale, warmup, locust_processes, "
+            "flow_timeout)",
         ),
         (
             "users = 50\nspawn_rate = 5",
@@ -239,9 +240,14 @@ def test_refusals_in_every_table(extra: str, expected: str) -> None:
             "gates[1].min_samples: must be >= 1, got 0",
         ),
         (
-            "[[gates]]\nmetric = 'lost_jobs'\nthresholds = ['count == 0']\nabort_on_fail = true",
-            "gates[1].abort_on_fail: unknown key (allowed here: metric, thresholds, tags, name, "
-            "min_samples, include_warmup)",
+            "[[gates]]\nmetric = 'lost_jobs'\nthresholds = ['rate < 0.01']\nabort_on_fail = true",
+            "gates[1].abort_on_fail: only for bounds that stay broken once broken (count or max "
+            "upper bounds, count == 0, min lower bounds); rate < 0.01 could still mend",
+        ),
+        (
+            "[[gates]]\nmetric = 'lost_jobs'\nthresholds = ['count == 0']\nabort_on_fial = true",
+            "gates[1].abort_on_fial: unknown key (allowed here: metric, thresholds, tags, name, "
+            "min_samples, include_warmup, abort_on_fail)",
         ),
         (
             "[[gates]]\nmetric = 'lost_jobs'\nthresholds = 'count == 0'",
