@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -77,10 +78,10 @@ def _command(*args: object, **kwargs: object) -> Callable[[Callable[..., None]],
         def guarded(*a: object, **kw: object) -> None:
             try:
                 function(*a, **kw)
-            except (typer.Exit, typer.Abort):
-                raise
+            except (typer.Exit, typer.Abort, click.ClickException):
+                raise  # exit codes and usage errors typer already reports
             except KeyboardInterrupt:
-                err.print("[red]interrupted:[/red] the stack was taken down; no verdict")
+                err.print("[red]interrupted:[/red] what was running was taken down; no verdict")
                 raise typer.Exit(2) from None
             except Exception as exc:
                 _report_failure(exc)

@@ -1,8 +1,9 @@
 """Running a scenario: bring the stack up (or use a target URL), apply the load, sample the
 system, account for every accepted job, judge the gates and write the report.
 
-Exit codes: 0 every gate passed, 1 a gate failed (or could not decide), 2 the harness itself
-failed (a stack that did not start, a target that does not answer, a load generator crash).
+Exit codes: 0 every gate passed, 1 a gate failed (or could not decide, or an ``abort_on_fail``
+gate stopped the load early), 2 the harness itself failed (a server, stack or target that does
+not answer or start, a stack process or the load generator dying, a failed cleanup).
 """
 
 from __future__ import annotations
@@ -472,7 +473,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             write_events(run_dir / EVENTS, events)
         samples = observations.build(events, requests, series, start=started, end=ended)
         evaluation = scenario.evaluate(samples)
-        verdict, exit_code = _verdict(evaluation, watch, options, notes)
+        verdict, exit_code = _verdict(evaluation, watch=watch, options=options, notes=notes)
         series.write_csv(run_dir / SERIES)
         summary = {
             "run_id": run_id,
@@ -516,6 +517,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     except BaseException:  # Ctrl-C, SIGTERM: still take the stack down
         _clean_up(closing, stack)
         raise
+    assert result is not None
     cleanup = _clean_up(closing, stack)
     if cleanup is not None:
         _record_harness_failure(result, cleanup)
@@ -526,7 +528,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
 
 
 def _verdict(
-    evaluation: Evaluation, watch: LoadWatch, options: RunOptions, notes: list[str]
+    evaluation: Evaluation, *, watch: LoadWatch, options: RunOptions, notes: list[str]
 ) -> tuple[Verdict, int]:
     """The run's verdict and exit code: a run stopped early by a gate never passes, even when
     the complete data no longer show that gate broken (then a note says so)."""
@@ -543,16 +545,20 @@ def _verdict(
 
 
 def _clean_up(closing: contextlib.ExitStack, stack: LocalStack | None) -> CleanupError | None:
-    """Close the samplers and take the stack down; a failure is returned, never raised."""
-    try:
-        closing.close()
-        if stack is not None:
-            stack.stop()
-    except Exception as exc:
-        if isinstance(exc, CleanupError):
-            return exc
-        return CleanupError(f"cleanup failed: {type(exc).__name__}: {exc}".splitlines()[0])
-    return None
+    """Close the samplers and take the stack down (both, whatever fails); the first failure
+    is returned, never raised."""
+    failures: list[CleanupError] = []
+    for step in (closing.close, stack.stop if stack is not None else None):
+        if step is None:
+            continue
+        try:
+            step()
+        except CleanupError as exc:
+            failures.append(exc)
+        except Exception as exc:
+            text = f"cleanup failed: {type(exc).__name__}: {exc}".splitlines()[0]
+            failures.append(CleanupError(text))
+    return failures[0] if failures else None
 
 
 def _record_harness_failure(result: RunResult, error: HarnessError) -> None:

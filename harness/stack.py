@@ -72,18 +72,21 @@ class LocalStack:
             logs = self._logs_digest()
             with contextlib.suppress(Exception):  # the start-up error is the one to report
                 self.stop()
-            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: not a failure to explain
+            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: nothing to explain
                 raise
-            error = exc if isinstance(exc, HarnessError) else None
-            message = error.message if error else f"{type(exc).__name__}: {exc}"
-            raise StackError(
-                message
-                if message.startswith("stack failed")
-                else f"stack failed to start: {message}",
-                detail="\n".join(p for p in (error.detail if error else str(exc), logs) if p),
-                logs=self.log_dir if self.processes else None,
-            ) from exc
+            raise self._start_failure(exc, logs) from exc
         return self
+
+    def _start_failure(self, exc: Exception, logs: str) -> StackError:
+        """One line naming what failed; the processes' log tails go to ``detail``."""
+        known = isinstance(exc, HarnessError)
+        message = exc.message if known else f"{type(exc).__name__}: {exc}"
+        detail = exc.detail if known else str(exc)
+        return StackError(
+            f"stack failed to start: {message}",
+            detail="\n".join(part for part in (detail, logs) if part),
+            logs=self.log_dir if self.processes else None,
+        )
 
     @property
     def log_dir(self) -> Path:
