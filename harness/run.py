@@ -50,6 +50,7 @@ from harness.settle import settle_open_jobs
 from harness.stack import LocalStack, StackOptions
 from harness.stats import percentile
 from harness.watch import LoadWatch
+from loadtests.runner import PARTS as LOAD_PARTS
 from reference.common import topology
 from reference.common.settings import Settings
 
@@ -437,7 +438,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             gates=scenario.gates,
             warmup=scenario.warmup,
             series=series,
-            events_dir=run_dir / "locust",
+            events_dir=run_dir / LOAD_PARTS,
         )
         try:
             with contextlib.ExitStack() as active:
