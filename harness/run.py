@@ -63,8 +63,9 @@ def _tier(process: str) -> str:
 
 
 # Seconds from launching the load generator to its t=0 (its imports and Locust's start-up),
-# plus half a second per Locust process.
-LOAD_START_GRACE = 6.0
+# plus half a second per Locust process. On a loaded 2-core machine (load average 15) importing
+# the load generator alone took 6.5 s of wall time (1 s of CPU), so 6 s was not enough.
+LOAD_START_GRACE = 12.0
 
 # Collection points loaded into the local stack, as many as the seed's sample city.
 LOCATION_POINTS = 3000
