@@ -63,9 +63,8 @@ def _tier(process: str) -> str:
 
 
 # Seconds from launching the load generator to its t=0 (its imports and Locust's start-up),
-# plus half a second per Locust process. On a loaded 2-core machine (load average 15) importing
-# the load generator alone took 6.5 s of wall time (1 s of CPU), so 6 s was not enough.
-LOAD_START_GRACE = 12.0
+# plus half a second per Locust process (RunOptions.load_start_grace).
+LOAD_START_GRACE = 6.0
 
 # Collection points loaded into the local stack, as many as the seed's sample city.
 LOCATION_POINTS = 3000
@@ -105,6 +104,8 @@ class RunOptions:
     prometheus_step: float = 5.0
     # A target run's q.batch flood is published through this broker (from inside the cluster).
     flood_broker: str | None = None
+    # On a loaded machine the load generator's imports alone can take longer than the default.
+    load_start_grace: float = LOAD_START_GRACE
 
 
 @dataclass
@@ -465,7 +466,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         sampler = Sampler(collectors, series, options.sample_interval).start()
         # One timeline for the load and the flood: the load's t=0, agreed in advance.
         processes = options.processes or scenario.load.locust_processes
-        started = time.time() + LOAD_START_GRACE + 0.5 * processes
+        started = time.time() + options.load_start_grace + 0.5 * processes
         if flood is not None:
             flood.start(started)
         try:
