@@ -117,3 +117,13 @@ def test_kind_without_the_kind_binary_says_what_is_missing(
     result = runner.invoke(app, ["kind", "smoke"])
     assert result.exit_code == 2
     assert "kind is not installed" in result.output
+
+
+@pytest.mark.parametrize(
+    "option", ["--prometheus=http://127.0.0.1:9090", "--flood-broker=amqp://x"]
+)
+def test_target_only_options_without_a_target_are_refused(option: str) -> None:
+    result = runner.invoke(app, ["run", "smoke", option])
+    assert result.exit_code == 2
+    assert "--target" in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, no traceback

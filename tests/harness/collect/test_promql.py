@@ -159,6 +159,7 @@ def test_an_unreachable_prometheus_is_inconclusive_and_says_what_to_check(
     now = time.time()
     samples = Samples(start=now - 10, end=now)
     source = PrometheusSource(url, step=1)
+    source.wait_scraped(now, timeout=600)  # returns at once: nothing answers there
     notes = source.read(samples, start=now - 10, end=now)
     source.close()
     assert len(notes) == len(prometheus_metrics())
