@@ -1,4 +1,4 @@
-"""A target run judged with a real Prometheus: the server-side gates of ``smoke`` (queues, q.dlq,
+"""A target run without Prometheus names the gates that lack data and why; with a real one, the server-side gates of ``smoke`` (queues, q.dlq,
 Redis clients, CPU and memory by tier) come from PromQL over the run's window, none inconclusive.
 
 The stack is a local one brought up beside the run, as a deployed stack would be; Prometheus
@@ -12,17 +12,40 @@ from pathlib import Path
 
 import pytest
 
+from harness.collect.promql import prometheus_metrics
 from harness.gates.evaluate import Verdict
-from harness.run import RunOptions, _stack_options, _tier, run
+from harness.measurements import Samples
+from harness.run import RunOptions, _stack_options, _target_gauges, _tier, run
 from harness.sandbox import ServerUrls
 from harness.scenario import find_scenario, load_scenario
 from harness.stack import LocalStack
 from tests.harness.collect.exporters import serve_cadvisor
 from tests.harness.collect.prometheus_server import prometheus_binary, prometheus_server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
+
+def test_without_prometheus_a_target_run_says_which_gates_lack_data_and_why() -> None:
+    smoke = load_scenario(find_scenario("smoke"))
+    samples = Samples(start=0.0, end=60.0)
+    for second in range(60):  # values that would pass, were they allowed to judge
+        samples.record("redis_clients", 10, t=float(second))
+        samples.record("queue_depth", 5, t=float(second), tags={"queue": "q.batch"})
+    options = RunOptions(scenario_path=find_scenario("smoke"), target="http://deployed")
+    notes = _target_gauges(options, smoke, samples, flood=None, progress=lambda _: None)
+    assert notes == []
+    judged = {g.gate.title: g for g in smoke.evaluate(samples).gates}
+    for name in prometheus_metrics():
+        gates = [g for g in judged.values() if g.gate.metric == name]
+        for gate in gates:
+            assert gate.verdict is Verdict.INCONCLUSIVE, gate.message
+            assert "pass --prometheus URL" in gate.message
+    backlog = judged["q.batch really had a backlog"].message
+    assert "--flood-broker" in backlog
+    assert judged["p95 processing time under 5 s"].verdict is Verdict.INCONCLUSIVE  # no data
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.timeout(420)
 def test_a_target_run_with_prometheus_judges_every_smoke_gate(
     tmp_path: Path, servers: ServerUrls
 ) -> None:
