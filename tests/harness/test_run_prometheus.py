@@ -1,5 +1,6 @@
-"""A target run without Prometheus names the gates that lack data and why; with a real one, the server-side gates of ``smoke`` (queues, q.dlq,
-Redis clients, CPU and memory by tier) come from PromQL over the run's window, none inconclusive.
+"""A target run without Prometheus names the gates that lack data and why; with a real one, the
+server-side gates of ``smoke`` (queues, q.dlq, Redis clients, CPU and memory by tier) come from
+PromQL over the run's window, none inconclusive.
 
 The stack is a local one brought up beside the run, as a deployed stack would be; Prometheus
 (Debian's 2.42) scrapes its services' and workers' ``/metrics`` (queue depths, Redis clients) and
