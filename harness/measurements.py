@@ -19,6 +19,10 @@ Metric kinds (as in k6) decide what a value means and which aggregations a gate 
 - ``counter``: increments (tasks published); ``count`` (their sum) and ``rate`` (sum per second
   of the evaluation window).
 
+A metric a target run cannot sample itself declares its PromQL beside it (``MetricSpec.promql``),
+read from the cluster's Prometheus by :mod:`harness.collect.promql`. What a run could not observe
+is marked with the reason (:meth:`Samples.mark_unavailable`), and gates on it are inconclusive.
+
 Warm-up exclusion is a time filter: :meth:`Samples.excluding_warmup` keeps what was observed at
 or after ``start + warmup``. Appending is safe from threads and greenlets (one ``list.append``).
 """
