@@ -342,10 +342,24 @@ def run(
     inconclusive_ok: Annotated[
         bool, typer.Option(help="exit 0 when gates are inconclusive (too few samples)")
     ] = False,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            help="with --target: the cluster's Prometheus (base URL), for the gates on queues, "
+            "Redis and CPU and memory by tier"
+        ),
+    ] = None,
+    flood_broker: Annotated[
+        str | None,
+        typer.Option(help="with --target: publish the scenario's q.batch flood to this broker"),
+    ] = None,
 ) -> None:
     """Run a scenario, judge its gates, write reports/<run-id>/ (exit 0 pass, 1 fail, 2 harness)."""
     from harness.run import run as run_scenario
 
+    if (prometheus or flood_broker) and not target:
+        err.print("error: --prometheus and --flood-broker go with --target URL")
+        raise typer.Exit(2)
     options = _run_options(
         scenario,
         target=target,
@@ -359,6 +373,7 @@ def run(
         drain=drain,
         inconclusive_ok=inconclusive_ok,
     )
+    options.prometheus, options.flood_broker = prometheus, flood_broker
     with _stop_on_sigterm():
         result = run_scenario(options, _progress)
     _print_summary(result.summary, result.run_dir)
@@ -586,6 +601,7 @@ def kind_run(
                 reports_dir=reports,
                 upload_rewrites=tuple(f"{a}={b}" for a, b in target.upload_rewrites.items()),
                 inconclusive_ok=inconclusive_ok,
+                prometheus=target.prometheus_url,
             ),
             _progress,
         )

@@ -19,6 +19,10 @@ Metric kinds (as in k6) decide what a value means and which aggregations a gate 
 - ``counter``: increments (tasks published); ``count`` (their sum) and ``rate`` (sum per second
   of the evaluation window).
 
+A metric a target run cannot sample itself declares its PromQL beside it (``MetricSpec.promql``),
+read from the cluster's Prometheus by :mod:`harness.collect.promql`. What a run could not observe
+is marked with the reason (:meth:`Samples.mark_unavailable`), and gates on it are inconclusive.
+
 Warm-up exclusion is a time filter: :meth:`Samples.excluding_warmup` keeps what was observed at
 or after ``start + warmup``. Appending is safe from threads and greenlets (one ``list.append``).
 """
@@ -28,14 +32,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
 from harness.mocks.catalog import VARIANTS
-from reference.common import topology
+from reference.common import tiers, topology
 
 
 class MetricKind(StrEnum):
@@ -59,6 +63,20 @@ TagValues = frozenset[str] | None  # None: any value (free-form, such as a reque
 
 
 @dataclass(frozen=True)
+class PromQuery:
+    """How a cluster's Prometheus answers a metric: a PromQL expression evaluated over the run's
+    window, whose result labels named like the metric's tags become its tags; ``divisor`` turns
+    a series' value into the metric's unit (cores or bytes into a share of the tier's budget).
+
+    Queue depths and Redis clients are the services' and workers' own gauges (each process reads
+    its own vhost and Redis, reference/workers/metrics.py); a step where any process's last read
+    failed is left out, so a stale value shows as a gap instead of passing."""
+
+    expr: str
+    divisor: Callable[[Mapping[str, str]], float] | None = None
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """A metric a gate may name: kind, unit, the tags its observations carry, who records it."""
 
@@ -68,6 +86,8 @@ class MetricSpec:
     description: str
     recorded_by: str
     tags: Mapping[str, TagValues] = field(default_factory=dict)
+    # Where a target run reads it: the cluster's Prometheus (harness.collect.promql).
+    promql: PromQuery | None = None
 
     @property
     def is_duration(self) -> bool:
@@ -79,6 +99,13 @@ _TASKS = frozenset(task for spec in topology.QUEUES for task in spec.tasks)
 _CACHE = frozenset({"hit", "miss"})
 _FOLLOW = frozenset({"poll", "stream"})
 _MODES = frozenset({"analyze", "classify"})
+_TIERS = frozenset(node.tier for node in tiers.NODES)
+# Our workloads' containers only (cAdvisor, scraped per node and labelled with the node's tier):
+# the control plane, kube-proxy and the CNI are not in any budget of ours.
+_CONTAINERS = (
+    'container!="", container!="POD", '
+    'namespace=~"auth|users|locations|waste|messaging|default|monitoring"'
+)
 _JOB_TAGS: Mapping[str, TagValues] = {
     "follow": _FOLLOW,
     "variant": frozenset(("new", *VARIANTS)),  # "new": a first photo of the item
@@ -132,19 +159,50 @@ _SPECS = (
     MetricSpec(
         "queue_depth", MetricKind.GAUGE, "messages",
         "ready messages in a queue, sampled periodically", "collector", {"queue": _QUEUES},
+        PromQuery(
+            "max by (queue) (wastecoach_queue_messages)"
+            " and on () (max(wastecoach_queue_sample_failed) == 0)"
+        ),
     ),
     MetricSpec(
         "dlq_length", MetricKind.GAUGE, "messages",
-        "messages in q.dlq, sampled periodically (alert bound: > 100)", "collector",
+        "messages in q.dlq, sampled periodically (alert bound: > 100)", "collector", {},
+        PromQuery(
+            "max(wastecoach_dlq_messages) and on () (max(wastecoach_queue_sample_failed) == 0)"
+        ),
     ),
     MetricSpec(
         "redis_clients", MetricKind.GAUGE, "clients",
-        "Redis connected_clients, sampled periodically", "collector",
+        "Redis connected_clients, sampled periodically", "collector", {},
+        PromQuery(
+            "max(wastecoach_redis_connected_clients)"
+            " and on () (max(wastecoach_redis_sample_failed) == 0)"
+        ),
     ),
     MetricSpec(
         "batch_published", MetricKind.COUNTER, "tasks",
         "tasks the background flood published to q.batch", "runner",
         {"task": frozenset(topology.BATCH.tasks)},
+    ),
+    MetricSpec(
+        "tier_cpu", MetricKind.GAUGE, "share of budget",
+        "CPU used by a tier's processes (pods) as a share of the seed's CPU budget for the tier "
+        "(reference/common/tiers.py; 1.0 is the budget, CPU limits are twice it)",
+        "collector", {"tier": _TIERS},
+        PromQuery(
+            f"sum by (tier) (rate(container_cpu_usage_seconds_total{{{_CONTAINERS}}}[1m]))",
+            lambda tags: tiers.tier_budget(tags["tier"]).cpu_cores,
+        ),
+    ),
+    MetricSpec(
+        "tier_memory", MetricKind.GAUGE, "share of budget",
+        "memory (RSS; on a cluster the working set) of a tier's processes as a share of the "
+        "seed's memory budget for the tier (1.0 is the budget, which is also the limit)",
+        "collector", {"tier": _TIERS},
+        PromQuery(
+            f"sum by (tier) (container_memory_working_set_bytes{{{_CONTAINERS}}})",
+            lambda tags: tiers.tier_budget(tags["tier"]).memory_bytes,
+        ),
     ),
 )  # fmt: skip
 METRICS: Mapping[str, MetricSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
@@ -200,6 +258,28 @@ class Samples:
         self.start = start
         self.end = end
         self._series: dict[str, list[Observation]] = {}
+        # Metrics (or some of their tag sets) the run could not observe, with the reason: a gate
+        # on them is inconclusive whatever was recorded (a window with gaps never passes).
+        self._unavailable: list[tuple[str, Tags, str]] = []
+
+    def mark_unavailable(
+        self, name: str, reason: str, *, tags: Mapping[str, object] | None = None
+    ) -> None:
+        """Say why ``name`` (only its observations carrying ``tags``, when given) lacks data."""
+        self._unavailable.append((name, _freeze_tags(tags), reason))
+
+    def unavailable(self, name: str, tags: Mapping[str, str] | None = None) -> str | None:
+        """Why a gate on ``name`` with the tag filter ``tags`` lacks data; None when it does not.
+
+        An entry for a tag set applies to a filter naming those tags, or to no filter at all.
+        """
+        wanted = dict(tags or {})
+        reasons = [
+            reason
+            for metric, marked, reason in self._unavailable
+            if metric == name and all(wanted.get(k, v) == v for k, v in marked)
+        ]
+        return "; ".join(dict.fromkeys(reasons)) or None
 
     # -- recording ------------------------------------------------------------------------
     def record(
@@ -282,6 +362,7 @@ class Samples:
             ]
             if kept:
                 out._series[name] = kept
+        out._unavailable = list(self._unavailable)
         return out
 
     def excluding_warmup(self, warmup: float) -> Samples:
@@ -300,6 +381,7 @@ class Samples:
         """Add ``other``'s observations to this store (start: the earlier, end: the later)."""
         for name, series in other._series.items():
             self._series.setdefault(name, []).extend(series)
+        self._unavailable += other._unavailable
         if other.start is not None:
             self.start = other.start if self.start is None else min(self.start, other.start)
         if other.end is not None:

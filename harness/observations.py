@@ -12,15 +12,22 @@ One place decides what each gate metric means for this system:
 - ``error_ratio``: per HTTP request, 1 when it failed (5xx, unexpected status, no answer)
 - ``queue_wait``: per AI job, queued -> started by a worker (server clock), tag queue=q.ai
 - ``queue_depth``, ``dlq_length``, ``redis_clients``: sampled gauges
+- ``tier_cpu``, ``tier_memory``: per sample, the CPU (cores) and RSS of a tier's processes
+  summed, as a share of the tier's budget (``reference.common.tiers.tier_budget``)
+
+A target run has no process samples nor servers of its own: those gauges come from the cluster's
+Prometheus (:mod:`harness.collect.promql`) or are marked unavailable with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from harness.collect.series import Series
 from harness.measurements import Samples
+from reference.common import tiers
 
 SERIES_GAUGES = ("queue_depth", "dlq_length", "redis_clients")
 
@@ -83,6 +90,28 @@ def add_series(samples: Samples, series: Series) -> None:
             samples.record(name, p.value, t=p.ts, tags=dict(p.tags))
 
 
+def add_tier_use(
+    samples: Samples,
+    series: Series,
+    *,
+    budget: Callable[[str], tiers.TierBudget] = tiers.tier_budget,
+) -> None:
+    """``tier_cpu`` and ``tier_memory`` from the process samples (``cpu_percent`` is of one
+    core, ``rss_bytes``), one observation per tier per sampling instant."""
+    known = {node.tier for node in tiers.NODES}
+    for source, name, scale in (
+        ("cpu_percent", "tier_cpu", lambda b: b.cpu_millis / 10),  # percent of one core
+        ("rss_bytes", "tier_memory", lambda b: b.memory_bytes),
+    ):
+        totals: dict[tuple[float, str], float] = defaultdict(float)
+        for p in series.select(source):
+            tier = p.tag("tier")
+            if tier in known:
+                totals[(p.ts, tier)] += p.value
+        for (ts, tier), used in sorted(totals.items()):
+            samples.record(name, used / scale(budget(tier)), t=ts, tags={"tier": tier})
+
+
 def build(
     events: Iterable[Mapping[str, Any]],
     requests: Iterable[Mapping[str, Any]],
@@ -95,4 +124,5 @@ def build(
     add_events(samples, events)
     add_requests(samples, requests)
     add_series(samples, series)
+    add_tier_use(samples, series)
     return samples

@@ -32,6 +32,7 @@ from harness.collect.series import Series, point
 from harness.errors import CleanupError, HarnessError, as_harness_error
 from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation, Verdict
 from harness.gates.evaluate import exit_code as exit_code_of
+from harness.measurements import Samples
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.rundata import (
@@ -67,7 +68,7 @@ def _tier(process: str) -> str:
 
 
 # Seconds from launching the load generator to its t=0 (its imports and Locust's start-up),
-# plus half a second per Locust process.
+# plus half a second per Locust process (RunOptions.load_start_grace).
 LOAD_START_GRACE = 6.0
 
 # Collection points loaded into the local stack, as many as the seed's sample city.
@@ -98,6 +99,14 @@ class RunOptions:
     drain_seconds: float = 60.0
     inconclusive_ok: bool = False
     sample_interval: float = 1.0
+    # A target run's server-side gauges (queues, Redis, CPU and memory by tier): the cluster's
+    # Prometheus, queried at this step over the run's window.
+    prometheus: str | None = None
+    prometheus_step: float = 5.0
+    # A target run's q.batch flood is published through this broker (from inside the cluster).
+    flood_broker: str | None = None
+    # On a loaded machine the load generator's imports alone can take longer than the default.
+    load_start_grace: float = LOAD_START_GRACE
 
 
 @dataclass
@@ -364,6 +373,44 @@ def _gate_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
     return rows
 
 
+def _target_gauges(
+    options: RunOptions,
+    scenario: Scenario,
+    samples: Samples,
+    *,
+    flood: BatchFlood | None,
+    progress: Progress,
+) -> list[str]:
+    """A target run's server-side gauges from the cluster's Prometheus, or each marked
+    unavailable with the reason; the q.batch backlog needs the flood too."""
+    from harness.collect.promql import PrometheusSource, prometheus_metrics
+
+    notes = []
+    if scenario.background.batch is not None and flood is None:
+        samples.mark_unavailable(
+            "queue_depth",
+            "the background q.batch flood was skipped (--flood-broker URL publishes it)",
+            tags={"queue": topology.BATCH.name},
+        )
+    if options.prometheus is None:
+        for name in prometheus_metrics():
+            samples.mark_unavailable(
+                name,
+                "a target run reads the broker, Redis and per-tier gauges from the cluster's "
+                "Prometheus: pass --prometheus URL",
+            )
+        return notes
+    assert samples.start is not None and samples.end is not None
+    source = PrometheusSource(options.prometheus, step=options.prometheus_step)
+    try:
+        progress(f"reading the server-side gauges from {options.prometheus}...")
+        source.wait_scraped(samples.end, timeout=3 * options.prometheus_step + 60)
+        notes += source.read(samples, start=samples.start, end=samples.end)
+    finally:
+        source.close()
+    return [f"prometheus: {note}" for note in notes]
+
+
 def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     """Run one scenario end to end; raises ``HarnessError`` when the harness cannot, in any
     phase. A failed cleanup after the verdict is one too (exit 2): the verdict stays in the
@@ -378,6 +425,11 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             parse_upload_rewrites(options.upload_rewrites)
         except ValueError as exc:
             raise HarnessError(f"--upload-rewrite {exc}") from None
+    if options.target is None and (options.prometheus or options.flood_broker):
+        raise HarnessError(
+            "--prometheus and --flood-broker are for a target run; a local run samples its own "
+            "servers"
+        )
     if options.faults and options.target is not None:
         raise HarnessError("faults are injected into a local stack; drop --target or --fault")
     try:
@@ -421,8 +473,13 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             flood = BatchFlood(scenario, stack.settings, series)
         else:
             samplers["metrics"] = PrometheusSampler({"gateway": f"{base_url}/metrics"})
-            if scenario.background.batch is not None:
-                notes.append("background batch flood skipped: the target's broker is not ours")
+            if options.flood_broker is not None:
+                flood = BatchFlood(scenario, Settings(broker_url=options.flood_broker), series)
+            elif scenario.background.batch is not None:
+                notes.append(
+                    "background batch flood skipped: the target's broker is not ours "
+                    "(--flood-broker URL publishes it)"
+                )
         for sampler_object in samplers.values():
             closing.callback(getattr(sampler_object, "close", lambda: None))
         collectors = {name: s.sample for name, s in samplers.items()}
@@ -430,7 +487,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         sampler = Sampler(collectors, series, options.sample_interval).start()
         # One timeline for the load and the flood: the load's t=0, agreed in advance.
         processes = options.processes or scenario.load.locust_processes
-        started = time.time() + LOAD_START_GRACE + 0.5 * processes
+        started = time.time() + options.load_start_grace + 0.5 * processes
         if flood is not None:
             flood.start(started)
         watch = LoadWatch(
@@ -473,6 +530,8 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             notes += settle_notes
             write_events(run_dir / EVENTS, events)
         samples = observations.build(events, requests, series, start=started, end=ended)
+        if options.target is not None:
+            notes += _target_gauges(options, scenario, samples, flood=flood, progress=progress)
         evaluation = scenario.evaluate(samples)
         verdict, exit_code = _verdict(evaluation, watch=watch, options=options, notes=notes)
         series.write_csv(run_dir / SERIES)

@@ -6,6 +6,9 @@ Rules:
   it *passes* when ``aggregate <comparator> bound`` holds and *fails* when it does not.
 - A gate, and the run, is ``fail`` if anything fails, else ``inconclusive`` if anything is,
   else ``pass``. A run with no gates is inconclusive: a gate that cannot fail is a defect.
+- A metric the run marked unavailable (``Samples.mark_unavailable``: no source for it, an
+  unreachable Prometheus, a query with no series, a window with gaps) makes the gates on it
+  inconclusive with that reason, whatever was recorded.
 - Exit codes: 0 pass, 1 fail, 1 inconclusive (a release gate that could not decide must not
   promote) unless ``inconclusive_ok`` makes it 0; 2 is reserved for the harness failing.
 - Percentiles are exact: linear interpolation between the two nearest ranks over the raw values
@@ -170,6 +173,19 @@ def evaluate(gates: Sequence[Gate], samples: Samples, *, warmup: float = 0.0) ->
 def evaluate_gate(gate: Gate, samples: Samples, *, warmup: float = 0.0) -> GateResult:
     """Judge one gate on ``samples`` as given (already filtered); ``warmup`` only words it."""
     observations = samples.observations(gate.metric, gate.tags)
+    missing = samples.unavailable(gate.metric, gate.tags)
+    if missing is not None:
+        results = tuple(
+            ThresholdResult(
+                threshold,
+                Verdict.INCONCLUSIVE,
+                None,
+                len(observations),
+                f"{gate.selector}: {threshold} cannot be judged: {missing}",
+            )
+            for threshold in gate.thresholds
+        )
+        return GateResult(gate, Verdict.INCONCLUSIVE, len(observations), results)
     start = samples.start
     end = samples.end if samples.end is not None else samples.last_time()
     seconds = end - start if start is not None and end is not None else 0.0

@@ -46,6 +46,7 @@ IMAGE = "wastecoach/reference:kind"
 MIN_KIND_VERSION = (0, 24)
 GATEWAY_NODE_PORT = 30080
 S3_NODE_PORT = 30500
+PROMETHEUS_NODE_PORT = 30090
 # The host pre-signed upload URLs name (cluster/overlays/kind/settings.env); only pods resolve it.
 IN_CLUSTER_S3 = "s3.fakes.svc.cluster.local:5000"
 MIGRATIONS = ("default", "wastecoach-migrate")
@@ -93,6 +94,8 @@ class ClusterTarget:
 
     base_url: str
     upload_rewrites: Mapping[str, str] = field(default_factory=dict)
+    # The cluster's Prometheus, where the run reads the server-side gauges (None: not known).
+    prometheus_url: str | None = None
 
     @classmethod
     def existing(cls, base_url: str) -> ClusterTarget:
@@ -331,6 +334,7 @@ class KindCluster:
         return ClusterTarget(
             f"http://127.0.0.1:{ports[GATEWAY_NODE_PORT]}",
             {IN_CLUSTER_S3: f"127.0.0.1:{ports[S3_NODE_PORT]}"},
+            f"http://127.0.0.1:{ports[PROMETHEUS_NODE_PORT]}",
         )
 
     def collect_logs(self, dest: Path | None = None) -> Path:

@@ -107,3 +107,27 @@ def workload(name: str) -> Workload:
         if item.name == name:
             return item
     raise KeyError(f"no workload named {name!r}; known: {', '.join(w.name for w in WORKLOADS)}")
+
+
+@dataclass(frozen=True)
+class TierBudget:
+    """What the workloads of one tier may use together: the sum of their budgets."""
+
+    tier: str
+    cpu_millis: int
+    memory_mib: int
+
+    @property
+    def cpu_cores(self) -> float:
+        return self.cpu_millis / 1000
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mib * 1024 * 1024
+
+
+def tier_budget(tier: str) -> TierBudget:
+    """The CPU and memory of every workload of ``tier`` (the seed's and the headroom pods)."""
+    node_for_tier(tier)  # an unknown tier is a KeyError naming the known ones
+    on_tier = workloads_on(tier)
+    return TierBudget(tier, sum(w.cpu_millis for w in on_tier), sum(w.memory_mib for w in on_tier))

@@ -1,4 +1,5 @@
-"""Queue depths as Prometheus gauges, the DLQ's among them (the seed alerts above 100).
+"""Queue depths as Prometheus gauges, the DLQ's among them (the seed alerts above 100), and
+Redis's connected clients (a leaked result-backend pool once reached ~900).
 
 Workers run a ``QueueSampler`` thread while they serve metrics; services call
 ``sample_queues`` (or start the same sampler) before rendering ``/metrics``. Depths are read by
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import redis
 from kombu import Connection
 from prometheus_client import Gauge
 
@@ -31,6 +33,36 @@ QUEUE_SAMPLE_FAILED = Gauge(
     "1 when the last attempt to read the queue depths failed, else 0.",
     multiprocess_mode="mostrecent",
 )
+
+
+REDIS_CLIENTS = Gauge(
+    "wastecoach_redis_connected_clients",
+    "Redis connected_clients (INFO clients) when last sampled.",
+    multiprocess_mode="mostrecent",
+)
+REDIS_SAMPLE_FAILED = Gauge(
+    "wastecoach_redis_sample_failed",
+    "1 when the last attempt to read Redis's client count failed, else 0.",
+    multiprocess_mode="mostrecent",
+)
+
+
+def sample_redis(settings: Settings, timeout: float = 3.0) -> int:
+    """Read Redis's connected clients once (on a connection of its own) and set the gauge."""
+    try:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        try:
+            clients = int(client.info("clients")["connected_clients"])
+        finally:
+            client.close()
+    except Exception:
+        REDIS_SAMPLE_FAILED.set(1)
+        raise
+    REDIS_SAMPLE_FAILED.set(0)
+    REDIS_CLIENTS.set(clients)
+    return clients
 
 
 def sample_queues(settings: Settings, timeout: float = 3.0) -> dict[str, int]:
@@ -75,6 +107,10 @@ class QueueSampler:
                 self.samples += 1
             except Exception as exc:
                 log.warning("queue depth sample failed: %s", exc)
+            try:
+                sample_redis(self.settings)
+            except Exception as exc:
+                log.warning("redis clients sample failed: %s", exc)
             self._stop.wait(self.interval)
 
     def start(self) -> QueueSampler:

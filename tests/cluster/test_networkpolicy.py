@@ -13,7 +13,10 @@ CELERY = {"celery-ai-worker", "celery-batch-worker", "celery-api-worker", "celer
 # Who may open each storage port, by workload (seed section 5; the gateway only in kind).
 CLIENTS = {
     # locations-service and auth-service publish map.search and oauth.verify to q.api.
-    ("rabbitmq", 5672): {"waste-service", "locations-service", "auth-service"} | CELERY,
+    # The release gate Job publishes its scenario's q.batch flood.
+    ("rabbitmq", 5672): {"waste-service", "locations-service", "auth-service"}
+    | CELERY
+    | {"wastecoach-release-gate"},
     # locations-service: the reference keeps the collection points in PostgreSQL.
     ("postgresql", 5432): {
         "auth-service",

@@ -178,3 +178,13 @@ def test_an_unexpected_exception_is_one_line_and_exit_code_2(
         "harness error: unexpected ZeroDivisionError: division by zero (rerun with --debug "
         "for the traceback)"
     ]
+
+
+@pytest.mark.parametrize(
+    "option", ["--prometheus=http://127.0.0.1:9090", "--flood-broker=amqp://x"]
+)
+def test_target_only_options_without_a_target_are_refused(option: str) -> None:
+    result = runner.invoke(app, ["run", "smoke", option])
+    assert result.exit_code == 2
+    assert "--target" in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, no traceback

@@ -29,6 +29,7 @@ class Faults:
     dlq_per_second: float = 0.0  # messages dead-lettered per second
     redis_leak: bool = False  # one Redis client more per scan, never released
     fault_from: float = 0.0  # seconds after start before the faults begin
+    over_budget: bool = False  # every tier uses more CPU and memory than its budget
 
 
 def simulate(
@@ -116,4 +117,10 @@ def _gauges(
         samples.record("dlq_length", dlq, t=t)
         leaked = int(scans * second / duration) if broken and faults.redis_leak else 0
         samples.record("redis_clients", rng.randint(20, 40) + leaked, t=t)
+        over = broken and faults.over_budget
+        for tier in ("control", "api", "async", "storage"):
+            cpu = rng.uniform(1.2, 1.8) if over else rng.uniform(0.1, 0.6)
+            memory = rng.uniform(1.05, 1.3) if over else rng.uniform(0.2, 0.5)
+            samples.record("tier_cpu", cpu, t=t, tags={"tier": tier})
+            samples.record("tier_memory", memory, t=t, tags={"tier": tier})
         second += 1.0

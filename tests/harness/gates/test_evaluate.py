@@ -349,3 +349,19 @@ def test_gate_titles() -> None:
     assert plain.title == "queue_wait{queue=q.ai,task=image.analyze}: p(95) < 1000, max < 5s"
     assert gate("lost_jobs", "count == 0", name="no job lost").title == "no job lost"
     assert plain.model_dump()["thresholds"] == ("p(95) < 1000", "max < 5s")
+
+
+def test_a_metric_marked_unavailable_is_inconclusive_whatever_was_recorded() -> None:
+    samples = Samples(start=0.0, end=10.0)
+    for second in range(10):
+        samples.record("queue_depth", 5, t=float(second), tags={"queue": "q.batch"})
+        samples.record("queue_depth", 0, t=float(second), tags={"queue": "q.ai"})
+    samples.mark_unavailable("queue_depth", "a gap at 4 s", tags={"queue": "q.batch"})
+    batch = Gate(metric="queue_depth", tags={"queue": "q.batch"}, thresholds=("max >= 3",))
+    ai = Gate(metric="queue_depth", tags={"queue": "q.ai"}, thresholds=("max <= 1",))
+    every = Gate(metric="queue_depth", thresholds=("max <= 100",))
+    judged = evaluate([batch, ai, every], samples)
+    verdicts = [result.verdict for result in judged.gates]
+    assert verdicts == [Verdict.INCONCLUSIVE, Verdict.PASS, Verdict.INCONCLUSIVE]
+    assert "a gap at 4 s" in judged.gates[0].message
+    assert judged.exit_code() == 1 and judged.exit_code(inconclusive_ok=True) == 0

@@ -40,6 +40,8 @@ def breaking_fault(gate: Gate) -> Faults:
         "lost_jobs": Faults(dropped_jobs=1),
         "dlq_length": Faults(dlq_per_second=10),
         "redis_clients": Faults(redis_leak=True),
+        "tier_cpu": Faults(over_budget=True),
+        "tier_memory": Faults(over_budget=True),
     }
     assert gate.metric in by_metric, f"no fault breaks {gate.metric}: add one to this test"
     return by_metric[gate.metric]
