@@ -1,7 +1,8 @@
 """A TCP proxy a test controls, to make a dependency unavailable and back without touching the
 shared server behind it: ``down()`` resets every open connection and every new one (as a
-server that crashed and is restarting would), counting the refused ones; ``up()`` forwards
-again."""
+server that crashed and is restarting would), counting the refused ones; ``pause()`` holds
+every byte in both directions with the connections open (a server that hangs); ``up()``
+forwards again."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.refused = 0  # connections reset while down
         self._forwarding = True
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -55,12 +58,17 @@ class TcpProxy:
         for sock in sockets:
             _reset(sock)
 
+    def pause(self) -> None:
+        self._flowing.clear()
+
     def up(self) -> None:
         with self._lock:
             self._forwarding = True
+        self._flowing.set()
 
     def close(self) -> None:
         self.down()
+        self._flowing.set()
         self._listener.close()
 
     def _accept(self) -> None:
@@ -90,6 +98,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -196,3 +196,20 @@ def test_readiness_names_the_dependency_that_is_down(settings: Settings) -> None
         app.dependency_overrides.clear()
     assert ready.status_code == 503 and ready.json()["code"] == "not_ready"
     assert ready.json()["checks"]["redis"] != "ok" and ready.json()["checks"]["postgres"] == "ok"
+
+
+def test_a_message_no_queue_takes_is_refused_not_forgotten(
+    client: TestClient, broker: Connection
+) -> None:
+    first, job = start(client), start(client)
+    for each in (first, job):
+        put_photo(each, photo())
+    assert client.post(f"/api/v1/waste/upload-complete/{first['job_id']}").status_code == 202
+    topology.kombu_queue(topology.AI)(broker.default_channel).delete()  # q.ai gone, and first
+    answer = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert answer.status_code == 503 and answer.json()["code"] == "broker_unavailable"
+    assert "Unroutable" in answer.json()["message"]
+    assert client.get(f"/api/v1/waste/status/{job['job_id']}").json()["status"] == "awaiting_upload"
+    # The publisher declares the topology again, and the app's retry is queued.
+    assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
+    assert wait_for(lambda: ai_depth(broker) == 1, timeout=10, describe="the job in q.ai")
