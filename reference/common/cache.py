@@ -29,5 +29,15 @@ class Keys:
     def revoked(self, jti: str) -> str:
         return f"{self.prefix}revoked:{jti}"
 
+    def revoked_user(self, user_id: str) -> str:
+        return f"{self.prefix}revoked-user:{user_id}"
+
+    def revocations_complete(self) -> str:
+        """Present while Redis holds the whole deny-list (see reference.common.revocation)."""
+        return f"{self.prefix}revocations-complete"
+
+    def revocations_restoring(self) -> str:
+        return f"{self.prefix}revocations-restoring"
+
     def counter(self, name: str) -> str:
         return f"{self.prefix}counter:{name}"

@@ -11,6 +11,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from reference.analytics import days, totals
+from reference.common import revocation
 from reference.common.db import session_scope
 from reference.common.settings import get_settings
 from reference.workers import backup, cache_cleanup, deadletter, dlq
@@ -27,11 +28,13 @@ def _result_ttl(task: Task) -> int:
 
 @shared_task(name="cleanup.cache", bind=True, ignore_result=False, acks_on_failure=False)
 def cleanup_cache(self: Task) -> dict[str, Any]:
-    """Remove orphaned and stale keys under the deployment's Redis prefix."""
+    """Remove orphaned and stale keys under the deployment's Redis prefix, and revocations no
+    token can use any more from PostgreSQL."""
     settings = get_settings()
 
     def work() -> dict[str, Any]:
         counts = cache_cleanup.cleanup(settings, _result_ttl(self))
+        counts["revocations_expired"] = revocation.purge_expired(settings)
         log.info("cleanup.cache: %s", counts)
         return counts
 
