@@ -49,13 +49,17 @@ def _run(task: Task, job_id: str) -> dict[str, object]:
     return {"job_id": job_id, "status": outcome.status.value, "cache_hit": outcome.cache_hit}
 
 
-@shared_task(name="image.analyze", bind=True)
+# Belt and braces: a failure that escapes the handling above is rejected (to q.dlq), not acked.
+NEVER_ACK_A_FAILURE = {"acks_on_failure": False, "acks_on_timeout": False}
+
+
+@shared_task(name="image.analyze", bind=True, **NEVER_ACK_A_FAILURE)
 def analyze(self: Task, job_id: str) -> dict[str, object]:
     """Analyse an uploaded photo with GPT-4o vision (or the cache) and store the answer."""
     return _run(self, job_id)
 
 
-@shared_task(name="image.classify", bind=True)
+@shared_task(name="image.classify", bind=True, **NEVER_ACK_A_FAILURE)
 def classify(self: Task, job_id: str) -> dict[str, object]:
     """Classify an uploaded photo with the lighter vision model (category only)."""
     return _run(self, job_id)

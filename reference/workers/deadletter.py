@@ -1,4 +1,5 @@
-"""How batch and scheduled tasks end: success, a retry with backoff, or the dead-letter queue.
+"""How tasks end (batch, scheduled, and the AI tasks with their own ``Retries``): success, a
+retry with backoff, or the dead-letter queue.
 
 Late acks would acknowledge a task that raised, losing it silently; here every failure after
 the last retry (or any failure retrying cannot fix) rejects the message without requeue, so it
