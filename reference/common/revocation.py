@@ -56,7 +56,11 @@ def _remaining_seconds(expires_at: datetime) -> int:
 
 
 def _deny_token(settings: Settings, claims: TokenClaims, reason: str) -> bool:
-    """Deny a token; True when this call did (False: it was denied already)."""
+    """Deny a token; True when this call did (False: it was denied already).
+
+    Redis gets the stored reason either way: a call repeated because the first one could not
+    reach Redis (after PostgreSQL had it) still puts the token in Redis's copy.
+    """
     with session_scope(settings.database_url) as session:
         inserted = session.execute(
             insert(RevokedToken)
@@ -69,9 +73,15 @@ def _deny_token(settings: Settings, claims: TokenClaims, reason: str) -> bool:
             .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
             .returning(RevokedToken.jti)
         ).first()
-    if inserted is not None:
-        ttl = max(_remaining_seconds(claims.expires_at), 1)
-        get_redis(settings.redis_url).set(_keys(settings).revoked(claims.jti), reason, ex=ttl)
+        stored = reason
+        if inserted is None:
+            stored = (
+                session.scalar(select(RevokedToken.reason).where(RevokedToken.jti == claims.jti))
+                or reason
+            )
+    ttl = max(_remaining_seconds(claims.expires_at), 1)
+    key = _keys(settings).revoked(claims.jti)
+    get_redis(settings.redis_url).set(key, stored, ex=ttl, nx=inserted is None)
     return inserted is not None
 
 

@@ -159,3 +159,15 @@ def test_expired_revocations_are_purged(settings: Settings) -> None:
     flush_prefix(settings)
     assert revocation.revocation_reason(settings, spent.jti) is None
     assert revocation.revocation_reason(settings, live.claims.jti) == "revoked"
+
+
+def test_a_repeated_logout_puts_a_token_redis_missed_back(settings: Settings) -> None:
+    issued = security.issue(settings, uuid.uuid4(), "access")
+    revocation.revoke(settings, issued.claims)
+    assert code_of_verify(settings, issued.token) == "token_revoked"
+    # Redis kept its marker but missed the entry (it could not be reached as it was written).
+    get_redis(settings.redis_url).delete(Keys(settings.redis_prefix).revoked(issued.claims.jti))
+    assert code_of_verify(settings, issued.token) == "ok"  # the hole the app's retry closes
+    revocation.revoke(settings, issued.claims)
+    assert code_of_verify(settings, issued.token) == "token_revoked"
+    assert revocation.revocation_reason(settings, issued.claims.jti) == "revoked"
