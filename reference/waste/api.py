@@ -136,10 +136,7 @@ def _state(settings: Settings, job_id: uuid.UUID) -> JobState | None:
 
 
 def _result(settings: Settings, job_id: uuid.UUID) -> ResultOut | None:
-    cached = progress_store(settings).result(job_id)
-    if cached is not None:
-        return cached
-    with session_scope(settings.database_url) as session:
+    with session_scope(settings.database_url) as session:  # connects only on a Redis miss
         return service.current_result(session, settings, job_id)
 
 
