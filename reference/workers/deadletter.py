@@ -24,8 +24,9 @@ from celery import Task
 from celery.exceptions import Reject
 
 from reference.common import topology
-from reference.common.settings import Settings
+from reference.common.settings import Settings, get_settings
 from reference.common.telemetry import TASK_SECONDS, TASKS
+from reference.workers.publisher import Unroutable, returned_messages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -192,7 +193,9 @@ def _publish_dead_letter(task: Task, spec: topology.QueueSpec, reason: str) -> N
     headers.setdefault("x-first-death-reason", "rejected")
     headers.setdefault("x-first-death-exchange", topology.EXCHANGE)
     headers["x-wastecoach-error"] = reason
-    with task.app.producer_pool.acquire(block=True, timeout=10) as producer:
+    timeout = get_settings().publish_timeout_seconds
+    pool = task.app.producer_pool
+    with pool.acquire(block=True, timeout=10) as producer, returned_messages(producer) as back:
         producer.publish(
             message.body,
             exchange=topology.DEAD_LETTER_EXCHANGE,
@@ -201,7 +204,11 @@ def _publish_dead_letter(task: Task, spec: topology.QueueSpec, reason: str) -> N
             serializer="json",
             delivery_mode=2,
             mandatory=True,
+            timeout=timeout,
+            confirm_timeout=timeout,
             retry=True,
             retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
             **message.properties,
         )
+    if back:
+        raise Unroutable(f"the dead-letter exchange routed {request.id} to no queue: {back[0]}")

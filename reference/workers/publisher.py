@@ -26,7 +26,7 @@ class Unroutable(RuntimeError):
 
 
 @contextmanager
-def _returns(producer: Producer) -> Iterator[list[str]]:
+def returned_messages(producer: Producer) -> Iterator[list[str]]:
     """Collect the messages the broker returns to ``producer`` while the block runs.
 
     Registered as the channel's handler: without one, py-amqp raises out of the confirm wait
@@ -71,7 +71,10 @@ class Publisher:
         self._declare_once()
         timeout = self.settings.publish_timeout_seconds
         pool = self.celery.producer_pool
-        with pool.acquire(block=True, timeout=timeout) as producer, _returns(producer) as back:
+        with (
+            pool.acquire(block=True, timeout=timeout) as producer,
+            returned_messages(producer) as back,
+        ):
             self.celery.send_task(
                 task_name,
                 args=[job_id],
