@@ -1,11 +1,12 @@
-"""The auth schema: accounts (one per person) and the social identities that log into them."""
+"""The auth schema: accounts (one per person), the social identities that log into them, and
+the revoked tokens."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint, Uuid, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, UniqueConstraint, Uuid, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reference.common.db import Base
@@ -37,3 +38,30 @@ class Identity(Base):
     nickname: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedToken(Base):
+    """A token denied before its expiry (logout, refresh rotation): the durable deny-list that
+    Redis mirrors, so revocation survives a Redis restart. Rows past ``expires_at`` are inert and
+    removed by ``cleanup.cache``."""
+
+    __tablename__ = "revoked_tokens"
+    __table_args__ = ({"schema": "auth"},)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RevokedUser(Base):
+    """Every token of a user issued up to ``cutoff`` (epoch seconds) is denied (account
+    deletion, a rotated refresh token presented again)."""
+
+    __tablename__ = "revoked_users"
+    __table_args__ = ({"schema": "auth"},)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    cutoff: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

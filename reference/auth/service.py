@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from reference.auth.models import Identity, User
 from reference.auth.providers import ProviderProfile
 from reference.auth.schemas import AccountOut, IdentityOut, TokenPair
-from reference.common import security
+from reference.common import revocation, security
 from reference.common.errors import ApiError
 from reference.common.security import IssuedToken, TokenClaims
 from reference.common.settings import Settings
@@ -98,9 +98,9 @@ def refresh(session: Session, settings: Settings, token: str) -> tuple[TokenPair
     account is revoked then, and both have to log in again.
     """
     claims = security.decode(settings, token, "refresh")
-    if security.denied(settings, claims):
-        if security.revocation_reason(settings, claims.jti) == ROTATED:
-            security.revoke_user(settings, claims.user_id)
+    if revocation.denied(settings, claims):
+        if revocation.revocation_reason(settings, claims.jti) == ROTATED:
+            revocation.revoke_user(settings, claims.user_id)
             raise ApiError(
                 401,
                 "token_revoked",
@@ -110,7 +110,7 @@ def refresh(session: Session, settings: Settings, token: str) -> tuple[TokenPair
         raise ApiError(401, "token_revoked", "the token was revoked (logged out); log in again")
     if session.get(User, claims.user_id) is None:
         raise ApiError(401, "user_not_found", "the account of this token no longer exists")
-    if not security.revoke_once(settings, claims, ROTATED):
+    if not revocation.revoke_once(settings, claims, ROTATED):
         raise ApiError(401, "token_revoked", "this refresh token was just used; log in again")
     return token_pair(settings, claims.user_id, created=False)
 
@@ -132,9 +132,9 @@ def logout(settings: Settings, access: TokenClaims, refresh_token: str | None) -
             raise ApiError(
                 400, "refresh_token_mismatch", "the refresh token belongs to another account"
             )
-    security.revoke(settings, access)
+    revocation.revoke(settings, access)
     if refresh_claims is not None:
-        security.revoke_once(settings, refresh_claims, "logout")
+        revocation.revoke_once(settings, refresh_claims, "logout")
 
 
 def account(session: Session, user_id: uuid.UUID) -> AccountOut:

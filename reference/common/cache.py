@@ -7,10 +7,20 @@ from functools import lru_cache
 
 import redis
 
+# A Redis that hangs (not one that refuses) must become an error the caller retries, not a
+# worker greenlet or request blocked for ever with its message unacknowledged.
+SOCKET_TIMEOUT_SECONDS = 5.0
+
 
 @lru_cache(maxsize=8)
 def get_redis(url: str) -> redis.Redis:
-    pool = redis.BlockingConnectionPool.from_url(url, max_connections=50, timeout=5)
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=50,
+        timeout=5,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+    )
     return redis.Redis(connection_pool=pool, decode_responses=False)
 
 
@@ -28,6 +38,16 @@ class Keys:
 
     def revoked(self, jti: str) -> str:
         return f"{self.prefix}revoked:{jti}"
+
+    def revoked_user(self, user_id: str) -> str:
+        return f"{self.prefix}revoked-user:{user_id}"
+
+    def revocations_complete(self) -> str:
+        """Present while Redis holds the whole deny-list (see reference.common.revocation)."""
+        return f"{self.prefix}revocations-complete"
+
+    def revocations_restoring(self) -> str:
+        return f"{self.prefix}revocations-restoring"
 
     def counter(self, name: str) -> str:
         return f"{self.prefix}counter:{name}"

@@ -28,6 +28,7 @@ class Base(DeclarativeBase):
 _ENGINES: dict[str, Engine] = {}
 _FACTORIES: dict[str, sessionmaker[Session]] = {}
 _LOCK = threading.Lock()
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def get_engine(url: str) -> Engine:
@@ -36,7 +37,12 @@ def get_engine(url: str) -> Engine:
         engine = _ENGINES.get(url)
         if engine is None:
             engine = _ENGINES[url] = create_engine(
-                url, pool_pre_ping=True, pool_size=5, max_overflow=10
+                url,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                # A server that accepts and then hangs fails the connection, not the caller.
+                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
             )
         return engine
 

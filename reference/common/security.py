@@ -5,9 +5,8 @@ Every failure is a 401 with a stable code: ``token_missing``, ``token_invalid``,
 ``token_expired``, ``token_revoked`` (or ``token_wrong_type`` for a refresh token used as an
 access token and the reverse).
 
-Revocation has two grains, both in Redis and both forgotten once no token they name can still
-be valid: one token by its ``jti`` (logout, refresh rotation) and every token of a user issued
-up to a moment (account deletion, a rotated refresh token presented again).
+The deny-list itself (logout, refresh rotation, account deletion) is
+:mod:`reference.common.revocation`: kept in PostgreSQL, mirrored in Redis.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Annotated, Literal
 import jwt
 from fastapi import Depends, Request, Response
 
-from reference.common.cache import Keys, get_redis
+from reference.common import revocation
 from reference.common.errors import ApiError
 from reference.common.settings import Settings, get_settings
 
@@ -67,53 +66,6 @@ def issue(settings: Settings, user_id: uuid.UUID, token_type: TokenType) -> Issu
     return IssuedToken(token, claims)
 
 
-def _revoked_key(settings: Settings, jti: str) -> str:
-    return Keys(settings.redis_prefix).revoked(jti)
-
-
-def _user_cutoff_key(settings: Settings, user_id: uuid.UUID) -> str:
-    return f"{settings.redis_prefix}revoked-user:{user_id}"
-
-
-def _remaining_seconds(claims: TokenClaims) -> int:
-    return int((claims.expires_at - datetime.now(UTC)).total_seconds()) + 1
-
-
-def revoke(settings: Settings, claims: TokenClaims) -> None:
-    """Deny a token until it would have expired anyway (the deny-list forgets it then)."""
-    remaining = _remaining_seconds(claims)
-    if remaining > 0:
-        get_redis(settings.redis_url).set(_revoked_key(settings, claims.jti), b"1", ex=remaining)
-
-
-def revoke_once(settings: Settings, claims: TokenClaims, reason: str) -> bool:
-    """Deny a token, atomically: False when it was denied already (a concurrent refresh with
-    the same token lost the race). ``reason`` is kept and read by :func:`revocation_reason`."""
-    remaining = max(_remaining_seconds(claims), 1)
-    key = _revoked_key(settings, claims.jti)
-    return bool(get_redis(settings.redis_url).set(key, reason.encode(), ex=remaining, nx=True))
-
-
-def revocation_reason(settings: Settings, jti: str) -> str | None:
-    raw = get_redis(settings.redis_url).get(_revoked_key(settings, jti))
-    return raw.decode() if raw is not None else None
-
-
-def is_revoked(settings: Settings, jti: str) -> bool:
-    return bool(get_redis(settings.redis_url).exists(_revoked_key(settings, jti)))
-
-
-def revoke_user(settings: Settings, user_id: uuid.UUID) -> None:
-    """Deny every token of a user issued up to now, on every device.
-
-    Tokens carry their issue time in whole seconds, so one issued later within the same second
-    is denied too (the app logs in again); no earlier token slips through.
-    """
-    now = int(datetime.now(UTC).timestamp())
-    lifetime = int(timedelta(days=settings.refresh_token_days).total_seconds()) + 1
-    get_redis(settings.redis_url).set(_user_cutoff_key(settings, user_id), str(now), ex=lifetime)
-
-
 def decode(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
     """Check a token's signature, issuer, expiry and type; not the deny-list (see verify)."""
     try:
@@ -143,25 +95,10 @@ def decode(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
     return claims
 
 
-def denied(settings: Settings, claims: TokenClaims) -> bool:
-    """Whether the token is on the deny-list or its user's tokens were all revoked since."""
-    with get_redis(settings.redis_url).pipeline(transaction=False) as pipe:
-        pipe.exists(_revoked_key(settings, claims.jti))
-        pipe.get(_user_cutoff_key(settings, claims.user_id))
-        revoked, cutoff = pipe.execute()
-    if revoked:
-        return True
-    if cutoff is None:
-        return False
-    # A token without an issue time cannot prove it is newer than the cutoff.
-    issued = int(claims.issued_at.timestamp()) if claims.issued_at else 0
-    return issued <= int(cutoff)
-
-
 def verify(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
     """Decode and check a token: signature, issuer, expiry, type, and the deny-list."""
     claims = decode(settings, token, expected)
-    if denied(settings, claims):
+    if revocation.denied(settings, claims):
         raise ApiError(401, "token_revoked", "the token was revoked (logged out); log in again")
     return claims
 

@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     # Workers expose Prometheus metrics on this port (0 disables the listener).
     worker_metrics_port: int = Field(0, ge=0, le=65535)
 
+    # AI tasks (q.ai): retries after a transient error (Redis, PostgreSQL or S3 unavailable),
+    # with exponential backoff from the first delay up to the cap, before the job is failed
+    # with its reason and the message dead-lettered to q.dlq. The defaults ride out 35 s of a
+    # dependency being down (1+2+4+8+10+10), a server restart with room to spare, and end within
+    # the harness's 60 s drain. (Model errors are retried by the classifier.)
+    ai_max_retries: int = Field(6, ge=0, le=20)
+    ai_retry_backoff_seconds: float = Field(1.0, ge=0)
+    ai_retry_backoff_max_seconds: float = Field(10.0, ge=0)
+    # Publishing a task waits at most this long for the broker's confirm (then it is an error:
+    # 503 broker_unavailable to the client, or a retried task dead-lettered).
+    publish_timeout_seconds: float = Field(5.0, gt=0)
+
     # Batch and scheduled tasks (q.batch, q.sched): attempts after the first run, with
     # exponential backoff from this delay, before the message is dead-lettered to q.dlq.
     batch_max_retries: int = Field(3, ge=0, le=10)

@@ -46,7 +46,12 @@ AI = QueueSpec("q.ai", "ai.*", 10, 300, True, ("image.analyze", "image.classify"
 BATCH = QueueSpec("q.batch", "batch.*", 1, 3600, True, ("analytics.daily", "report.generate"))
 API = QueueSpec("q.api", "api.*", 5, 300, True, ("map.search", "oauth.verify"))
 SCHED = QueueSpec(
-    "q.sched", "sched.*", 3, None, False, ("cleanup.cache", "backup.database", "stats.aggregate")
+    "q.sched",
+    "sched.*",
+    3,
+    None,
+    False,
+    ("cleanup.cache", "backup.database", "stats.aggregate", "jobs.reconcile"),
 )
 DLQ = QueueSpec("q.dlq", None, None, None, False)
 

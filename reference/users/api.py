@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from reference.common import security
+from reference.common import revocation, security
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
 from reference.common.security import CurrentClaims, CurrentUserId
@@ -50,8 +50,8 @@ def patch_me(user_id: CurrentUserId, body: ProfileUpdate, session: SessionDep) -
 )
 def delete_me(claims: CurrentClaims, session: SessionDep, settings: SettingsDep) -> Response:
     service.delete_account(session, settings, claims.user_id)
-    security.revoke(settings, claims)
-    security.revoke_user(settings, claims.user_id)
+    revocation.revoke(settings, claims)
+    revocation.revoke_user(settings, claims.user_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     security.clear_access_cookie(response, settings)
     return response

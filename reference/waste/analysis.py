@@ -2,16 +2,23 @@
 store the answer, and report progress at each stage.
 
 Every way out ends the job ``done`` or ``failed`` (a ``JobFailed`` tells the task to reject the
-message to the dead-letter queue); a redelivered message for a finished job changes nothing.
+message to the dead-letter queue), or raises a transient error (Redis, PostgreSQL or S3
+unavailable) that the task retries and, after its last retry, turns into a failed job with
+:func:`describe_failure`'s reason; a redelivered message for a finished job changes nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 
+import redis
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 from sqlalchemy import func
+from sqlalchemy.exc import DBAPIError
 
 from reference.common import storage
 from reference.common.cache import Keys, get_redis
@@ -25,7 +32,10 @@ from reference.waste.progress import ProgressStore
 from reference.waste.results import cache_payload, from_cache_payload, result_out
 from reference.waste.schemas import ResultBody
 
+log = logging.getLogger(__name__)
+
 # A message delivered this many times without finishing is poison (it keeps killing workers).
+# The task's own retries after transient errors are not counted.
 MAX_DELIVERIES = 3
 
 
@@ -61,8 +71,27 @@ def warm_up(settings: Settings) -> None:
         session.get(Job, uuid.UUID(int=0))
 
 
+def describe_failure(exc: BaseException) -> tuple[str, str]:
+    """The job's error code and message for an error that outlived its retries."""
+    cause = exc
+    while cause.__cause__ is not None and not isinstance(
+        cause, redis.RedisError | DBAPIError | BotoCoreError | ClientError
+    ):
+        cause = cause.__cause__
+    if isinstance(cause, redis.RedisError):
+        code = "redis_unavailable"
+    elif isinstance(cause, DBAPIError):
+        code = "database_unavailable"
+    elif isinstance(cause, BotoCoreError | ClientError):
+        code = "storage_unavailable"
+    else:
+        code = "internal_error"
+    return code, f"gave up after retries: {type(cause).__name__}: {cause}"
+
+
 def fail_job(settings: Settings, job_id: uuid.UUID, code: str, message: str) -> None:
-    """Mark a job failed in PostgreSQL and Redis (idempotent; a finished job is left alone)."""
+    """Mark a job failed in PostgreSQL, then Redis (idempotent; a finished job is left alone,
+    and its Redis copy repaired)."""
     with session_scope(settings.database_url) as session:
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
@@ -74,7 +103,20 @@ def fail_job(settings: Settings, job_id: uuid.UUID, code: str, message: str) -> 
             job.finished_at = func.clock_timestamp()
             session.flush()
             session.refresh(job)
-        final = result_out(job, None)
+        analysis = session.get(Analysis, job.analysis_id) if job.analysis_id else None
+        final = result_out(job, analysis)
+    progress_store(settings).set_result(final)
+
+
+def repair_result(settings: Settings, job_id: uuid.UUID) -> None:
+    """Rewrite a finished job's Redis copy from PostgreSQL (it may be stale or lost when Redis
+    was down as the job finished)."""
+    with session_scope(settings.database_url) as session:
+        job = session.get(Job, job_id)
+        if job is None or not JobStatus(job.status).terminal:
+            return
+        analysis = session.get(Analysis, job.analysis_id) if job.analysis_id else None
+        final = result_out(job, analysis)
     progress_store(settings).set_result(final)
 
 
@@ -97,10 +139,19 @@ def _start(settings: Settings, job_id: uuid.UUID) -> tuple[Job, Analysis | None,
 
 
 def _cached(settings: Settings, key: str) -> ResultBody | None:
+    """The cached answer; a corrupt entry is dropped and counts as a miss."""
     if not settings.cache_enabled:
         return None
-    raw = get_redis(settings.redis_url).get(key)
-    return from_cache_payload(raw) if raw else None
+    client = get_redis(settings.redis_url)
+    raw = client.get(key)
+    if not raw:
+        return None
+    try:
+        return from_cache_payload(raw)
+    except (ValueError, ValidationError):  # json.JSONDecodeError is a ValueError
+        log.warning("corrupt cache entry %s dropped", key)
+        client.delete(key)
+        return None
 
 
 def _finish(
@@ -148,15 +199,18 @@ def _finish(
         return job, analysis
 
 
-def run(settings: Settings, job_id: uuid.UUID) -> Outcome:
-    """Process one delivery of a job's message. Raises ``JobFailed`` after marking it failed."""
+def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
+    """Process one delivery of a job's message (``retries``: the task's retries so far).
+
+    Raises ``JobFailed`` after marking it failed; lets transient errors through for the task to
+    retry."""
     progress = progress_store(settings)
     try:
         job, analysis, finished = _start(settings, job_id)
         if finished:
             progress.set_result(result_out(job, analysis))  # repair a lost Redis copy
             return Outcome(job_id, JobStatus(job.status), job.cache_hit)
-        if job.deliveries > MAX_DELIVERIES:
+        if job.deliveries - retries > MAX_DELIVERIES:
             raise JobFailed(
                 "too_many_deliveries",
                 f"delivered {job.deliveries} times without finishing (worker lost each time)",

@@ -130,22 +130,33 @@ def job_result(
     return result
 
 
+def _state(settings: Settings, job_id: uuid.UUID) -> JobState | None:
+    with session_scope(settings.database_url) as session:  # connects only on a Redis miss
+        return service.current_state(session, settings, job_id)
+
+
+def _result(settings: Settings, job_id: uuid.UUID) -> ResultOut | None:
+    with session_scope(settings.database_url) as session:  # connects only on a Redis miss
+        return service.current_result(session, settings, job_id)
+
+
 async def _follow(
     request: Request, settings: Settings, job_id: str
 ) -> AsyncIterator[dict[str, str]]:
-    store = progress_store(settings)
+    """The job's progress as it changes, from Redis, or from PostgreSQL when Redis has lost
+    the job (restarted, evicted), as status and result fall back."""
     parsed = service.parse_job_id(job_id)
     last = None
     deadline = time.monotonic() + STREAM_MAX_SECONDS
     while time.monotonic() < deadline:
         if await request.is_disconnected():
             return
-        state = await run_in_threadpool(store.state, parsed)
+        state = await run_in_threadpool(_state, settings, parsed)
         if state is not None and state.model_dump_json() != last:
             last = state.model_dump_json()
             yield {"event": "progress", "data": last}
             if state.status.terminal:
-                result = await run_in_threadpool(store.result, parsed)
+                result = await run_in_threadpool(_result, settings, parsed)
                 if result is not None:
                     yield {"event": "result", "data": result.model_dump_json()}
                 return

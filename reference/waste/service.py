@@ -169,6 +169,27 @@ def job_state(session: Session, settings: Settings, job: Job) -> JobState:
     )
 
 
+def current_state(session: Session, settings: Settings, job_id: uuid.UUID) -> JobState | None:
+    """Redis's live view of a job, else one rebuilt from PostgreSQL (None: no such job)."""
+    state = progress_store(settings).state(job_id)
+    if state is not None:
+        return state
+    job = session.get(Job, job_id)
+    return job_state(session, settings, job) if job is not None else None
+
+
+def current_result(session: Session, settings: Settings, job_id: uuid.UUID) -> ResultOut | None:
+    """Redis's copy of a job's answer, else the one stored in PostgreSQL (None: no such job)."""
+    cached = progress_store(settings).result(job_id)
+    if cached is not None:
+        return cached
+    job = session.get(Job, job_id)
+    if job is None:
+        return None
+    analysis = session.get(Analysis, job.analysis_id) if job.analysis_id else None
+    return result_out(job, analysis)
+
+
 def job_result(session: Session, settings: Settings, job: Job) -> ResultOut:
     cached = progress_store(settings).result(job.id)
     if cached is not None:

@@ -32,6 +32,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.publish_timeout_seconds,
         # Publisher confirms: upload-complete answers only once RabbitMQ holds the message.
         broker_transport_options={"confirm_publish": True},
         result_backend=settings.redis_url,

@@ -31,6 +31,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("cleanup-cache-hourly", "cleanup.cache", {"minute": "0"}),
     Entry("backup-database-0200", "backup.database", {"minute": "0", "hour": "2"}),
     Entry("stats-aggregate-0300", "stats.aggregate", {"minute": "0", "hour": "3"}),
+    # Jobs whose q.ai message expired or died unfinished are failed within a minute.
+    Entry("reconcile-jobs-every-minute", "jobs.reconcile", {}),
 )
 
 

@@ -303,6 +303,8 @@ class DeadLetterQueue:
                 if status is None:
                     result.unknown += 1
                 elif status.terminal:
+                    # Its Redis copy may be stale (Redis was down when it finished): repair it.
+                    analysis.repair_result(self.settings, job_id)
                     result.already_terminal += 1
                 else:
                     reason = letter.reason or "dead_lettered"

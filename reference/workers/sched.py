@@ -1,6 +1,6 @@
 """Scheduled tasks on ``q.sched`` (sent by Celery beat, see ``beat.py``; run by the batch
 worker): cache cleanup hourly, the database backup at 02:00 and the statistics roll-up at
-03:00, Korean time."""
+03:00, Korean time, and every minute the reconcile of jobs whose ``q.ai`` message died."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from reference.analytics import days, totals
+from reference.common import revocation
 from reference.common.db import session_scope
 from reference.common.settings import get_settings
 from reference.workers import backup, cache_cleanup, deadletter, dlq
@@ -27,15 +28,30 @@ def _result_ttl(task: Task) -> int:
 
 @shared_task(name="cleanup.cache", bind=True, ignore_result=False, acks_on_failure=False)
 def cleanup_cache(self: Task) -> dict[str, Any]:
-    """Remove orphaned and stale keys under the deployment's Redis prefix; reconcile the DLQ."""
+    """Remove orphaned and stale keys under the deployment's Redis prefix, and revocations no
+    token can use any more from PostgreSQL."""
     settings = get_settings()
 
     def work() -> dict[str, Any]:
         counts = cache_cleanup.cleanup(settings, _result_ttl(self))
-        # Jobs whose q.ai message expired unprocessed would otherwise stay "queued" forever.
-        counts["jobs_reconciled"] = dlq.reconcile(settings).failed
+        counts["revocations_expired"] = revocation.purge_expired(settings)
         log.info("cleanup.cache: %s", counts)
         return counts
+
+    return deadletter.run(self, settings, work)
+
+
+@shared_task(name="jobs.reconcile", bind=True, ignore_result=False, acks_on_failure=False)
+def reconcile_jobs(self: Task) -> dict[str, Any]:
+    """Fail the jobs of dead q.ai messages (expired in the queue, or rejected while their
+    database was down) that never finished; repair the Redis copy of those that did."""
+    settings = get_settings()
+
+    def work() -> dict[str, Any]:
+        done = dlq.reconcile(settings)
+        if done.failed:
+            log.warning("jobs.reconcile failed %d jobs: %s", done.failed, done.job_ids)
+        return {"examined": done.examined, "failed": done.failed, "job_ids": done.job_ids}
 
     return deadletter.run(self, settings, work)
 

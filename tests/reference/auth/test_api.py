@@ -255,6 +255,25 @@ def test_reusing_a_rotated_refresh_token_logs_every_session_out(
     assert stolen.status_code == 401 and stolen.json()["code"] == "token_revoked"
 
 
+def test_rotation_and_logout_survive_a_redis_flush(
+    client: TestClient, auth_settings: Settings
+) -> None:
+    pair = dev_login(client)
+    new = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).json()
+    other = dev_login(client)
+    logout = client.post("/api/v1/auth/logout", headers=auth(other["access_token"]))
+    assert logout.status_code == 204
+    redis = get_redis(auth_settings.redis_url)
+    for key in redis.scan_iter(match=f"{auth_settings.redis_prefix}*"):  # Redis lost it all
+        redis.delete(key)
+    gone = client.get("/api/v1/auth/me", headers=auth(other["access_token"]))
+    assert gone.status_code == 401 and gone.json()["code"] == "token_revoked"
+    reuse = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert reuse.status_code == 401 and "already used" in reuse.json()["message"]
+    answer = client.get("/api/v1/auth/me", headers=auth(new["access_token"]))
+    assert answer.status_code == 401 and answer.json()["code"] == "token_revoked"
+
+
 def test_concurrent_refreshes_with_one_token_give_one_pair(client: TestClient) -> None:
     pair = dev_login(client)
     statuses: list[int] = []

@@ -1,4 +1,5 @@
-"""Migration 0002 and the typed models of auth and users agree: autogenerate sees nothing to do."""
+"""Migrations 0002 and 0005 and the typed models of auth and users agree: autogenerate sees
+nothing to do."""
 
 from __future__ import annotations
 
@@ -25,7 +26,13 @@ def _mine(name: str | None, type_: str, parent_names: dict[str, str | None]) -> 
 
 def test_autogenerate_finds_no_difference(sandbox: Sandbox) -> None:
     metadata = MetaData(naming_convention=auth_models.Base.metadata.naming_convention)
-    for model in (auth_models.User, auth_models.Identity, users_models.Profile):
+    for model in (
+        auth_models.User,
+        auth_models.Identity,
+        auth_models.RevokedToken,
+        auth_models.RevokedUser,
+        users_models.Profile,
+    ):
         model.__table__.to_metadata(metadata)
     engine = create_engine(sandbox.database_url, poolclass=pool.NullPool)
     try:

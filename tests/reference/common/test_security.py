@@ -7,14 +7,16 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from reference.common import security
+from harness.sandbox import Sandbox
+from reference.common import revocation, security
 from reference.common.errors import ApiError
 from reference.common.settings import Settings
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(redis_prefix=f"wc_sec_{uuid.uuid4().hex[:8]}:")
+def settings(sandbox: Sandbox) -> Settings:
+    """Verifying reads the deny-list: Redis, and PostgreSQL behind it (a migrated database)."""
+    return sandbox.settings()
 
 
 def code_of(call) -> str:  # type: ignore[no-untyped-def]
@@ -66,6 +68,6 @@ def test_expired_token(settings: Settings) -> None:
 @pytest.mark.integration
 def test_revoked_token_is_refused(settings: Settings) -> None:
     issued = security.issue(settings, uuid.uuid4(), "access")
-    security.revoke(settings, issued.claims)
-    assert security.is_revoked(settings, issued.claims.jti)
+    revocation.revoke(settings, issued.claims)
+    assert revocation.is_revoked(settings, issued.claims.jti)
     assert code_of(lambda: security.verify(settings, issued.token, "access")) == "token_revoked"

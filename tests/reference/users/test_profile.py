@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from reference.auth.models import Identity, User
-from reference.common import security
+from reference.common import revocation, security
 from reference.common.cache import Keys, get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings
@@ -169,7 +169,7 @@ def test_every_route_needs_a_valid_access_token(
         algorithm=security.ALGORITHM,
     )
     revoked = security.issue(settings, account.user_id, "access")
-    security.revoke(settings, revoked.claims)
+    revocation.revoke(settings, revoked.claims)
     cases = [
         ({}, "token_missing"),
         ({"Authorization": "Bearer forged.token.here"}, "token_invalid"),

@@ -14,6 +14,7 @@ from reference.common.cache import Keys, get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings
 from reference.waste import analysis
+from reference.waste.images import content_key
 from reference.waste.models import Job, JobStatus
 from tests.factories import MockOpenAIServer, photo
 from tests.reference.waste.conftest import put_photo
@@ -127,3 +128,37 @@ def test_status_falls_back_to_the_database(client: TestClient, settings: Setting
     get_redis(settings.redis_url).delete(Keys(settings.redis_prefix).job(str(job)))
     state = client.get(f"/api/v1/waste/status/{job}").json()
     assert (state["status"], state["stage"], state["progress"]) == ("queued", "queued", 5)
+
+
+def test_a_corrupt_cache_entry_is_a_miss_and_is_replaced(
+    client: TestClient, settings: Settings, fresh_mock: MockOpenAIServer
+) -> None:
+    data = photo("tuna_can", seed=uuid.uuid4().int % 10_000)
+    analysis.run(settings, submitted(client, data))
+    redis_client = get_redis(settings.redis_url)
+    keys = Keys(settings.redis_prefix)
+    [key] = [k for k in redis_client.scan_iter(match=keys.classification("analyze", "*"))
+             if k.decode().endswith(content_key(data))]  # fmt: skip
+    redis_client.set(key, b"{not json")
+    outcome = analysis.run(settings, submitted(client, data))
+    assert (outcome.status, outcome.cache_hit) == (JobStatus.DONE, False)
+    assert fresh_mock.stats()["calls"] == 2
+    assert b"metal" in redis_client.get(key)  # the good answer is cached again
+
+
+def test_a_transient_error_is_raised_for_the_task_to_retry(
+    client: TestClient, settings: Settings
+) -> None:
+    job = submitted(client, photo())
+    unreachable = settings.model_copy(update={"s3_endpoint_url": "http://127.0.0.1:9"})
+    with pytest.raises(Exception) as raised:
+        analysis.run(unreachable, job)
+    assert not isinstance(raised.value, analysis.JobFailed)
+    assert analysis.describe_failure(raised.value)[0] == "storage_unavailable"
+    with session_scope(settings.database_url) as session:
+        assert session.get(Job, job).status == JobStatus.PROCESSING.value  # not failed yet
+    # The task's retry is not counted as a delivery that killed a worker.
+    for retries in range(1, analysis.MAX_DELIVERIES + 2):
+        with pytest.raises(Exception, match="Could not connect"):
+            analysis.run(unreachable, job, retries=retries)
+    assert analysis.run(settings, job, retries=5).status == JobStatus.DONE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -10,8 +11,10 @@ from kombu import Connection
 
 from harness.waits import wait_for
 from reference.common import topology
+from reference.common.cache import Keys, get_redis
 from reference.common.settings import Settings
 from reference.gateway import app
+from reference.waste import analysis
 from reference.waste.api import get_publisher
 from tests.factories import photo
 from tests.reference.waste.conftest import put_photo
@@ -196,3 +199,46 @@ def test_readiness_names_the_dependency_that_is_down(settings: Settings) -> None
         app.dependency_overrides.clear()
     assert ready.status_code == 503 and ready.json()["code"] == "not_ready"
     assert ready.json()["checks"]["redis"] != "ok" and ready.json()["checks"]["postgres"] == "ok"
+
+
+def test_a_message_no_queue_takes_is_refused_not_forgotten(
+    client: TestClient, broker: Connection
+) -> None:
+    first, job = start(client), start(client)
+    for each in (first, job):
+        put_photo(each, photo())
+    assert client.post(f"/api/v1/waste/upload-complete/{first['job_id']}").status_code == 202
+    topology.kombu_queue(topology.AI)(broker.default_channel).delete()  # q.ai gone, and first
+    answer = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert answer.status_code == 503 and answer.json()["code"] == "broker_unavailable"
+    assert "Unroutable" in answer.json()["message"]
+    assert client.get(f"/api/v1/waste/status/{job['job_id']}").json()["status"] == "awaiting_upload"
+    # The publisher declares the topology again, and the app's retry is queued.
+    assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
+    assert wait_for(lambda: ai_depth(broker) == 1, timeout=10, describe="the job in q.ai")
+
+
+def sse_events(client: TestClient, path: str) -> list[tuple[str, dict]]:
+    events: list[tuple[str, dict]] = []
+    with client.stream("GET", path) as answer:
+        assert answer.status_code == 200
+        event = ""
+        for line in answer.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append((event, json.loads(line.split(":", 1)[1])))
+    return events
+
+
+def test_the_event_stream_answers_for_a_job_redis_no_longer_knows(
+    client: TestClient, settings: Settings
+) -> None:
+    job = start(client)["job_id"]
+    analysis.fail_job(settings, uuid.UUID(job), "test_stop", "ended by the test")
+    get_redis(settings.redis_url).delete(Keys(settings.redis_prefix).job(job))  # a Redis restart
+    events = sse_events(client, f"/api/v1/waste/events/{job}")
+    assert [name for name, _ in events] == ["progress", "result"]
+    progress, result = (data for _, data in events)
+    assert (progress["status"], progress["stage"]) == ("failed", "failed")
+    assert (result["status"], result["error"]["code"]) == ("failed", "test_stop")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from kombu import Connection
 from pydantic import SecretStr
 
-from reference.common import security, topology
+from reference.common import revocation, security, topology
 from reference.common.cache import Keys, get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings
@@ -66,7 +66,7 @@ def test_every_route_refuses_a_missing_or_bad_token(
     job = client.post("/api/v1/waste/analyze", json={}).json()["job_id"]
     url = path.format(job=job)
     revoked = security.issue(settings, uuid.uuid4(), "access")
-    security.revoke(settings, revoked.claims)
+    revocation.revoke(settings, revoked.claims)
     forged = security.issue(
         settings.model_copy(update={"jwt_secret": SecretStr("x" * 40)}), uuid.uuid4(), "access"
     )

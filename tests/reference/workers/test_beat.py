@@ -41,6 +41,7 @@ def test_the_schedule_is_the_seeds() -> None:
         "cleanup.cache": ({0}, every_hour, "q.sched", "sched.cache"),
         "backup.database": ({0}, {2}, "q.sched", "sched.database"),
         "stats.aggregate": ({0}, {3}, "q.sched", "sched.aggregate"),
+        "jobs.reconcile": (set(range(60)), every_hour, "q.sched", "sched.reconcile"),
     }
     for entry in schedule.values():
         assert isinstance(entry["schedule"], crontab)
@@ -55,6 +56,7 @@ def test_the_schedule_is_the_seeds() -> None:
         ("backup.database", (26, 2, 0, 0), (27, 1, 59, 59), (27, 2, 0, 1)),
         ("stats.aggregate", (26, 3, 0, 0), (27, 2, 59, 59), (27, 3, 0, 1)),
         ("cleanup.cache", (26, 14, 0, 0), (26, 14, 59, 59), (26, 15, 0, 1)),
+        ("jobs.reconcile", (26, 14, 7, 0), (26, 14, 7, 59), (26, 14, 8, 1)),
     ],
 )
 def test_entries_fall_due_at_their_korean_times(
@@ -88,7 +90,7 @@ def test_celery_beat_sends_every_entry_to_q_sched(
     sandbox: Sandbox, broker: Connection, tmp_path: Path
 ) -> None:
     """``python -m reference.workers beat`` for real (with the test interval), no worker: the
-    three tasks appear in q.sched with the topology's routing keys."""
+    four tasks appear in q.sched with the topology's routing keys."""
     settings = sandbox.settings(beat_every_seconds=0.2)
     beat = ManagedProcess.python_module(
         "beat",
@@ -101,17 +103,18 @@ def test_celery_beat_sends_every_entry_to_q_sched(
     seen: dict[str, str] = {}
     try:
 
-        def all_three() -> bool:
+        def all_four() -> bool:
             while (message := queue.get(no_ack=True)) is not None:
                 seen[message.headers["task"]] = message.delivery_info["routing_key"]
-            return len(seen) == 3
+            return len(seen) == 4
 
-        wait_for(all_three, timeout=30, describe="the three entries in q.sched", abort=beat.death)
+        wait_for(all_four, timeout=30, describe="the four entries in q.sched", abort=beat.death)
     finally:
         beat.stop()
-        queue.purge()  # what beat sent after the three
+        queue.purge()  # what beat sent after the four
     assert seen == {
         "cleanup.cache": "sched.cache",
         "backup.database": "sched.database",
         "stats.aggregate": "sched.aggregate",
+        "jobs.reconcile": "sched.reconcile",
     }

@@ -1,4 +1,5 @@
-"""q.sched tasks through a real batch worker: cleanup.cache, backup.database, stats.aggregate;
+"""q.sched tasks through a real batch worker: cleanup.cache, backup.database, stats.aggregate,
+jobs.reconcile (also sent by beat on its real schedule);
 and a failing scheduled task reaching q.dlq although q.sched has no dead-letter exchange."""
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -95,7 +98,7 @@ def test_cleanup_cache_removes_orphans_and_stale_states_and_restores_ttls(
         assert counts["cache_entries_orphaned"] == 1
         # live and young job states (planted without one), the cache entry, the result key
         assert counts["ttl_restored"] == 4
-        assert counts["deleted"] == 4 and counts["jobs_reconciled"] == 0
+        assert counts["deleted"] == 4
         for name in ("orphan", "not_a_job", "stale"):
             assert not redis.exists(planted[name][0]), name
         # It may be a job whose row is not committed yet: kept, but no longer forever.
@@ -113,7 +116,7 @@ def test_cleanup_cache_removes_orphans_and_stale_states_and_restores_ttls(
 
 
 @pytest.mark.usefixtures("batch_worker")
-def test_cleanup_cache_fails_jobs_whose_ai_message_expired_in_the_queue(
+def test_jobs_reconcile_fails_jobs_whose_ai_message_expired_in_the_queue(
     batch_settings: Settings, celery_app: Celery, dead_letters: DeadLetterQueue
 ) -> None:
     job_id = add_job(batch_settings, datetime.now(UTC), JobStatus.QUEUED)
@@ -121,11 +124,46 @@ def test_cleanup_cache_fails_jobs_whose_ai_message_expired_in_the_queue(
         "image.analyze", args=[str(job_id)], task_id=str(job_id), priority=10, expiration=0.001
     )
     wait_for(lambda: dead_letters.depth() == 1, timeout=10, describe="the expired task in q.dlq")
-    counts = celery_app.send_task("cleanup.cache").get(timeout=30)
-    assert counts["jobs_reconciled"] == 1
+    counts = celery_app.send_task("jobs.reconcile").get(timeout=30)
+    assert (counts["failed"], counts["job_ids"]) == (1, [str(job_id)])
     with session_scope(batch_settings.database_url) as session:
         job = session.get(Job, job_id)
         assert job is not None and (job.status, job.error_code) == ("failed", "expired")
+    assert dead_letters.depth() == 1  # the message stays for inspection
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("batch_worker")
+def test_beat_fails_an_expired_ai_jobs_job_within_a_minute(
+    batch_settings: Settings, celery_app: Celery, dead_letters: DeadLetterQueue, tmp_path: Path
+) -> None:
+    """Beat on its real schedule (every minute) and the batch worker, as the stack runs them."""
+    beat = ManagedProcess.python_module(
+        f"beat-{uuid.uuid4().hex[:6]}",
+        "reference.workers",
+        ["beat", f"--schedule={tmp_path / 'beat-schedule'}", f"--pidfile={tmp_path / 'beat.pid'}"],
+        # The batch worker serves metrics on the package's port.
+        batch_settings.model_copy(update={"worker_metrics_port": 0}).to_env(),
+        LOG_DIR,
+    ).start()
+    try:
+        job_id = add_job(batch_settings, datetime.now(UTC), JobStatus.QUEUED)
+        celery_app.send_task(
+            "image.analyze", args=[str(job_id)], task_id=str(job_id), priority=10, expiration=0.001
+        )
+        wait_for(lambda: dead_letters.depth() == 1, timeout=10, describe="the task in q.dlq")
+        expired = time.monotonic()
+
+        def failed() -> bool:
+            with session_scope(batch_settings.database_url) as session:
+                job = session.get(Job, job_id)
+                return job is not None and job.status == JobStatus.FAILED.value
+
+        wait_for(failed, timeout=90, interval=0.5, describe="the job failed", abort=beat.death)
+        took = time.monotonic() - expired
+    finally:
+        beat.stop()
+    assert took <= 65, f"the job was failed {took:.0f} s after its message expired"
 
 
 @pytest.mark.usefixtures("batch_worker")
