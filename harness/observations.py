@@ -14,10 +14,10 @@ One place decides what each gate metric means for this system:
 - ``server_processing_time``: per finished scan, queued -> result stored (server clock)
 - ``stack_overhead``: per finished scan, server processing minus the model's time
 - ``stage_time``: per finished scan and stage (tag stage), the server's stage times
+- ``queue_depth``, ``dlq_length``, ``redis_clients``: sampled gauges
 
 A finished scan whose result lacks a server time one of these needs is recorded as missing
 (:meth:`Samples.record_missing`), so a gate on it cannot pass on the scans that have it.
-- ``queue_depth``, ``dlq_length``, ``redis_clients``: sampled gauges
 """
 
 from __future__ import annotations
@@ -27,18 +27,12 @@ from typing import Any
 
 from harness.collect.series import Series
 from harness.measurements import Samples
+from loadtests.records import SERVER_TIMINGS
 from reference.waste.stages import STAGES
 
 SERIES_GAUGES = ("queue_depth", "dlq_length", "redis_clients")
-# The events.csv column of each server stage time (loadtests.records.SERVER_TIMINGS).
-STAGE_COLUMNS = {
-    "queue_wait": "server_queue_wait_ms",
-    "download": "server_download_ms",
-    "cache_lookup": "server_cache_lookup_ms",
-    "model": "model_ms",
-    "store": "server_store_ms",
-}
-assert tuple(STAGE_COLUMNS) == STAGES, "one column per stage, in the stages' order"
+# The events.csv column of each server stage time (the result's ``<stage>_ms``).
+STAGE_COLUMNS = {stage: SERVER_TIMINGS[f"{stage}_ms"] for stage in STAGES}
 
 
 def _job_tags(event: Mapping[str, Any]) -> dict[str, str]:
