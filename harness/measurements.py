@@ -22,6 +22,9 @@ Metric kinds (as in k6) decide what a value means and which aggregations a gate 
 A metric a target run cannot sample itself declares its PromQL beside it (``MetricSpec.promql``),
 read from the cluster's Prometheus by :mod:`harness.collect.promql`. What a run could not observe
 is marked with the reason (:meth:`Samples.mark_unavailable`), and gates on it are inconclusive.
+Data that should have been there and was not (a finished scan whose result carried no server
+timings) is recorded as *missing* under the metric it would have fed
+(:meth:`Samples.record_missing`): a gate never passes while any of its data are missing.
 
 Warm-up exclusion is a time filter: :meth:`Samples.excluding_warmup` keeps what was observed at
 or after ``start + warmup``. Appending is safe from threads and greenlets (one ``list.append``).
@@ -40,6 +43,7 @@ from types import MappingProxyType
 
 from harness.mocks.catalog import VARIANTS
 from reference.common import tiers, topology
+from reference.waste.stages import STAGES
 
 
 class MetricKind(StrEnum):
@@ -88,10 +92,20 @@ class MetricSpec:
     tags: Mapping[str, TagValues] = field(default_factory=dict)
     # Where a target run reads it: the cluster's Prometheus (harness.collect.promql).
     promql: PromQuery | None = None
+    # Whether its values contain the model's latency, except for observations carrying one of
+    # the ``model_free`` tag values (a cache hit calls no model): what ``model_scale`` is for.
+    includes_model: bool = False
+    model_free: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def is_duration(self) -> bool:
         return self.unit == "ms"
+
+    def includes_model_time(self, tags: Mapping[str, str]) -> bool:
+        """Whether the observations a gate selects with ``tags`` contain the model's latency."""
+        if not self.includes_model:
+            return False
+        return not any(tags.get(key) in values for key, values in self.model_free.items())
 
 
 _QUEUES = frozenset(spec.name for spec in topology.QUEUES)
@@ -106,6 +120,7 @@ _CONTAINERS = (
     'container!="", container!="POD", '
     'namespace=~"auth|users|locations|waste|messaging|default|monitoring"'
 )
+_HITS_FREE = {"cache": frozenset({"hit"})}
 _JOB_TAGS: Mapping[str, TagValues] = {
     "follow": _FOLLOW,
     "variant": frozenset(("new", *VARIANTS)),  # "new": a first photo of the item
@@ -116,13 +131,34 @@ _SPECS = (
     MetricSpec(
         "processing_time", MetricKind.TREND, "ms",
         "from upload-complete sent to the finished result seen by the client",
-        "locust", {**_JOB_TAGS, "cache": _CACHE},
+        "locust", {**_JOB_TAGS, "cache": _CACHE}, includes_model=True, model_free=_HITS_FREE,
     ),
     MetricSpec(
         "end_to_end_time", MetricKind.TREND, "ms",
         "from the scan's scheduled start (its intended time, so a slow system cannot hide "
         "queueing: no coordinated omission) to the result in hand, S3 upload included",
+        "locust", {**_JOB_TAGS, "cache": _CACHE}, includes_model=True, model_free=_HITS_FREE,
+    ),
+    MetricSpec(
+        "server_processing_time", MetricKind.TREND, "ms",
+        "server clock, per finished scan: upload-complete accepted to the result stored "
+        "(processing_ms of the result); not quantised by the app's poll",
+        "locust", {**_JOB_TAGS, "cache": _CACHE}, includes_model=True, model_free=_HITS_FREE,
+    ),
+    MetricSpec(
+        "stack_overhead", MetricKind.TREND, "ms",
+        "server clock, per finished scan: server processing minus the model's time (for a "
+        "cache hit, the whole processing): what the stack itself adds",
         "locust", {**_JOB_TAGS, "cache": _CACHE},
+    ),
+    MetricSpec(
+        "stage_time", MetricKind.TREND, "ms",
+        "server clock, per finished scan and stage: queue_wait (queued to started; the value "
+        "queue_wait{queue=q.ai} has), download (S3), cache_lookup (content key, Redis, decoding "
+        "a hit), model (the model call(s), misses only), store (PostgreSQL until the result is "
+        "stamped)",
+        "locust", {**_JOB_TAGS, "cache": _CACHE, "stage": frozenset(STAGES)},
+        includes_model=True, model_free={"stage": frozenset(STAGES) - {"model"}},
     ),
     MetricSpec(
         "cache_hit_ratio", MetricKind.RATE, "ratio",
@@ -236,6 +272,19 @@ class Observation:
         return all(own.get(k) == v for k, v in selector.items())
 
 
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """An observation that could not be made at ``t``: ``what`` names the absent datum."""
+
+    t: float
+    what: str
+    tags: Tags = ()
+
+    def matches(self, selector: Mapping[str, str]) -> bool:
+        own = dict(self.tags)
+        return all(own.get(k) == v for k, v in selector.items())
+
+
 def _number(record: Mapping[str, object], key: str) -> float:
     value = record.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -261,6 +310,8 @@ class Samples:
         # Metrics (or some of their tag sets) the run could not observe, with the reason: a gate
         # on them is inconclusive whatever was recorded (a window with gaps never passes).
         self._unavailable: list[tuple[str, Tags, str]] = []
+        # Observations that should have been recorded and were not (Samples.record_missing).
+        self._missing: dict[str, list[Missing]] = {}
 
     def mark_unavailable(
         self, name: str, reason: str, *, tags: Mapping[str, object] | None = None
@@ -327,6 +378,16 @@ class Samples:
         """Add ``amount`` to a counter."""
         return self.record(name, amount, t=t, tags=tags)
 
+    def record_missing(
+        self, name: str, what: str, *, t: float, tags: Mapping[str, object] | None = None
+    ) -> Missing:
+        """Note that an observation of ``name`` could not be made: ``what`` was absent."""
+        if name not in METRICS:
+            raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+        gap = Missing(float(t), what, _freeze_tags(tags))
+        self._missing.setdefault(name, []).append(gap)
+        return gap
+
     # -- reading --------------------------------------------------------------------------
     def metrics(self) -> list[str]:
         return sorted(self._series)
@@ -337,6 +398,10 @@ class Samples:
         if not tags:
             return list(series)
         return [obs for obs in series if obs.matches(tags)]
+
+    def missing(self, name: str, tags: Mapping[str, str] | None = None) -> list[Missing]:
+        """What could not be observed of ``name`` among observations carrying ``tags``."""
+        return [gap for gap in self._missing.get(name, []) if gap.matches(tags or {})]
 
     def values(self, name: str, tags: Mapping[str, str] | None = None) -> list[float]:
         return [obs.value for obs in self.observations(name, tags)]
@@ -363,6 +428,12 @@ class Samples:
             if kept:
                 out._series[name] = kept
         out._unavailable = list(self._unavailable)
+        for name, gaps in self._missing.items():
+            out._missing[name] = [
+                gap
+                for gap in gaps
+                if (start is None or gap.t >= start) and (end is None or gap.t <= end)
+            ]
         return out
 
     def excluding_warmup(self, warmup: float) -> Samples:
@@ -382,6 +453,8 @@ class Samples:
         for name, series in other._series.items():
             self._series.setdefault(name, []).extend(series)
         self._unavailable += other._unavailable
+        for name, gaps in other._missing.items():
+            self._missing.setdefault(name, []).extend(gaps)
         if other.start is not None:
             self.start = other.start if self.start is None else min(self.start, other.start)
         if other.end is not None:
@@ -389,10 +462,14 @@ class Samples:
         return self
 
     def records(self) -> Iterator[dict[str, object]]:
-        """One JSON-ready dict per observation: ``{"metric", "t", "value", "tags"}``."""
+        """One JSON-ready dict per observation: ``{"metric", "t", "value", "tags"}``, then one
+        per missing observation: ``{"metric", "t", "missing", "tags"}``."""
         for name, series in self._series.items():
             for obs in series:
                 yield {"metric": name, "t": obs.t, "value": obs.value, "tags": dict(obs.tags)}
+        for name, gaps in self._missing.items():
+            for gap in gaps:
+                yield {"metric": name, "t": gap.t, "missing": gap.what, "tags": dict(gap.tags)}
 
     @classmethod
     def from_records(
@@ -407,6 +484,11 @@ class Samples:
             tags = rec.get("tags") or {}
             if not isinstance(tags, Mapping):
                 raise ValueError(f"tags must be an object, got {tags!r}")
+            if "missing" in rec:
+                out.record_missing(
+                    str(rec["metric"]), str(rec["missing"]), t=_number(rec, "t"), tags=tags
+                )
+                continue
             out.record(str(rec["metric"]), _number(rec, "value"), t=_number(rec, "t"), tags=tags)
         return out
 

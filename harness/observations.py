@@ -11,12 +11,18 @@ One place decides what each gate metric means for this system:
 - ``lost_jobs``: per accepted job, 1 when it had not ended by the end of the drain
 - ``error_ratio``: per HTTP request, 1 when it failed (5xx, unexpected status, no answer)
 - ``queue_wait``: per AI job, queued -> started by a worker (server clock), tag queue=q.ai
+- ``server_processing_time``: per finished scan, queued -> result stored (server clock)
+- ``stack_overhead``: per finished scan, server processing minus the model's time
+- ``stage_time``: per finished scan and stage (tag stage), the server's stage times
 - ``queue_depth``, ``dlq_length``, ``redis_clients``: sampled gauges
 - ``tier_cpu``, ``tier_memory``: per sample, the CPU (cores) and RSS of a tier's processes
   summed, as a share of the tier's budget (``reference.common.tiers.tier_budget``)
 
 A target run has no process samples nor servers of its own: those gauges come from the cluster's
 Prometheus (:mod:`harness.collect.promql`) or are marked unavailable with the reason.
+
+A finished scan whose result lacks a server time one of these needs is recorded as missing
+(:meth:`Samples.record_missing`), so a gate on it cannot pass on the scans that have it.
 """
 
 from __future__ import annotations
@@ -27,9 +33,13 @@ from typing import Any
 
 from harness.collect.series import Series
 from harness.measurements import Samples
+from loadtests.records import SERVER_TIMINGS
 from reference.common import tiers
+from reference.waste.stages import STAGES
 
 SERIES_GAUGES = ("queue_depth", "dlq_length", "redis_clients")
+# The events.csv column of each server stage time (the result's ``<stage>_ms``).
+STAGE_COLUMNS = {stage: SERVER_TIMINGS[f"{stage}_ms"] for stage in STAGES}
 
 
 def _job_tags(event: Mapping[str, Any]) -> dict[str, str]:
@@ -61,6 +71,7 @@ def add_events(samples: Samples, events: Iterable[Mapping[str, Any]]) -> None:
             if e.get("expected_category"):
                 wrong = e.get("got_category") != e.get("expected_category")
                 samples.record_event("wrong_answers", wrong, t=t, tags={**tags, "cache": cache})
+            add_server_times(samples, e, t=t, tags={**tags, "cache": cache})
         if accepted and status in ("done", "failed"):
             reason = str(e.get("error_code") or "") if status == "failed" else ""
             failed_tags = {**tags, "reason": reason} if reason else tags
@@ -72,6 +83,39 @@ def add_events(samples: Samples, events: Iterable[Mapping[str, Any]]) -> None:
             samples.record(
                 "queue_wait", e["server_queue_wait_ms"], t=t, tags={"queue": "q.ai", "task": task}
             )
+
+
+def add_server_times(
+    samples: Samples, event: Mapping[str, Any], *, t: float, tags: Mapping[str, str]
+) -> None:
+    """The server-side times of one finished scan: processing, overhead, each stage."""
+    hit = tags["cache"] == "hit"
+
+    def value(column: str) -> float | None:
+        found = event.get(column)
+        return None if found is None else float(found)
+
+    processing, model = value("server_processing_ms"), value("model_ms")
+    if processing is None:
+        samples.record_missing("server_processing_time", "server_processing_ms", t=t, tags=tags)
+        samples.record_missing("stack_overhead", "server_processing_ms", t=t, tags=tags)
+    else:
+        samples.record("server_processing_time", processing, t=t, tags=tags)
+        if hit:
+            samples.record("stack_overhead", processing, t=t, tags=tags)
+        elif model is None:
+            samples.record_missing("stack_overhead", "model_ms", t=t, tags=tags)
+        else:
+            samples.record("stack_overhead", max(0.0, processing - model), t=t, tags=tags)
+    for stage, column in STAGE_COLUMNS.items():
+        if stage == "model" and hit:
+            continue  # a hit calls no model
+        stage_tags = {**tags, "stage": stage}
+        found = value(column)
+        if found is None:
+            samples.record_missing("stage_time", column, t=t, tags=stage_tags)
+        else:
+            samples.record("stage_time", found, t=t, tags=stage_tags)
 
 
 def add_requests(samples: Samples, requests: Iterable[Mapping[str, Any]]) -> None:

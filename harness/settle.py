@@ -5,10 +5,36 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from loadtests.records import server_timings
 
 if TYPE_CHECKING:
     from harness.stack import LocalStack
+    from reference.waste.models import Job
+    from reference.waste.schemas import Timings
+
+
+@dataclass(frozen=True)
+class _Final:
+    """What the database says about a job, read inside its session."""
+
+    status: str
+    error_code: str | None
+    cache_hit: bool | None
+    category: str | None
+    timings: dict[str, float | None]
+
+    @classmethod
+    def of(cls, job: Job, category: str | None, job_timings: Timings) -> _Final:
+        return cls(
+            job.status,
+            job.error_code,
+            job.cache_hit,
+            category,
+            server_timings(job_timings.model_dump()),
+        )
 
 
 def settle_open_jobs(
@@ -16,8 +42,9 @@ def settle_open_jobs(
 ) -> list[str]:
     """Give accepted jobs the client saw unfinished (its flow failed after acceptance, or the
     load stopped) until ``drain_seconds`` to end on the server; return notes. Events are updated
-    in place with the server's final status, its queue wait and, for a finished job, the
-    category it answered and whether that came from the cache, so its answer is still checked.
+    in place with the server's final status, its timings (queue wait, stages) and, for a
+    finished job, the category it answered and whether that came from the cache, so its answer
+    is still checked.
     The client-side times stay empty: the client never saw the result."""
     open_jobs = {
         e["job_id"]: e
@@ -34,45 +61,37 @@ def settle_open_jobs(
 
     from reference.common.db import session_scope
     from reference.waste.models import Analysis, Job
+    from reference.waste.results import timings
 
     deadline = time.monotonic() + drain_seconds
     while True:
         with session_scope(stack.settings.database_url) as session:
             rows = session.execute(
-                select(
-                    Job.id,
-                    Job.status,
-                    Job.error_code,
-                    Job.cache_hit,
-                    Job.queued_at,
-                    Job.started_at,
-                    Analysis.category,
-                )
+                select(Job, Analysis.category)
                 .outerjoin(Analysis, Analysis.id == Job.analysis_id)
                 .where(Job.id.in_([uuid.UUID(j) for j in open_jobs]))
             ).all()
-        finals = {str(row.id): row for row in rows}
-        ended = all(row.status in ("done", "failed") for row in finals.values())
+            finals = {str(job.id): _Final.of(job, category, timings(job)) for job, category in rows}
+        ended = all(final.status in ("done", "failed") for final in finals.values())
         if ended or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     settled = 0
     for job_id, event in open_jobs.items():
-        row = finals.get(job_id)
-        if row is not None and row.status in ("done", "failed"):
-            event["status"] = row.status
-            event["settled_late"] = True
-            if row.queued_at is not None and row.started_at is not None:
-                # The server's queue wait, as the client reads it from the status answer: a
-                # job held up until after the load (a starved q.ai) still counts in that gate.
-                wait = (row.started_at - row.queued_at).total_seconds() * 1000
-                event["server_queue_wait_ms"] = max(0.0, wait)
-            if row.status == "done":
-                event["got_category"] = row.category
-                event["cache_hit"] = bool(row.cache_hit)
-            else:
-                event["error_code"] = row.error_code
-            settled += 1
+        final = finals.get(job_id)
+        if final is None or final.status not in ("done", "failed"):
+            continue
+        event["status"] = final.status
+        event["settled_late"] = True
+        # The server's timings, as the client reads them from the result: a job held up until
+        # after the load (a starved q.ai, a slow stage) still counts in those gates.
+        event.update(final.timings)
+        if final.status == "done":
+            event["got_category"] = final.category
+            event["cache_hit"] = bool(final.cache_hit)
+        else:
+            event["error_code"] = final.error_code
+        settled += 1
     lost = len(open_jobs) - settled
     return [
         f"the client did not see {len(open_jobs)} accepted job(s) end (its flow failed after "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -23,7 +22,7 @@ import httpx
 from harness.client import FlowError, WasteClient
 from harness.corpus import Photo
 from loadtests.pacing import Clock
-from loadtests.records import FlowRecord, ProcessRecorder
+from loadtests.records import FlowRecord, ProcessRecorder, server_timings
 
 T = TypeVar("T")
 
@@ -300,13 +299,8 @@ def _fill_from_result(record: FlowRecord, body: dict[str, Any]) -> None:
     record.cache_hit = body.get("cache_hit")
     result = body.get("result") or {}
     record.got_category = str(result.get("category") or "")
-    timings = body.get("timings") or {}
-    record.server_processing_ms = timings.get("processing_ms")
-    record.model_ms = timings.get("model_ms")
-    queued, started = timings.get("queued_at"), timings.get("started_at")
-    if queued and started:
-        wait = datetime.fromisoformat(started) - datetime.fromisoformat(queued)
-        record.server_queue_wait_ms = max(0.0, wait.total_seconds() * 1000)
+    for column, value in server_timings(body.get("timings") or {}).items():
+        setattr(record, column, value)
     if status == "done":
         record.status = "done"
     elif status == "failed":

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from harness.report.rundata import csv_cell
 from loadtests.histograms import HistogramSet
@@ -48,6 +48,9 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "server_queue_wait_ms",
     "model_ms",
     "follow",
+    "server_download_ms",
+    "server_cache_lookup_ms",
+    "server_store_ms",
 )
 REQUEST_COLUMNS: tuple[str, ...] = (
     "ts",
@@ -66,7 +69,19 @@ FLOW_METRICS: tuple[str, ...] = (
     "server_processing_ms",
     "server_queue_wait_ms",
     "model_ms",
+    "server_download_ms",
+    "server_cache_lookup_ms",
+    "server_store_ms",
 )
+# The result's server-side ``timings`` (reference.waste.schemas.Timings) as event columns.
+SERVER_TIMINGS: dict[str, str] = {
+    "processing_ms": "server_processing_ms",
+    "queue_wait_ms": "server_queue_wait_ms",
+    "download_ms": "server_download_ms",
+    "cache_lookup_ms": "server_cache_lookup_ms",
+    "model_ms": "model_ms",
+    "store_ms": "server_store_ms",
+}
 # Recorded for every flow: how late it started against its intended start.
 START_LAG_METRIC = "start_lag_ms"
 
@@ -74,6 +89,15 @@ START_LAG_METRIC = "start_lag_ms"
 def ms(value: float | None) -> float | None:
     """A duration in ms as written and recorded (rounded to the microsecond)."""
     return None if value is None else round(value, 3)
+
+
+def server_timings(timings: Mapping[str, Any]) -> dict[str, float | None]:
+    """The event columns of a result's ``timings`` (None where the server gave none)."""
+    out: dict[str, float | None] = {}
+    for key, column in SERVER_TIMINGS.items():
+        value = timings.get(key)
+        out[column] = None if value is None else max(0.0, float(value))
+    return out
 
 
 def request_metric(method: str, name: str) -> str:
@@ -106,6 +130,9 @@ class FlowRecord:
     server_processing_ms: float | None = None
     server_queue_wait_ms: float | None = None
     model_ms: float | None = None
+    server_download_ms: float | None = None
+    server_cache_lookup_ms: float | None = None
+    server_store_ms: float | None = None
     # The step under way (for a flow cut off at the end of the drain); not a column.
     stage: str = ""
     written: bool = False

@@ -11,6 +11,10 @@ Rules:
   inconclusive with that reason, whatever was recorded.
 - Exit codes: 0 pass, 1 fail, 1 inconclusive (a release gate that could not decide must not
   promote) unless ``inconclusive_ok`` makes it 0; 2 is reserved for the harness failing.
+- Missing data never pass: a threshold that holds while some of the gate's observations are
+  missing (:meth:`Samples.missing`, e.g. a finished scan without server timings) is
+  *inconclusive*, and its message says which data were missing.
+- A scaled threshold (``5000 * model_scale``) is judged with the factors the scenario gives.
 - Percentiles are exact: linear interpolation between the two nearest ranks over the raw values
   (Hyndman and Fan type 7, numpy's default), computed with an exact rank.
 """
@@ -18,14 +22,17 @@ Rules:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
 from harness.gates.expressions import Threshold
 from harness.gates.model import Gate, stays_broken
 from harness.measurements import MetricKind, MetricSpec, Observation, Samples
+
+Scales = Mapping[str, float]
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -115,6 +122,8 @@ class GateResult:
     verdict: Verdict
     samples: int
     thresholds: tuple[ThresholdResult, ...]
+    # What could not be observed, by name of the absent datum: how many observations.
+    missing: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def message(self) -> str:
@@ -129,6 +138,7 @@ class GateResult:
             "verdict": self.verdict.value,
             "samples": self.samples,
             "min_samples": self.gate.min_samples,
+            "missing": dict(self.missing),
             "thresholds": [
                 {
                     "expression": str(result.threshold),
@@ -158,87 +168,131 @@ class Evaluation:
         return {"verdict": self.verdict.value, "gates": [g.to_dict() for g in self.gates]}
 
 
-def evaluate(gates: Sequence[Gate], samples: Samples, *, warmup: float = 0.0) -> Evaluation:
+def evaluate(
+    gates: Sequence[Gate],
+    samples: Samples,
+    *,
+    warmup: float = 0.0,
+    scales: Scales | None = None,
+) -> Evaluation:
     """Judge ``gates`` on ``samples``, leaving out the first ``warmup`` seconds after
-    ``samples.start`` for every gate that does not ``include_warmup``."""
+    ``samples.start`` for every gate that does not ``include_warmup``; ``scales`` gives the
+    factor of each scale a threshold may name (``model_scale``)."""
     measured = samples.excluding_warmup(warmup)
     return Evaluation(
         tuple(
-            evaluate_gate(gate, samples if gate.include_warmup else measured, warmup=warmup)
+            evaluate_gate(
+                gate, samples if gate.include_warmup else measured, warmup=warmup, scales=scales
+            )
             for gate in gates
         )
     )
 
 
-def evaluate_gate(gate: Gate, samples: Samples, *, warmup: float = 0.0) -> GateResult:
+def evaluate_gate(
+    gate: Gate, samples: Samples, *, warmup: float = 0.0, scales: Scales | None = None
+) -> GateResult:
     """Judge one gate on ``samples`` as given (already filtered); ``warmup`` only words it."""
     observations = samples.observations(gate.metric, gate.tags)
-    missing = samples.unavailable(gate.metric, gate.tags)
-    if missing is not None:
+    unavailable = samples.unavailable(gate.metric, gate.tags)
+    if unavailable is not None:
         results = tuple(
             ThresholdResult(
                 threshold,
                 Verdict.INCONCLUSIVE,
                 None,
                 len(observations),
-                f"{gate.selector}: {threshold} cannot be judged: {missing}",
+                f"{gate.selector}: {threshold} cannot be judged: {unavailable}",
             )
             for threshold in gate.thresholds
         )
         return GateResult(gate, Verdict.INCONCLUSIVE, len(observations), results)
+    missing = Counter(gap.what for gap in samples.missing(gate.metric, gate.tags))
     start = samples.start
     end = samples.end if samples.end is not None else samples.last_time()
     seconds = end - start if start is not None and end is not None else 0.0
-    results = tuple(
-        _judge(gate, threshold, observations, seconds, warmup=warmup)
-        for threshold in gate.thresholds
+    case = _Case(gate, observations, seconds, warmup=warmup, scales=scales or {})
+    results = tuple(_missing_never_passes(case.judge(t), missing) for t in gate.thresholds)
+    return GateResult(
+        gate, combine([r.verdict for r in results]), len(observations), results, dict(missing)
     )
-    return GateResult(gate, combine([r.verdict for r in results]), len(observations), results)
 
 
-def _judge(
-    gate: Gate,
+def _missing_never_passes(result: ThresholdResult, missing: Mapping[str, int]) -> ThresholdResult:
+    if not missing or result.verdict is Verdict.FAIL:
+        return result
+    gaps = ", ".join(f"{count} without {what}" for what, count in sorted(missing.items()))
+    return ThresholdResult(
+        result.threshold,
+        Verdict.INCONCLUSIVE,
+        result.observed,
+        result.samples,
+        f"{result.message}; but observations are missing ({gaps}), and missing data never pass",
+    )
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One gate's observations, ready to judge each of its thresholds."""
+
+    gate: Gate
+    observations: Sequence[Observation]
+    seconds: float
+    warmup: float
+    scales: Scales
+
+    def judge(self, threshold: Threshold) -> ThresholdResult:
+        gate, observations, seconds = self.gate, self.observations, self.seconds
+        spec, n = gate.spec, len(observations)
+        where = "" if gate.include_warmup or self.warmup <= 0 else " after warm-up"
+        if n == 0:
+            return ThresholdResult(
+                threshold, Verdict.INCONCLUSIVE, None, 0,
+                f"{gate.selector}: no samples{where}, so {threshold} cannot be judged",
+            )  # fmt: skip
+        broken = _already_broken(spec, threshold, observations, seconds, scales=self.scales)
+        if n < gate.min_samples and not broken:
+            return ThresholdResult(
+                threshold, Verdict.INCONCLUSIVE, None, n,
+                f"{gate.selector}: only {n} samples{where}, at least {gate.min_samples} are "
+                f"needed to judge {threshold}",
+            )  # fmt: skip
+        observed = aggregate(spec, threshold, observations, seconds)
+        if observed is None:
+            return ThresholdResult(
+                threshold, Verdict.INCONCLUSIVE, None, n,
+                f"{gate.selector}: the run's time window is unknown, so {threshold} cannot be "
+                "judged",
+            )  # fmt: skip
+        holds = threshold.holds(observed, self.scales)
+        shown = _shown(observed, threshold, holds, self.scales)
+        unit = _unit(spec, threshold)
+        verb = "meets" if holds else "breaks"
+        return ThresholdResult(
+            threshold,
+            Verdict.PASS if holds else Verdict.FAIL,
+            observed,
+            n,
+            f"{gate.selector}: {threshold.label} = {shown}{unit} over {n} samples{where}, "
+            f"{verb} {threshold}{_scaled_bound(spec, threshold, self.scales)}",
+        )
+
+
+def _scaled_bound(spec: MetricSpec, threshold: Threshold, scales: Scales) -> str:
+    """`` (1000 ms at model_scale 0.1)`` for a scaled threshold, else nothing."""
+    if threshold.scaled is None:
+        return ""
+    bound = f"{threshold.bound_ms(scales):.6g}{_unit(spec, threshold)}"
+    return f" ({bound} at {threshold.scaled.scale} {scales[threshold.scaled.scale]:g})"
+
+
+def _already_broken(
+    spec: MetricSpec,
     threshold: Threshold,
     observations: Sequence[Observation],
     seconds: float,
     *,
-    warmup: float,
-) -> ThresholdResult:
-    spec, n = gate.spec, len(observations)
-    where = "" if gate.include_warmup or warmup <= 0 else " after warm-up"
-    if n == 0:
-        return ThresholdResult(
-            threshold, Verdict.INCONCLUSIVE, None, 0,
-            f"{gate.selector}: no samples{where}, so {threshold} cannot be judged",
-        )  # fmt: skip
-    if n < gate.min_samples and not _already_broken(spec, threshold, observations, seconds):
-        return ThresholdResult(
-            threshold, Verdict.INCONCLUSIVE, None, n,
-            f"{gate.selector}: only {n} samples{where}, at least {gate.min_samples} are needed "
-            f"to judge {threshold}",
-        )  # fmt: skip
-    observed = aggregate(spec, threshold, observations, seconds)
-    if observed is None:
-        return ThresholdResult(
-            threshold, Verdict.INCONCLUSIVE, None, n,
-            f"{gate.selector}: the run's time window is unknown, so {threshold} cannot be judged",
-        )  # fmt: skip
-    holds = threshold.holds(observed)
-    shown = _shown(observed, threshold, holds)
-    unit = _unit(spec, threshold)
-    verb = "meets" if holds else "breaks"
-    return ThresholdResult(
-        threshold,
-        Verdict.PASS if holds else Verdict.FAIL,
-        observed,
-        n,
-        f"{gate.selector}: {threshold.label} = {shown}{unit} over {n} samples{where}, "
-        f"{verb} {threshold}",
-    )
-
-
-def _already_broken(
-    spec: MetricSpec, threshold: Threshold, observations: Sequence[Observation], seconds: float
+    scales: Scales,
 ) -> bool:
     """Whether a bound is broken in a way more samples could not mend: a count or a maximum
     only grows and a minimum only falls, so one lost job already breaks ``count == 0``."""
@@ -246,17 +300,17 @@ def _already_broken(
         return False
     grows = threshold.aggregation in ("count", "max")
     observed = aggregate(spec, threshold, observations, seconds)
-    if observed is None or threshold.holds(observed):
+    if observed is None or threshold.holds(observed, scales):
         return False
-    bound = threshold.bound_ms()
+    bound = threshold.bound_ms(scales)
     return observed >= bound if grows else observed <= bound  # past it, not short of it
 
 
-def _shown(observed: float, threshold: Threshold, holds: bool) -> str:
+def _shown(observed: float, threshold: Threshold, holds: bool, scales: Scales) -> str:
     """``observed`` rounded for a reader, with enough digits not to contradict the verdict."""
     for digits in range(6, 18):
         text = f"{observed:.{digits}g}"
-        if threshold.holds(float(text)) == holds:
+        if threshold.holds(float(text), scales) == holds:
             return text
     return repr(observed)
 

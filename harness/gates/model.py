@@ -10,6 +10,10 @@ min_samples = 50                      # fewer observations: inconclusive (defaul
 include_warmup = false                # true for correctness gates (lost jobs, wrong answers)
 abort_on_fail = false                 # stop the load once broken (bounds that stay broken only)
 ```
+
+A bound may scale with the scenario's model (``"p(95) < 5000 * model_scale + 500"``) only where
+the gate's observations contain the model's latency (:meth:`MetricSpec.includes_model_time`);
+the scenario refuses the reverse, an unscaled bound on the model's latency when it scales it.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ class Gate(BaseModel):
                     f"{threshold.label} does not apply to {spec.name}, a {spec.kind} metric; "
                     f"use {', '.join(_shown(sorted(usable)))}",
                 )
-            if threshold.unit is not None and not spec.is_duration:
+            if threshold.has_units and not spec.is_duration:
                 raise FieldIssue(
                     ("thresholds", index),
                     f"{spec.name} is measured in {spec.unit}; a time unit does not apply",
@@ -130,7 +134,23 @@ class Gate(BaseModel):
                     f"only for bounds that stay broken once broken (count or max upper "
                     f"bounds, count == 0, min lower bounds); {threshold} could still mend",
                 )
+            if threshold.scale is not None:
+                self._check_scale(threshold, index)
         return self
+
+    def _check_scale(self, threshold: Threshold, index: int) -> None:
+        spec = self.spec
+        if not spec.is_duration or threshold.aggregation == "count":
+            raise FieldIssue(
+                ("thresholds", index),
+                f"{threshold.scale} scales times; {threshold.label} of {spec.name} is not one",
+            )
+        if not spec.includes_model_time(self.tags):
+            raise FieldIssue(
+                ("thresholds", index),
+                f"{self.selector} does not contain the model's latency, so it does not scale "
+                f"with {threshold.scale}; write its bound in real ms",
+            )
 
     @property
     def spec(self) -> MetricSpec:
@@ -142,6 +162,10 @@ class Gate(BaseModel):
         if not self.tags:
             return self.metric
         return f"{self.metric}{{{','.join(f'{k}={v}' for k, v in sorted(self.tags.items()))}}}"
+
+    def judges_model_time(self, threshold: Threshold) -> bool:
+        """Whether ``threshold`` bounds a time that contains the model's latency."""
+        return threshold.aggregation != "count" and self.spec.includes_model_time(self.tags)
 
     @property
     def title(self) -> str:

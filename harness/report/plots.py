@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from harness.observations import STAGE_COLUMNS
 from harness.report.rundata import RunData
 from harness.stats import percentile
 
@@ -173,9 +174,66 @@ def resources_by_tier(run: RunData) -> str | None:
     return _data_uri(fig)
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def stage_split(run: RunData) -> str | None:
+    """Where each job's time went on the server: left, the mean per stage stacked (it adds up
+    to the mean server processing; "other" is the bookkeeping between stages); right, p50 and
+    p95 of each stage, hits and misses side by side."""
+    done = [e for e in run.events if e.get("status") == "done" and e.get("server_processing_ms")]
+    groups = {
+        label: [e for e in done if bool(e.get("cache_hit")) == hit]
+        for label, hit in (("cache hit", True), ("cache miss", False))
+    }
+    groups = {label: events for label, events in groups.items() if events}
+    if not groups:
+        return None
+    fig, (split, spread) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for row, events in enumerate(groups.values()):
+        left = 0.0
+        for stage, column in STAGE_COLUMNS.items():
+            mean = _mean([e[column] for e in events if e.get(column) is not None])
+            split.barh(row, mean, left=left, color=_STAGE_COLOURS[stage], label=stage)
+            left += mean
+        other = max(0.0, _mean([e["server_processing_ms"] for e in events]) - left)
+        split.barh(row, other, left=left, color="lightgrey", label="other")
+    split.set_yticks(range(len(groups)), [f"{k} (n={len(v)})" for k, v in groups.items()])
+    split.set_xlabel("mean server processing per stage, ms")
+    handles, labels = split.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    split.legend(unique.values(), unique.keys(), fontsize=7, ncol=3)
+    width = 0.8 / (2 * len(groups))
+    for index, (label, events) in enumerate(groups.items()):
+        for k, pct in enumerate((50, 95)):
+            xs, ys = [], []
+            for x, column in enumerate(STAGE_COLUMNS.values()):
+                values = [e[column] for e in events if e.get(column) is not None]
+                if values:
+                    xs.append(x + (2 * index + k) * width - 0.4 + width / 2)
+                    ys.append(percentile(values, pct))
+            spread.bar(xs, ys, width, label=f"{label} p{pct}", alpha=0.5 + 0.5 * k)
+    spread.set_xticks(range(len(STAGE_COLUMNS)), list(STAGE_COLUMNS), fontsize=8)
+    spread.set_yscale("symlog", linthresh=10)
+    spread.set_ylabel("ms (log above 10)")
+    spread.legend(fontsize=7)
+    return _data_uri(fig)
+
+
+_STAGE_COLOURS = {
+    "queue_wait": "tab:purple",
+    "download": "tab:orange",
+    "cache_lookup": "tab:green",
+    "model": "tab:blue",
+    "store": "tab:brown",
+}
+
+
 FIGURES: dict[str, Callable[[RunData], str | None]] = {
     "Processing time distribution": latency_distribution,
     "Processing time over time": latency_over_time,
+    "Where each job's time went (server stage times)": stage_split,
     "Queues: depth and q.ai wait": queues_over_time,
     "Cache hit ratio over time": cache_over_time,
     "Resources by tier": resources_by_tier,

@@ -51,6 +51,9 @@ NUMERIC_EVENT_FIELDS = (
     "server_queue_wait_ms",
     "model_ms",
     "http_status",
+    "server_download_ms",
+    "server_cache_lookup_ms",
+    "server_store_ms",
 )
 BOOLEAN_EVENT_FIELDS = ("settled_late", "accepted", "cache_hit", "is_repeat")
 

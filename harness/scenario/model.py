@@ -4,6 +4,10 @@ Times are seconds (numbers, or text such as ``"5m"``); ``load.time_scale`` multi
 duration of the load (stages, warm-up, think times, batch start and work) so CI can run a short
 version. It does not touch rates (arrival and batch rates stay per real second; spawn rates are
 divided by it so a ramp keeps its shape) nor the fakes, which have their own ``time_scale``.
+
+Gates judge the seed's targets at the scenario's own scale: where ``fakes.openai.time_scale`` is
+not 1, a bound on a time that contains the model's latency must be written at the seed's scale
+times ``model_scale`` (``"p(95) < 5000 * model_scale + 500"``), or the file is refused.
 """
 
 from __future__ import annotations
@@ -244,6 +248,27 @@ class Scenario(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _bounds_at_the_models_scale(self) -> Self:
+        factor = self.fakes.openai.time_scale
+        if factor == 1:
+            return self
+        for g, gate in enumerate(self.gates):
+            for t, threshold in enumerate(gate.thresholds):
+                if threshold.scale is None and gate.judges_model_time(threshold):
+                    raise FieldIssue(
+                        ("gates", g, "thresholds", t),
+                        f"{gate.selector} contains the model's latency, which "
+                        f"fakes.openai.time_scale = {factor:g} scales; write the bound at the "
+                        "seed's scale times model_scale, e.g. 'p(95) < 5000 * model_scale + 500'",
+                    )
+        return self
+
+    @property
+    def scales(self) -> dict[str, float]:
+        """The factor of each scale a threshold may name (:data:`expressions.SCALES`)."""
+        return {"model_scale": self.fakes.openai.time_scale}
+
     @property
     def total_duration(self) -> float:
         """Real seconds the load runs: the stages' total times ``time_scale``."""
@@ -260,4 +285,4 @@ class Scenario(_Model):
 
     def evaluate(self, samples: Samples) -> Evaluation:
         """Judge this scenario's gates on ``samples``, excluding the warm-up."""
-        return evaluate(self.gates, samples, warmup=self.warmup)
+        return evaluate(self.gates, samples, warmup=self.warmup, scales=self.scales)

@@ -10,7 +10,6 @@ unavailable) that the task retries and, after its last retry, turns into a faile
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from reference.common import storage
 from reference.common.cache import Keys, get_redis
@@ -31,6 +31,7 @@ from reference.waste.models import Analysis, Job, JobStatus, Mode
 from reference.waste.progress import ProgressStore
 from reference.waste.results import cache_payload, from_cache_payload, result_out
 from reference.waste.schemas import ResultBody
+from reference.waste.stages import StageTimer
 
 log = logging.getLogger(__name__)
 
@@ -154,44 +155,63 @@ def _cached(settings: Settings, key: str) -> ResultBody | None:
         return None
 
 
+def _analysis(
+    session: Session,
+    *,
+    digest: str,
+    mode: Mode,
+    analysis_id: uuid.UUID | None,
+    answer: classifier.ModelAnswer | None,
+) -> Analysis | None:
+    """The model's new analysis, added; or the cached one (None when it has disappeared)."""
+    if answer is None:
+        return session.get(Analysis, analysis_id)
+    c = answer.classification
+    analysis = Analysis(
+        content_key=digest,
+        mode=mode.value,
+        item=c.item,
+        item_en=c.item_en,
+        category=c.category.value,
+        confidence=c.confidence,
+        disposal_steps=c.disposal_steps,
+        model=answer.model,
+        raw_answer=answer.raw,
+    )
+    session.add(analysis)
+    session.flush()
+    return analysis
+
+
 def _finish(
     settings: Settings,
     job_id: uuid.UUID,
+    *,
     digest: str,
     cache_hit: bool,
     analysis_id: uuid.UUID | None,
     answer: classifier.ModelAnswer | None,
     mode: Mode,
-    model_ms: float | None = None,
+    stages: StageTimer,
 ) -> tuple[Job, Analysis] | None:
-    """Store the answer; None when a cached analysis has disappeared from the database."""
+    """Store the answer and the job's stage times; None when a cached analysis has disappeared
+    from the database. The store stage ends where ``finished_at`` is stamped."""
     with session_scope(settings.database_url) as session:
-        if answer is not None:
-            c = answer.classification
-            analysis = Analysis(
-                content_key=digest,
-                mode=mode.value,
-                item=c.item,
-                item_en=c.item_en,
-                category=c.category.value,
-                confidence=c.confidence,
-                disposal_steps=c.disposal_steps,
-                model=answer.model,
-                raw_answer=answer.raw,
+        with stages.stage("store"):
+            analysis = _analysis(
+                session, digest=digest, mode=mode, analysis_id=analysis_id, answer=answer
             )
-            session.add(analysis)
-            session.flush()
-        else:
-            found = session.get(Analysis, analysis_id)
-            if found is None:
-                return None
-            analysis = found
-        job = session.get(Job, job_id, with_for_update=True)
+            job = session.get(Job, job_id, with_for_update=True) if analysis else None
+        if analysis is None:
+            return None
         assert job is not None
         job.status = JobStatus.DONE.value
         job.content_key = digest
         job.cache_hit = cache_hit
-        job.model_ms = model_ms
+        job.model_ms = stages.ms.get("model")
+        job.download_ms = stages.ms.get("download")
+        job.cache_lookup_ms = stages.ms.get("cache_lookup")
+        job.store_ms = stages.ms.get("store")
         job.analysis_id = analysis.id
         job.finished_at = func.clock_timestamp()
         session.flush()
@@ -216,17 +236,29 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
                 f"delivered {job.deliveries} times without finishing (worker lost each time)",
             )
         mode = Mode(job.mode)
+        stages = StageTimer()
         progress.set_stage(job_id, JobStatus.PROCESSING, "downloading")
-        data = storage.download(settings, job.object_key)
+        with stages.stage("download"):
+            data = storage.download(settings, job.object_key)
         if data is None:
             raise JobFailed("image_missing", f"object {job.object_key} is gone from the bucket")
 
         progress.set_stage(job_id, JobStatus.PROCESSING, "cache_lookup")
-        digest = content_key(data)
-        cache_key = Keys(settings.redis_prefix).classification(mode.value, digest)
-        cached = _cached(settings, cache_key)
+        with stages.stage("cache_lookup"):
+            digest = content_key(data)
+            cache_key = Keys(settings.redis_prefix).classification(mode.value, digest)
+            cached = _cached(settings, cache_key)
         if cached is not None:
-            stored = _finish(settings, job_id, digest, True, cached.analysis_id, None, mode)
+            stored = _finish(
+                settings,
+                job_id,
+                digest=digest,
+                cache_hit=True,
+                analysis_id=cached.analysis_id,
+                answer=None,
+                mode=mode,
+                stages=stages,
+            )
             if stored is not None:
                 CACHE_LOOKUPS.labels(mode.value, "hit").inc()
                 progress.set_result(result_out(*stored))
@@ -234,15 +266,23 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
         CACHE_LOOKUPS.labels(mode.value, "miss").inc()
 
         progress.set_stage(job_id, JobStatus.PROCESSING, "classifying")
-        model_started = time.perf_counter()
         try:
-            answer = classifier.classify(settings, mode, data, job.content_type)
+            with stages.stage("model"):
+                answer = classifier.classify(settings, mode, data, job.content_type)
         except classifier.ModelError as exc:
             raise JobFailed(exc.code, exc.message) from exc
-        model_ms = (time.perf_counter() - model_started) * 1000
 
         progress.set_stage(job_id, JobStatus.PROCESSING, "saving")
-        stored = _finish(settings, job_id, digest, False, None, answer, mode, model_ms)
+        stored = _finish(
+            settings,
+            job_id,
+            digest=digest,
+            cache_hit=False,
+            analysis_id=None,
+            answer=answer,
+            mode=mode,
+            stages=stages,
+        )
         assert stored is not None
         done_job, analysis = stored
         final = result_out(done_job, analysis)

@@ -73,8 +73,12 @@ class Job(Base):
     content_key: Mapped[str | None] = mapped_column(String(64))
     cache_hit: Mapped[bool | None]
     deliveries: Mapped[int] = mapped_column(Integer, default=0)
-    # Time spent in the model call(s) of this job, retries included (none on a cache hit).
+    # Stage times of the delivery that finished it (reference.waste.stages): the model call(s),
+    # retries included (none on a cache hit), the S3 download, the cache lookup, the store.
     model_ms: Mapped[float | None] = mapped_column(Float)
+    download_ms: Mapped[float | None] = mapped_column(Float)
+    cache_lookup_ms: Mapped[float | None] = mapped_column(Float)
+    store_ms: Mapped[float | None] = mapped_column(Float)
     analysis_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("waste.analyses.id"))
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)

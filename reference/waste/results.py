@@ -4,6 +4,7 @@ API's database fallback and the worker's Redis copy)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from reference.waste.categories import LABELS_KO, Category
@@ -25,17 +26,23 @@ def result_body(analysis: Analysis) -> ResultBody:
     )
 
 
+def _between_ms(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() * 1000 if start and end else None
+
+
 def timings(job: Job) -> Timings:
-    processing_ms = None
-    if job.queued_at and job.finished_at:
-        processing_ms = (job.finished_at - job.queued_at).total_seconds() * 1000
+    """The job's timestamps and where its processing time went (stage times, server clock)."""
     return Timings(
         created_at=job.created_at,
         queued_at=job.queued_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
-        processing_ms=processing_ms,
+        processing_ms=_between_ms(job.queued_at, job.finished_at),
+        queue_wait_ms=_between_ms(job.queued_at, job.started_at),
+        download_ms=job.download_ms,
+        cache_lookup_ms=job.cache_lookup_ms,
         model_ms=job.model_ms,
+        store_ms=job.store_ms,
     )
 
 

@@ -86,8 +86,16 @@ class Timings(BaseModel):
     processing_ms: float | None = Field(
         None, description="upload-complete to result stored, in milliseconds"
     )
+    queue_wait_ms: float | None = Field(None, description="queued to started by a worker")
+    download_ms: float | None = Field(None, description="the worker's S3 download")
+    cache_lookup_ms: float | None = Field(
+        None, description="content key, Redis lookup and, on a hit, decoding the cached answer"
+    )
     model_ms: float | None = Field(
         None, description="time in the model call(s), retries included; none on a cache hit"
+    )
+    store_ms: float | None = Field(
+        None, description="storing the answer in PostgreSQL, until finished_at is stamped"
     )
 
 

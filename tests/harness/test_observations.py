@@ -1,5 +1,6 @@
-"""Per-tier use against the seed's budgets: what ``tier_cpu`` and ``tier_memory`` mean, and the
-smoke gates on them failing when a real process uses more than its tier's budget."""
+"""From a run's records to the observations gates judge: per-tier use against the seed's budgets
+(``tier_cpu``, ``tier_memory``, and the smoke gates on them failing when a real process uses more
+than its tier's budget) and the server-side times of a scan."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from harness.collect.series import Series, point
 from harness.gates.evaluate import Verdict, evaluate_gate
 from harness.gates.model import Gate
 from harness.measurements import Samples
+from harness.observations import add_events
 from harness.scenario import find_scenario, load_scenario
 from harness.waits import wait_for
 from reference.common import tiers
@@ -120,3 +123,77 @@ def test_a_process_holding_memory_fails_the_tier_memory_gate() -> None:
     observations.add_tier_use(real, holding)  # the api tier's 1612 MiB
     assert evaluate_gate(gate, small).verdict is Verdict.FAIL
     assert evaluate_gate(gate, real).verdict is Verdict.PASS
+
+
+def scan(**fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "started_at": 100.0,
+        "accepted": True,
+        "status": "done",
+        "cache_hit": False,
+        "follow": "poll",
+        "variant": "new",
+        "mode": "analyze",
+        "processing_ms": 900.0,
+        "server_processing_ms": 520.0,
+        "server_queue_wait_ms": 12.0,
+        "server_download_ms": 8.0,
+        "server_cache_lookup_ms": 2.0,
+        "model_ms": 450.0,
+        "server_store_ms": 30.0,
+    }
+    return {**row, **fields}
+
+
+def observed(*events: dict[str, Any]) -> Samples:
+    samples = Samples(start=0.0, end=200.0)
+    add_events(samples, events)
+    return samples
+
+
+def test_a_miss_splits_into_its_stages_and_what_the_stack_adds() -> None:
+    samples = observed(scan())
+    assert samples.values("server_processing_time", {"cache": "miss"}) == [520.0]
+    assert samples.values("stack_overhead", {"cache": "miss"}) == [pytest.approx(70.0)]
+    stages = {o.tag("stage"): o.value for o in samples.observations("stage_time")}
+    assert stages == {
+        "queue_wait": 12.0,
+        "download": 8.0,
+        "cache_lookup": 2.0,
+        "model": 450.0,
+        "store": 30.0,
+    }
+    assert {o.tag("cache") for o in samples.observations("stage_time")} == {"miss"}
+    assert not any(samples.missing(name) for name in samples.metrics())
+
+
+def test_a_hits_overhead_is_its_whole_processing_and_it_has_no_model_stage() -> None:
+    samples = observed(scan(cache_hit=True, model_ms=None, server_processing_ms=60.0))
+    assert samples.values("stack_overhead", {"cache": "hit"}) == [60.0]
+    assert samples.values("server_processing_time", {"cache": "hit"}) == [60.0]
+    assert samples.values("stage_time", {"stage": "model"}) == []
+    assert samples.missing("stage_time") == []
+
+
+def test_absent_server_times_are_recorded_as_missing() -> None:
+    """A result without timings (an older server, a proxy that drops them) must not vanish
+    from the gates: it is missing, and the gate cannot pass."""
+    samples = observed(
+        scan(server_processing_ms=None, server_store_ms=None),
+        scan(model_ms=None),
+    )
+    assert [g.what for g in samples.missing("server_processing_time")] == ["server_processing_ms"]
+    assert sorted(g.what for g in samples.missing("stack_overhead")) == [
+        "model_ms",
+        "server_processing_ms",
+    ]
+    assert [(g.what, dict(g.tags)["stage"]) for g in samples.missing("stage_time")] == [
+        ("server_store_ms", "store"),
+        ("model_ms", "model"),
+    ]
+
+
+def test_only_finished_scans_carry_server_times() -> None:
+    samples = observed(scan(status="failed", error_code="model_unavailable"), scan(status="error"))
+    for name in ("server_processing_time", "stack_overhead", "stage_time"):
+        assert samples.observations(name) == [] and samples.missing(name) == []

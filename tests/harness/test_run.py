@@ -20,6 +20,7 @@ from harness.gates.evaluate import Verdict
 from harness.report.rundata import SUMMARY, RunData
 from harness.run import HarnessError, RunOptions, RunResult, run
 from harness.sandbox import ServerUrls
+from tests.harness import builds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -144,6 +145,19 @@ name = "Redis clients bounded"
 metric = "redis_clients"
 thresholds = ["max < 200"]
 include_warmup = true
+
+[[gates]]
+name = "p95 stack overhead under 700 ms"
+metric = "stack_overhead"
+thresholds = ["p(95) < 700"]
+min_samples = 10
+
+[[gates]]
+name = "cache hits answered within the seed's ~1 s"
+metric = "server_processing_time"
+tags = {{ cache = "hit" }}
+thresholds = ["p(95) < 700"]
+min_samples = 10
 """
 
 GATES = {
@@ -159,6 +173,8 @@ GATES = {
     "lost": "no job lost",
     "dlq": "q.dlq under its alert bound",
     "redis": "Redis clients bounded",
+    "overhead": "p95 stack overhead under 700 ms",
+    "hits": "cache hits answered within the seed's ~1 s",
 }
 
 
@@ -338,3 +354,40 @@ def test_a_run_against_a_target_url_measures_the_app_side(
         assert verdicts[key] is Verdict.INCONCLUSIVE, (key, verdicts)
     assert result.exit_code == 0  # inconclusive accepted on request
     assert any("batch flood skipped" in note for note in result.summary["notes"])
+
+
+def test_a_build_slower_on_every_job_fails_the_stack_overhead_gate(
+    tmp_path: Path, servers: ServerUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About 1 s more per job in the AI worker's S3 download, hits and misses alike."""
+    for key, value in builds.environment("slow_jobs").items():
+        monkeypatch.setenv(key, value)
+    result = _run(tmp_path, servers)
+    _assert_fails(result, "overhead")
+    assert (_observed(result, "overhead") or 0) > 1000
+    # the stage times put the second where it went: every job's download
+    assert min(_stage_times(result, "server_download_ms")) > 1000
+
+
+def test_a_build_slower_on_cache_hits_fails_the_cache_hit_gate(
+    tmp_path: Path, servers: ServerUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About 1 s more on every cache hit (decoding the cached answer); misses unchanged."""
+    for key, value in builds.environment("slow_hits").items():
+        monkeypatch.setenv(key, value)
+    result = _run(tmp_path, servers)
+    _assert_fails(result, "hits")
+    assert (_observed(result, "hits") or 0) > 1000
+    assert min(_stage_times(result, "server_cache_lookup_ms", hit=True)) > 1000
+    assert max(_stage_times(result, "server_cache_lookup_ms", hit=False)) < 1000
+
+
+def _stage_times(result: RunResult, column: str, *, hit: bool | None = None) -> list[float]:
+    done = [e for e in RunData.load(result.run_dir).events if e.get("status") == "done"]
+    times = [
+        e[column]
+        for e in done
+        if e.get(column) is not None and (hit is None or bool(e.get("cache_hit")) == hit)
+    ]
+    assert times, f"no finished scan carried {column}"
+    return times

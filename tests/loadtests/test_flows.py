@@ -83,7 +83,11 @@ def done(job: str, category: str, **extra: Any) -> dict[str, Any]:
             "queued_at": QUEUED,
             "started_at": STARTED,
             "processing_ms": 300.0,
+            "queue_wait_ms": 250.0,
+            "download_ms": 12.5,
+            "cache_lookup_ms": 3.25,
             "model_ms": None,
+            "store_ms": 8.0,
         },
         **extra,
     }
@@ -138,6 +142,8 @@ def test_a_polled_scan_records_every_step(recorder: ProcessRecorder, tmp_path: P
     assert row["status"] == "done" and row["accepted"] == "true"
     assert row["got_category"] == row["expected_category"] == "paper"
     assert row["cache_hit"] == "true" and row["server_queue_wait_ms"] == "250.0"
+    assert (row["server_download_ms"], row["server_cache_lookup_ms"]) == ("12.5", "3.25")
+    assert (row["model_ms"], row["server_store_ms"]) == ("", "8.0")
     assert float(row["end_to_end_ms"]) >= float(row["processing_ms"]) + 200 - 1
     requests = rows(tmp_path / "requests-3.csv")
     assert [(r["method"], r["name"], r["status"], r["ok"]) for r in requests] == [

@@ -17,7 +17,8 @@ START = 1_700_000_000.0  # an epoch time; observations are stamped from here
 @dataclass(frozen=True)
 class Faults:
     added_latency_ms: float = 0.0  # every model call slower (misses)
-    hit_delay_ms: float = 0.0  # cache hits held up (e.g. behind slow calls in q.ai)
+    hit_delay_ms: float = 0.0  # cache hits held up (a slow cache read)
+    stack_delay_ms: float = 0.0  # every job slower in the stack (a slow S3 download)
     cache_disabled: bool = False
     wrong_from_cache: int = 0  # this many hits serve another item's answer
     wrong_from_model: int = 0  # this many misses answer the wrong item
@@ -72,12 +73,14 @@ def simulate(
         samples.record_event("failed_jobs", bool(failed_job), t=t, tags={**tags, "cache": cache})
         if failed_job:
             continue
-        if hit:
-            took = rng.uniform(20, 300) + (faults.hit_delay_ms if broken else 0.0)
-        else:
-            took = rng.uniform(1000, 4000) + (faults.added_latency_ms if broken else 0.0)
-        took += wait
         job_tags = {**tags, "cache": cache}
+        stages = _stages(rng, scenario, faults if broken else Faults(), hit=hit, wait=wait)
+        server = sum(stages.values()) + rng.uniform(1, 10)  # bookkeeping between stages
+        for stage, ms in stages.items():
+            samples.record("stage_time", ms, t=t, tags={**job_tags, "stage": stage})
+        samples.record("server_processing_time", server, t=t, tags=job_tags)
+        samples.record("stack_overhead", server - stages.get("model", 0.0), t=t, tags=job_tags)
+        took = server + rng.uniform(0, scenario.mix.poll_interval * 1000)  # seen at a poll
         samples.record("processing_time", took, t=t + took / 1000, tags=job_tags)
         samples.record("end_to_end_time", took + rng.uniform(100, 400), t=t, tags=job_tags)
         samples.record_event("cache_hit_ratio", hit, t=t, tags=tags)
@@ -89,6 +92,22 @@ def simulate(
         samples.record_event("wrong_answers", wrong, t=t, tags=job_tags)
     _gauges(samples, scenario, faults, duration, scans, rng)
     return samples
+
+
+def _stages(
+    rng: random.Random, scenario: Scenario, faults: Faults, *, hit: bool, wait: float
+) -> dict[str, float]:
+    """Server stage times of one job (ms); the model's scale as the scenario's fake has it."""
+    stages = {
+        "queue_wait": wait,
+        "download": rng.uniform(5, 30) + faults.stack_delay_ms,
+        "cache_lookup": rng.uniform(1, 10) + (faults.hit_delay_ms if hit else 0.0),
+        "store": rng.uniform(5, 40),
+    }
+    if not hit:
+        model = rng.uniform(1000, 4000) * scenario.fakes.openai.time_scale
+        stages["model"] = model + faults.added_latency_ms
+    return stages
 
 
 def _gauges(

@@ -281,6 +281,7 @@ def test_evaluation_as_a_dict_for_the_report() -> None:
                 "verdict": "pass",
                 "samples": 2,
                 "min_samples": 1,
+                "missing": {},
                 "thresholds": [
                     {
                         "expression": "p(95) < 5000",
@@ -365,3 +366,59 @@ def test_a_metric_marked_unavailable_is_inconclusive_whatever_was_recorded() -> 
     assert verdicts == [Verdict.INCONCLUSIVE, Verdict.PASS, Verdict.INCONCLUSIVE]
     assert "a gap at 4 s" in judged.gates[0].message
     assert judged.exit_code() == 1 and judged.exit_code(inconclusive_ok=True) == 0
+
+
+# -- scaled bounds and missing data --------------------------------------------------------
+
+
+def test_a_scaled_bound_is_judged_at_the_scenarios_scale() -> None:
+    seed_target = gate("processing_time", "p(95) < 5000 * model_scale + 500")
+    samples = samples_of("processing_time", [630.0] * 20)
+    at_smoke = evaluate([seed_target], samples, scales={"model_scale": 0.1})
+    assert at_smoke.verdict is P
+    assert at_smoke.gates[0].message == (
+        "processing_time: p(95) = 630 ms over 20 samples, meets "
+        "p(95) < 5000 * model_scale + 500 (1000 ms at model_scale 0.1)"
+    )
+    slower = samples_of("processing_time", [1630.0] * 20)
+    assert evaluate([seed_target], slower, scales={"model_scale": 0.1}).verdict is F
+    assert evaluate([seed_target], slower, scales={"model_scale": 1.0}).verdict is P
+
+
+def test_a_scaled_max_is_already_broken_below_min_samples() -> None:
+    bounded = gate("processing_time", "max < 1 s * model_scale", min_samples=50)
+    result = evaluate(
+        [bounded], samples_of("processing_time", [50.0, 400.0]), scales={"model_scale": 0.2}
+    )
+    assert result.verdict is F  # 400 ms is past 200 ms already; more samples cannot mend it
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=10_000), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=5),
+)
+def test_missing_data_never_pass(values: list[float], gaps: int) -> None:
+    samples = samples_of("stack_overhead", values, cache="miss")
+    for index in range(gaps):
+        samples.record_missing("stack_overhead", "model_ms", t=float(index), tags={"cache": "miss"})
+    lenient = gate("stack_overhead", "p(95) < 20000", "max >= 0")
+    result = evaluate([lenient], samples).gates[0]
+    assert result.verdict is INC
+    assert result.missing == {"model_ms": gaps}
+    assert f"observations are missing ({gaps} without model_ms)" in result.message
+    assert result.to_dict()["missing"] == {"model_ms": gaps}
+    strict = gate("stack_overhead", "max < 0")  # broken whatever the missing ones say
+    assert evaluate([strict], samples).verdict is F
+
+
+def test_missing_data_count_only_where_the_gate_looks() -> None:
+    samples = samples_of("stage_time", [10.0] * 5, stage="download", cache="hit")
+    samples.record_missing("stage_time", "server_store_ms", t=1.0, tags={"stage": "store"})
+    samples.record_missing("stage_time", "server_download_ms", t=9.0, tags={"stage": "download"})
+    download = gate("stage_time", "p(95) < 100", tags={"stage": "download"})
+    assert evaluate([download], samples).verdict is INC  # its own gap
+    assert evaluate([download], samples.window(end=5.0)).verdict is P  # gap outside the window
+    store = gate("stage_time", "p(95) < 100", tags={"stage": "store"})
+    result = evaluate([store], samples).gates[0]
+    assert result.verdict is INC and result.samples == 0
+    assert "no samples" in result.message and "1 without server_store_ms" in result.message

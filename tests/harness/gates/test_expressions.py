@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.gates import Threshold, ThresholdSyntaxError, parse_threshold
-from harness.gates.expressions import COMPARATORS, NAMED_AGGREGATIONS, UNITS
+from harness.gates.expressions import COMPARATORS, NAMED_AGGREGATIONS, SCALES, UNITS, ScaledTerm
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,18 @@ from harness.gates.expressions import COMPARATORS, NAMED_AGGREGATIONS, UNITS
         ("value < 100", Threshold("value", "<", 100.0)),
         ("p(95) < 5s", Threshold("p", "<", 5.0, percentile=95.0, unit="s")),
         ("p(95) < 5000 ms", Threshold("p", "<", 5000.0, percentile=95.0, unit="ms")),
+        (
+            "p(95) < 5000 * model_scale + 500",
+            Threshold("p", "<", 500.0, 95.0, scaled=ScaledTerm(5000.0, "model_scale")),
+        ),
+        (
+            "p(95)<500ms+5s*model_scale",
+            Threshold("p", "<", 500.0, 95.0, "ms", ScaledTerm(5.0, "model_scale", "s")),
+        ),
+        (
+            "max <= 2 s * model_scale",
+            Threshold("max", "<=", 0.0, scaled=ScaledTerm(2, "model_scale", "s")),
+        ),
     ],
 )
 def test_parses_the_grammar(text: str, expected: Threshold) -> None:
@@ -64,6 +76,13 @@ def test_seconds_compare_in_milliseconds() -> None:
         ("avg < 5 minutes", 9, "unknown unit 'minutes'"),
         ("avg < 5 ms ms", 12, "unexpected 'm' after the threshold"),
         ("avg < 5 )", 9, "unexpected ')' after the threshold"),
+        ("avg < 5 * ", 11, "expected a scale (model_scale) after '*', found the end"),
+        ("avg < 5 * load_scale", 11, "expected a scale (model_scale) after '*', found 'load"),
+        ("avg < 5 model_scale", 9, "write '* model_scale' to scale a number"),
+        ("avg < 5 +", 10, "expected a number, found the end"),
+        ("avg < 5 + 6", 11, "only one term without a scale is allowed"),
+        ("avg < 1 * model_scale + 2 * model_scale", 25, "only one scaled term is allowed"),
+        ("avg < 5 * model_scale * model_scale", 23, "unexpected '*' after the threshold"),
     ],
 )
 def test_errors_say_what_and_where(text: str, column: int, reason: str) -> None:
@@ -72,6 +91,18 @@ def test_errors_say_what_and_where(text: str, column: int, reason: str) -> None:
     assert caught.value.column == column
     assert reason in caught.value.reason
     assert str(caught.value) == f"{text!r}, column {column}: {caught.value.reason}"
+
+
+def test_a_scaled_bound_takes_the_scenarios_factor() -> None:
+    threshold = parse_threshold("p(95) < 5 s * model_scale + 500 ms")
+    assert threshold.bound_ms({"model_scale": 0.1}) == pytest.approx(1000.0)
+    assert threshold.bound_ms({"model_scale": 1.0}) == pytest.approx(5500.0)
+    assert threshold.holds(999.0, {"model_scale": 0.1})
+    assert not threshold.holds(1000.0, {"model_scale": 0.1})
+    with pytest.raises(ValueError, match="needs the factor model_scale"):
+        threshold.bound_ms()
+    plain = parse_threshold("p(95) < 5000")
+    assert plain.bound_ms() == plain.bound_ms({"model_scale": 0.1}) == 5000.0
 
 
 def test_not_a_string_is_a_type_error() -> None:
@@ -86,10 +117,18 @@ def test_a_threshold_cannot_be_built_inconsistent() -> None:
         Threshold("p", "<", 1.0)
     with pytest.raises(ValueError, match="finite"):
         Threshold("avg", "<", float("inf"))
+    with pytest.raises(ValueError, match="finite"):
+        ScaledTerm(float("nan"), "model_scale")
+    with pytest.raises(ValueError, match="unknown scale 'load_scale'"):
+        ScaledTerm(1.0, "load_scale")  # type: ignore[arg-type]
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 percentiles = st.floats(min_value=0, max_value=100, exclude_min=True, allow_nan=False)
+
+
+units = st.none() | st.sampled_from(UNITS)
+scaled_terms = st.builds(ScaledTerm, finite, st.sampled_from(tuple(SCALES)), units)
 
 
 @st.composite
@@ -100,8 +139,21 @@ def thresholds(draw: st.DrawFn) -> Threshold:
         draw(st.sampled_from(COMPARATORS)),
         draw(finite),
         percentile=draw(percentiles) if aggregation == "p" else None,
-        unit=draw(st.none() | st.sampled_from(UNITS)),
+        unit=draw(units),
+        scaled=draw(st.none() | scaled_terms),
     )
+
+
+@given(thresholds(), st.floats(min_value=0, max_value=100, allow_nan=False))
+def test_the_bound_is_the_plain_term_plus_the_scaled_one(
+    threshold: Threshold, factor: float
+) -> None:
+    plain = threshold.value * (1000 if threshold.unit == "s" else 1)
+    scaled = threshold.scaled
+    extra = 0.0
+    if scaled is not None:
+        extra = scaled.value * (1000 if scaled.unit == "s" else 1) * factor
+    assert threshold.bound_ms({"model_scale": factor}) == pytest.approx(plain + extra)
 
 
 @given(thresholds())
@@ -115,7 +167,7 @@ def test_whitespace_between_tokens_does_not_matter(threshold: Threshold, space: 
     assert parse_threshold(f"{space}{text}{space}") == threshold
 
 
-@given(st.text(alphabet="pavgminxdcoutrel()<>=!0123456789.e+- s", max_size=20))
+@given(st.text(alphabet="pavgminxdcoutrel()<>=!0123456789.e+- s*_", max_size=24))
 def test_any_text_parses_or_fails_with_a_column(text: str) -> None:
     try:
         parsed = parse_threshold(text)

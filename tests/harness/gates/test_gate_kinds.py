@@ -21,6 +21,9 @@ CASES = [
 ]
 
 
+_TIMES = ("processing_time", "end_to_end_time", "server_processing_time", "stack_overhead")
+
+
 def breaking_fault(gate: Gate) -> Faults:
     """The fault that breaks what ``gate`` guards."""
     cache = gate.tags.get("cache")
@@ -29,6 +32,11 @@ def breaking_fault(gate: Gate) -> Faults:
         if cache == "hit"
         else Faults(added_latency_ms=8000),
         "end_to_end_time": Faults(added_latency_ms=8000),
+        "server_processing_time": Faults(hit_delay_ms=6000)
+        if cache == "hit"
+        else Faults(added_latency_ms=8000),
+        "stack_overhead": Faults(stack_delay_ms=2000),
+        "stage_time": Faults(stack_delay_ms=2000, hit_delay_ms=2000, added_latency_ms=8000),
         "cache_hit_ratio": Faults(cache_disabled=True),
         "wrong_answers": Faults(wrong_from_cache=1)
         if cache == "hit"
@@ -53,7 +61,7 @@ def after_warmup(scenario: Scenario, faults: Faults) -> Faults:
 
 
 def judge(scenario: Scenario, gate: Gate, samples: Samples) -> Verdict:
-    return evaluate([gate], samples, warmup=scenario.warmup).verdict
+    return evaluate([gate], samples, warmup=scenario.warmup, scales=scenario.scales).verdict
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +81,7 @@ def test_the_gate_fails_when_its_property_is_broken(name: str, index: int) -> No
     scenario = SCENARIOS[name]
     gate = scenario.gates[index]
     samples = simulate(scenario, after_warmup(scenario, breaking_fault(gate)), scans=SCANS)
-    result = evaluate([gate], samples, warmup=scenario.warmup)
+    result = evaluate([gate], samples, warmup=scenario.warmup, scales=scenario.scales)
     assert result.verdict is Verdict.FAIL, result.gates[0].message
     assert "breaks" in result.gates[0].message
     assert result.exit_code() == 1
@@ -97,7 +105,7 @@ def test_the_gate_is_inconclusive_without_its_data(
         sparse = Samples(start=full.start, end=full.end)
         for obs in kept:
             sparse.record(gate.metric, obs.value, t=obs.t, tags=dict(obs.tags))
-        result = evaluate([gate], sparse, warmup=scenario.warmup)
+        result = evaluate([gate], sparse, warmup=scenario.warmup, scales=scenario.scales)
         assert result.verdict is Verdict.INCONCLUSIVE
         assert f"only {gate.min_samples - 1} samples" in result.gates[0].message
         assert result.exit_code() == 1
@@ -109,7 +117,7 @@ def test_a_fault_during_warmup_only_spares_the_measured_gates(name: str) -> None
     """Warm-up exclusion is real: latency added only during warm-up does not fail p95 gates,
     while correctness gates that include warm-up still catch a job lost then."""
     scenario = SCENARIOS[name]
-    early = Faults(added_latency_ms=8000, dropped_jobs=1)
+    early = Faults(added_latency_ms=8000, stack_delay_ms=2000, dropped_jobs=1)
     cutoff = START + scenario.warmup
     # faulty during warm-up, healthy after it
     warm = simulate(scenario, early, scans=SCANS).window(end=cutoff)
@@ -119,5 +127,5 @@ def test_a_fault_during_warmup_only_spares_the_measured_gates(name: str) -> None
         verdict = judge(scenario, gate, combined)
         if gate.metric == "lost_jobs":
             assert gate.include_warmup and verdict is Verdict.FAIL
-        elif gate.metric in ("processing_time", "end_to_end_time"):
+        elif gate.metric in _TIMES:
             assert not gate.include_warmup and verdict is Verdict.PASS

@@ -158,3 +158,35 @@ def test_jsonl_round_trip(tmp_path: Path) -> None:
 def test_from_records_refuses_bad_tags() -> None:
     with pytest.raises(ValueError, match="tags must be an object"):
         Samples.from_records([{"metric": "processing_time", "t": 1, "value": 2, "tags": [1]}])
+
+
+def test_missing_observations_travel_with_the_samples(tmp_path: Path) -> None:
+    samples = Samples(start=0.0, end=10.0)
+    samples.record("stack_overhead", 40.0, t=1.0, tags={"cache": "hit"})
+    samples.record_missing("stack_overhead", "server_processing_ms", t=2.0, tags={"cache": "hit"})
+    samples.record_missing("stack_overhead", "model_ms", t=8.0, tags={"cache": "miss"})
+    assert [g.what for g in samples.missing("stack_overhead")] == [
+        "server_processing_ms",
+        "model_ms",
+    ]
+    assert [g.what for g in samples.missing("stack_overhead", {"cache": "miss"})] == ["model_ms"]
+    assert [g.what for g in samples.excluding_warmup(5.0).missing("stack_overhead")] == ["model_ms"]
+    merged = Samples().merge(samples).merge(samples)
+    assert len(merged.missing("stack_overhead")) == 4
+    path = tmp_path / "samples.jsonl"
+    samples.dump_jsonl(path)
+    back = Samples.load_jsonl(path)
+    assert back.missing("stack_overhead") == samples.missing("stack_overhead")
+    assert back.values("stack_overhead") == [40.0]
+    with pytest.raises(KeyError, match="unknown metric 'overhead'"):
+        samples.record_missing("overhead", "x", t=0.0)
+
+
+def test_which_observations_contain_the_models_latency() -> None:
+    assert metric("processing_time").includes_model_time({})
+    assert not metric("processing_time").includes_model_time({"cache": "hit"})
+    assert metric("server_processing_time").includes_model_time({"cache": "miss"})
+    assert not metric("stack_overhead").includes_model_time({"cache": "miss"})
+    assert metric("stage_time").includes_model_time({"stage": "model"})
+    assert not metric("stage_time").includes_model_time({"stage": "download"})
+    assert not metric("queue_wait").includes_model_time({})

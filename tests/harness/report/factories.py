@@ -18,6 +18,7 @@ def events(
     for i in range(n):
         hit = rng.random() < hit_share
         processing = rng.uniform(150, 600) if hit else rng.uniform(2000, 5000) * scale
+        model = None if hit else processing - 100
         rows.append(
             {
                 "started_at": 1000.0 + i * 0.5,
@@ -26,6 +27,11 @@ def events(
                 "processing_ms": processing,
                 "end_to_end_ms": processing + 300,
                 "server_queue_wait_ms": rng.uniform(1, 30) * scale,
+                "server_processing_ms": processing - 50,
+                "server_download_ms": rng.uniform(5, 20),
+                "server_cache_lookup_ms": rng.uniform(1, 5),
+                "model_ms": model,
+                "server_store_ms": rng.uniform(5, 30),
                 "expected_category": "glass",
                 "got_category": "glass",
             }

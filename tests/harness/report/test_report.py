@@ -13,7 +13,8 @@ from tests.harness.report.factories import events, run, series, summary
 
 def test_html_is_self_contained_with_gates_and_figures(tmp_path: Path) -> None:
     page = render_html(run(tmp_path, ["pass", "fail", "inconclusive"]))
-    assert page.count("data:image/png;base64,") == 5
+    assert page.count("data:image/png;base64,") == 6
+    assert "Where each job&#39;s time went (server stage times)" in page
     assert "http://" not in page.replace("http://127.0.0.1:1", "")  # nothing loaded from outside
     for verdict in ("pass", "fail", "inconclusive"):
         assert f'<td class="{verdict}">{verdict}</td>' in page
@@ -23,6 +24,16 @@ def test_html_is_self_contained_with_gates_and_figures(tmp_path: Path) -> None:
 def test_figures_are_skipped_without_data(tmp_path: Path) -> None:
     empty = RunData(tmp_path, summary([]), [], [], series().__class__())
     assert render_all(empty) == {}
+
+
+def test_the_stage_split_needs_server_times(tmp_path: Path) -> None:
+    title = "Where each job's time went (server stage times)"
+    rows = events(50, seed=3)
+    assert title in render_all(RunData(tmp_path, summary([]), rows, [], series()))
+    without = [{**e, "server_processing_ms": None} for e in rows]
+    assert title not in render_all(RunData(tmp_path, summary([]), without, [], series()))
+    only_hits = [e for e in rows if e["cache_hit"]]
+    assert title in render_all(RunData(tmp_path, summary([]), only_hits, [], series()))
 
 
 def test_junit_counts_failures_and_errors(tmp_path: Path) -> None:

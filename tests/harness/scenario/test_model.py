@@ -426,3 +426,92 @@ def test_batch_tasks_are_the_topologys() -> None:
 
     annotation = BatchFlood.model_fields["task"].annotation
     assert set(get_args(annotation)) == set(topology.BATCH.tasks)
+
+
+SCALED_MODEL = "\n[fakes.openai]\ntime_scale = 0.1\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "[[gates]]\nmetric = 'stage_time'\ntags = { stage = 'decode' }\n"
+            "thresholds = ['p(95) < 100']",
+            "gates[1].tags.stage: 'decode' is not one of cache_lookup, download, model, "
+            "queue_wait, store",
+        ),
+        (
+            "[[gates]]\nmetric = 'stack_overhead'\nthresholds = ['p(95) < 300 * model_scale']",
+            "gates[1].thresholds[0]: stack_overhead does not contain the model's latency, so it "
+            "does not scale with model_scale; write its bound in real ms",
+        ),
+        (
+            "[[gates]]\nmetric = 'server_processing_time'\ntags = { cache = 'hit' }\n"
+            "thresholds = ['p(95) < 500', 'p(99) < 1000 * model_scale + 100']",
+            "gates[1].thresholds[1]: server_processing_time{cache=hit} does not contain the "
+            "model's latency",
+        ),
+        (
+            "[[gates]]\nmetric = 'stage_time'\ntags = { stage = 'download' }\n"
+            "thresholds = ['p(95) < 1s * model_scale']",
+            "gates[1].thresholds[0]: stage_time{stage=download} does not contain the model's",
+        ),
+        (
+            "[[gates]]\nmetric = 'cache_hit_ratio'\nthresholds = ['rate >= 0.7 * model_scale']",
+            "gates[1].thresholds[0]: model_scale scales times; rate of cache_hit_ratio is not one",
+        ),
+        (
+            "[[gates]]\nmetric = 'processing_time'\nthresholds = ['count > 10 * model_scale']",
+            "gates[1].thresholds[0]: model_scale scales times; count of processing_time",
+        ),
+        (
+            "[[gates]]\nmetric = 'processing_time'\nthresholds = ['p(95) < 5000 * load_scale']",
+            "gates[1].thresholds[0]: 'p(95) < 5000 * load_scale', column 16: expected a scale "
+            "(model_scale) after '*', found 'load_scale'",
+        ),
+    ],
+)
+def test_scaled_bound_refusals(extra: str, expected: str) -> None:
+    lines = errors_of(VALID + "\n" + extra + "\n")
+    assert any(line.startswith(f"scenarios/peak.toml: {expected}") for line in lines), lines
+
+
+def test_a_scaled_model_needs_scaled_bounds_on_the_models_latency() -> None:
+    """smoke's old mistake: the seed's absolute 5 s judged against a model ten times faster."""
+    lines = errors_of(VALID + SCALED_MODEL)
+    assert lines == [
+        "scenarios/peak.toml: gates[0].thresholds[0]: processing_time contains the model's "
+        "latency, which fakes.openai.time_scale = 0.1 scales; write the bound at the seed's "
+        "scale times model_scale, e.g. 'p(95) < 5000 * model_scale + 500'"
+    ]
+    scaled = VALID.replace("p(95) < 5000", "p(95) < 5000 * model_scale + 500") + SCALED_MODEL
+    scenario = parse_scenario(scaled)
+    assert scenario.scales == {"model_scale": 0.1}
+    assert scenario.gates[0].thresholds[0].bound_ms(scenario.scales) == pytest.approx(1000)
+
+
+@pytest.mark.parametrize(
+    ("gate", "model_time"),
+    [
+        ("metric = 'processing_time'\ntags = { cache = 'hit' }", False),
+        ("metric = 'end_to_end_time'\ntags = { cache = 'hit' }", False),
+        ("metric = 'stack_overhead'", False),
+        ("metric = 'queue_wait'", False),
+        ("metric = 'stage_time'\ntags = { stage = 'store' }", False),
+        ("metric = 'stage_time'\ntags = { stage = 'model' }", True),
+        ("metric = 'stage_time'", True),
+        ("metric = 'server_processing_time'\ntags = { cache = 'miss' }", True),
+        ("metric = 'end_to_end_time'", True),
+    ],
+)
+def test_which_bounds_must_scale_with_the_model(gate: str, model_time: bool) -> None:
+    text = VALID + SCALED_MODEL.replace("time_scale = 0.1", "time_scale = 0.5")
+    text = text.replace(GATES, "")
+    unscaled = f"{text}\n[[gates]]\n{gate}\nthresholds = ['p(95) < 700']\n"
+    scaled = f"{text}\n[[gates]]\n{gate}\nthresholds = ['p(95) < 700 * model_scale + 1s']\n"
+    if model_time:
+        assert "fakes.openai.time_scale = 0.5 scales" in errors_of(unscaled)[0]
+        assert parse_scenario(scaled).gates[0].thresholds[0].bound_ms({"model_scale": 0.5}) == 1350
+    else:
+        assert parse_scenario(unscaled).gates[0].thresholds[0].scale is None
+        assert "does not contain the model's latency" in errors_of(scaled)[0]

@@ -50,7 +50,10 @@ def test_smoke_fits_ci_and_carries_every_standard_gate() -> None:
     assert smoke.fakes.openai.time_scale < 1  # model calls faster than the seed's 2-5 s
     assert smoke.background.batch is not None
     gates = gate_selectors(smoke)
-    assert gates["processing_time"] == ["p(95) < 5000"]
+    # the seed's targets at the model's scale, plus the poll that does not scale
+    assert gates["processing_time"] == ["p(95) < 5000 * model_scale + 1500"]
+    assert gates["end_to_end_time"] == ["p(95) < 10000 * model_scale + 2000"]
+    assert gates["stage_time{stage=model}"] == ["p(95) < 5000 * model_scale + 500"]
     assert gates["cache_hit_ratio"] == ["rate >= 0.7"]
     assert gates["wrong_answers{cache=hit}"] == ["count == 0"]
     assert gates["queue_wait{queue=q.ai}"] == ["p(95) < 1000"]
@@ -59,6 +62,18 @@ def test_smoke_fits_ci_and_carries_every_standard_gate() -> None:
     assert gates["dlq_length"] == ["max <= 100"]
     # every metric the registry knows is gated in smoke, except the flood's own counter
     assert {g.metric for g in smoke.gates} == set(METRICS) - {"batch_published"}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_scenario_gates_where_the_time_goes(name: str) -> None:
+    """Stack overhead and cache-hit processing, both on the server's clock (no poll in them)."""
+    loaded = scenario(name)
+    gates = gate_selectors(loaded)
+    assert gates["stack_overhead"][0].startswith("p(95) < ")
+    assert gates["server_processing_time{cache=hit}"][0].startswith("p(95) < ")
+    # a hit calls no model, so its bound is real time and at most the seed's ~1 s
+    (hits,) = (g for g in loaded.gates if g.selector == "server_processing_time{cache=hit}")
+    assert hits.thresholds[0].scale is None and hits.thresholds[0].bound_ms() <= 1000
 
 
 def test_peak_is_the_seeds_500_concurrent_users() -> None:

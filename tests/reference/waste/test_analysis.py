@@ -162,3 +162,20 @@ def test_a_transient_error_is_raised_for_the_task_to_retry(
         with pytest.raises(Exception, match="Could not connect"):
             analysis.run(unreachable, job, retries=retries)
     assert analysis.run(settings, job, retries=5).status == JobStatus.DONE
+
+
+def test_every_result_says_where_its_processing_time_went(
+    client: TestClient, settings: Settings
+) -> None:
+    data = photo("tuna_can", seed=uuid.uuid4().int % 10_000)
+    jobs = [submitted(client, data) for _ in range(2)]
+    for job in jobs:
+        analysis.run(settings, job)
+    miss, hit = (client.get(f"/api/v1/waste/result/{job}").json()["timings"] for job in jobs)
+    for timings in (miss, hit):
+        for stage in ("queue_wait_ms", "download_ms", "cache_lookup_ms", "store_ms"):
+            assert timings[stage] >= 0, (stage, timings)
+        # The stages lie inside the server's processing time (queued to finished).
+        stages = ("queue_wait_ms", "download_ms", "cache_lookup_ms", "model_ms", "store_ms")
+        assert sum(timings[s] or 0 for s in stages) <= timings["processing_ms"], timings
+    assert miss["model_ms"] > 0 and hit["model_ms"] is None
