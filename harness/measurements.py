@@ -68,6 +68,9 @@ class MetricSpec:
     description: str
     recorded_by: str
     tags: Mapping[str, TagValues] = field(default_factory=dict)
+    # What its observations are made of ("scans", "poller", "both_ways"): a scenario whose
+    # mix supplies none cannot be gated on it (harness.scenario.requirements).
+    needs: frozenset[str] = frozenset()
 
     @property
     def is_duration(self) -> bool:
@@ -79,6 +82,7 @@ _TASKS = frozenset(task for spec in topology.QUEUES for task in spec.tasks)
 _CACHE = frozenset({"hit", "miss"})
 _FOLLOW = frozenset({"poll", "stream"})
 _MODES = frozenset({"analyze", "classify"})
+_HISTORY_REASONS = frozenset({"missing", "wrong", "unchecked"})
 _JOB_TAGS: Mapping[str, TagValues] = {
     "follow": _FOLLOW,
     "variant": frozenset(("new", *VARIANTS)),  # "new": a first photo of the item
@@ -140,6 +144,44 @@ _SPECS = (
     MetricSpec(
         "redis_clients", MetricKind.GAUGE, "clients",
         "Redis connected_clients, sampled periodically", "collector",
+    ),
+    MetricSpec(
+        "history_missing", MetricKind.RATE, "ratio",
+        "one per scan the user saw end (done or failed): 1 when the history the user read as "
+        "it stopped lacks the scan (reason missing), shows it otherwise: another status or "
+        "category than the user was served (wrong), or could not be read (unchecked)",
+        "locust", {**_JOB_TAGS, "reason": _HISTORY_REASONS}, frozenset({"scans"}),
+    ),
+    MetricSpec(
+        "stats_mismatch", MetricKind.RATE, "ratio",
+        "one per user, when it stopped: 1 when its statistics do not add up to its history "
+        "(totals by status, cache hits, counts by category; reason mismatch), or could not be "
+        "read (unchecked)",
+        "locust", {"reason": frozenset({"mismatch", "unchecked"})},
+    ),
+    MetricSpec(
+        "progress_backwards", MetricKind.RATE, "ratio",
+        "one per polled scan: 1 when a later status showed less progress than an earlier one, "
+        "or a job shown ended was later shown otherwise",
+        "locust", dict(_JOB_TAGS), frozenset({"scans", "poller"}),
+    ),
+    MetricSpec(
+        "progress_frozen", MetricKind.RATE, "ratio",
+        "one per polled cache miss whose model call outlasted the poller's read spacing (so a "
+        "read fell inside it): 1 when no stage between queued and done was shown",
+        "locust", dict(_JOB_TAGS), frozenset({"scans", "poller"}),
+    ),
+    MetricSpec(
+        "follow_mismatch", MetricKind.RATE, "ratio",
+        "one per finished scan also followed the other way (mix.follow_both): 1 when the "
+        "second follower was given another result, or none",
+        "locust", dict(_JOB_TAGS), frozenset({"scans", "both_ways"}),
+    ),
+    MetricSpec(
+        "status_result_mismatch", MetricKind.RATE, "ratio",
+        "one per finished scan: 1 when a follower's terminal status and the result disagree "
+        "(status, error code), or the result still said unfinished after the status said done",
+        "locust", dict(_JOB_TAGS), frozenset({"scans"}),
     ),
     MetricSpec(
         "batch_published", MetricKind.COUNTER, "tasks",

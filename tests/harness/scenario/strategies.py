@@ -82,6 +82,7 @@ mixes = st.fixed_dictionaries(
         "browse_map": st.floats(min_value=0, max_value=100),
         "profile": st.floats(min_value=0, max_value=100),
         "follow": st.sampled_from(("poll", "stream")),
+        "follow_both": st.floats(min_value=0, max_value=1),
         "poll_interval": positive,
         "think_time": distributions(),
     },
@@ -194,4 +195,8 @@ def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
     }
     data.update(draw(st.fixed_dictionaries({}, optional=optional)))
     data["gates"] = draw(st.lists(gates(), min_size=1, max_size=4))
+    needs = set().union(*(METRICS[gate["metric"]].needs for gate in data["gates"]))
+    if needs & {"poller", "both_ways"}:  # a valid scenario gives its gates their data
+        mix = data.setdefault("mix", {"scan": 1.0})
+        mix["follow_both"] = draw(st.floats(min_value=0.01, max_value=1))
     return data
