@@ -32,11 +32,13 @@ from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.rundata import (
+    CHECKS,
     EVENTS,
     REQUESTS,
     SERIES,
     SUMMARY,
     RunData,
+    read_checks,
     read_events,
     read_requests,
     write_events,
@@ -435,7 +437,11 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         if settle_notes:
             notes += settle_notes
             write_events(run_dir / EVENTS, events)
-        samples = observations.build(events, requests, series, start=started, end=ended)
+        checks = read_checks(run_dir / CHECKS)
+        notes += observations.check_notes(events, checks)
+        samples = observations.build(
+            events, requests, series, start=started, end=ended, checks=checks
+        )
         evaluation = scenario.evaluate(samples)
         series.write_csv(run_dir / SERIES)
         summary = {
@@ -467,7 +473,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         }
         (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
         write_junit(summary, run_dir / "junit.xml")
-        write_html(RunData(run_dir, summary, events, requests, series))
+        write_html(RunData(run_dir, summary, events, requests, series, checks))
         return RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
     finally:
         closing.close()

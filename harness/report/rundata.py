@@ -2,6 +2,7 @@
 
 - ``events.csv``: one row per scan flow (the load generator's own, exact measurements)
 - ``requests.csv``: one row per HTTP request
+- ``checks.csv``: one row per user: its history and statistics against the scans it saw end
 - ``series.csv``: time series sampled during the run (queues, Redis, metrics, resources)
 - ``summary.json``: the scenario, the gate verdicts and the headline numbers
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from harness.collect.series import Series
 
 EVENTS = "events.csv"
 REQUESTS = "requests.csv"
+CHECKS = "checks.csv"
 SERIES = "series.csv"
 SUMMARY = "summary.json"
 
@@ -50,7 +52,16 @@ NUMERIC_EVENT_FIELDS = (
     "model_ms",
     "http_status",
 )
-BOOLEAN_EVENT_FIELDS = ("settled_late", "accepted", "cache_hit", "is_repeat")
+BOOLEAN_EVENT_FIELDS = (
+    "settled_late",
+    "accepted",
+    "cache_hit",
+    "is_repeat",
+    "progress_backwards",
+    "progress_frozen",
+    "status_result_mismatch",
+    "follow_mismatch",
+)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -106,6 +117,20 @@ def read_requests(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def read_checks(path: Path) -> list[dict[str, Any]]:
+    """Per-user checks (``checked_at`` and ``history_items`` parsed; the rest as written)."""
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    with path.open(newline="") as source:
+        for raw in csv.DictReader(source):
+            row: dict[str, Any] = dict(raw)
+            row["checked_at"] = _number(row.get("checked_at") or "")
+            row["history_items"] = _number(row.get("history_items") or "")
+            rows.append(row)
+    return rows
+
+
 @dataclass
 class RunData:
     run_dir: Path
@@ -113,6 +138,7 @@ class RunData:
     events: list[dict[str, Any]]
     requests: list[dict[str, Any]]
     series: Series
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def load(cls, run_dir: Path) -> RunData:
@@ -126,4 +152,5 @@ class RunData:
             read_events(run_dir / EVENTS),
             read_requests(run_dir / REQUESTS),
             Series.read_csv(series_path) if series_path.exists() else Series(),
+            read_checks(run_dir / CHECKS),
         )
