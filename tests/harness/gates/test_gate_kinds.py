@@ -40,6 +40,12 @@ def breaking_fault(gate: Gate) -> Faults:
         "lost_jobs": Faults(dropped_jobs=1),
         "dlq_length": Faults(dlq_per_second=10),
         "redis_clients": Faults(redis_leak=True),
+        "history_missing": Faults(history_drop_every=3),
+        "stats_mismatch": Faults(stats_off=True),
+        "progress_backwards": Faults(progress_backwards_every=10),
+        "progress_frozen": Faults(progress_frozen=True),
+        "follow_mismatch": Faults(follow_mismatch_every=2),
+        "status_result_mismatch": Faults(status_result_every=10),
     }
     assert gate.metric in by_metric, f"no fault breaks {gate.metric}: add one to this test"
     return by_metric[gate.metric]
