@@ -221,7 +221,6 @@ class AppSession:
             stage = record.stage = "upload_complete"
             sent = time.perf_counter()
             self._timed("upload_complete", "POST", lambda: client.complete(job_id), 202)
-            complete_ms = (time.perf_counter() - sent) * 1000
             record.accepted = True
             stage = record.stage = "events" if self.follow == "stream" else "status"
             deadline = sent + self.flow_timeout
@@ -235,7 +234,7 @@ class AppSession:
             record.end_to_end_ms = (visible - scheduled) * 1000
             _fill_from_result(record, body)
             trails = [trail] if second is None else [trail, second.join(deadline)]
-            self._judge(record, trails, complete_ms)
+            self._judge(record, trails)
         except FlowError as exc:
             record.fail("error", stage, exc.code or "http_error", exc.status_code)
         except TimeoutError:
@@ -268,7 +267,7 @@ class AppSession:
         trail.result = body
         return body
 
-    def _judge(self, record: FlowRecord, trails: list[Trail], complete_ms: float) -> None:
+    def _judge(self, record: FlowRecord, trails: list[Trail]) -> None:
         """Record the checks on what the followers of a finished scan saw."""
         record.status_result_mismatch = not all(
             progress.status_agrees(t) for t in trails if t.result is not None
@@ -284,14 +283,9 @@ class AppSession:
             return
         record.progress_stages = poller.stages_text()
         record.progress_backwards = poller.went_backwards()
-        if record.status == "done" and record.cache_hit is False and record.model_ms:
-            held = poller.ended and progress.must_show_progress(
-                model_ms=record.model_ms,
-                poll_interval=self.poll_interval,
-                slowest_ms=max(poller.slowest_ms, complete_ms),
-            )
-            if held:
-                record.progress_frozen = not poller.saw_intermediate()
+        miss_ms = record.model_ms if record.status == "done" and not record.cache_hit else None
+        if miss_ms and poller.held_to_progress(model_ms=miss_ms, poll_interval=self.poll_interval):
+            record.progress_frozen = not poller.saw_intermediate()
 
     def _upload(self, job: dict[str, Any], data: bytes) -> None:
         target = job["upload"]
@@ -336,6 +330,7 @@ class AppSession:
     # -- what the user sees afterwards ---------------------------------------------------------
     def check_history(self) -> UserCheck:
         """Hold this user's history and statistics to the scans it saw end (when it stops)."""
+        self.ensure_login()  # a 401 on the way (an expired token) signs the user in again
         return check_user(
             self.client.http,
             self.ended,

@@ -6,8 +6,8 @@ result it got. The checks a scan records from its trails:
 
 - :meth:`Trail.went_backwards`: a later state showed less progress than an earlier one, or a
   job seen ended was later seen otherwise.
-- :func:`must_show_progress` and :meth:`Trail.saw_intermediate`: a poller that had to read a
-  cache miss while its model call ran saw a stage between queued and the end.
+- :meth:`Trail.held_to_progress` and :meth:`Trail.saw_intermediate`: a poller that had to read
+  a cache miss while its model call ran saw a stage between queued and the end.
 - :func:`status_agrees`: the terminal state and the result say the same (status, error), and
   the result did not lag behind a status that said the job had ended.
 - :func:`same_result`: two followers of one job were given the same answer.
@@ -73,18 +73,29 @@ class Trail:
             previous, previous_status = key, status
         return False
 
+    def held_to_progress(self, *, model_ms: float, poll_interval: float) -> bool:
+        """Whether this poller must have read the job while its model call ran: it first saw
+        the job before any work (so the call came after that read), saw it end (so the call
+        came before that one), and the call outlasted its reads' spacing
+        (:func:`must_show_progress`)."""
+        if not self.ended or self.states[0].get("status") not in BEFORE_WORK:
+            return False
+        return must_show_progress(
+            model_ms=model_ms, poll_interval=poll_interval, slowest_ms=self.slowest_ms
+        )
+
     def saw_intermediate(self) -> bool:
         """Whether a state between queued and the end was shown (the job being worked on)."""
         return any(state.get("status") not in (*BEFORE_WORK, *TERMINAL) for state in self.states)
 
 
 def must_show_progress(*, model_ms: float, poll_interval: float, slowest_ms: float) -> bool:
-    """Whether a poller must have read a job while its model call ran (``model_ms`` long).
+    """Whether a model call ``model_ms`` long, between two reads of a poller, contains one.
 
-    Status reads by a poller every ``poll_interval`` s whose requests take at most
-    ``slowest_ms`` (upload-complete's included: the job may start before the first read) are
-    at most ``max(interval, slowest) + slowest`` apart, so a model call longer than that
-    contains a read, and the stage shown then is the one under way ("classifying").
+    A poller starts a status request every ``poll_interval`` s, or at once when the last took
+    longer; with requests of at most ``slowest_ms`` the server reads the state at most
+    ``max(interval, slowest) + slowest`` apart, so a longer call contains a read, and the stage
+    shown then is the one under way ("classifying").
     """
     interval_ms = poll_interval * 1000
     return model_ms > max(interval_ms, slowest_ms) + slowest_ms

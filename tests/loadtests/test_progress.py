@@ -68,6 +68,17 @@ def test_a_poller_must_see_a_model_call_longer_than_its_read_spacing() -> None:
     assert must_show_progress(model_ms=1300, poll_interval=0.1, slowest_ms=600)
 
 
+def test_a_poller_is_held_to_progress_only_when_it_read_the_job_before_and_after_the_work() -> None:
+    assert trail(QUEUED, QUEUED, DONE).held_to_progress(model_ms=600, poll_interval=0.5)
+    # its requests took 10 ms: reads at most 510 ms apart
+    assert not trail(QUEUED, DONE).held_to_progress(model_ms=500, poll_interval=0.5)
+    # first read after the work began (it may have run before it): nothing to hold it to
+    assert not trail(DONE).held_to_progress(model_ms=600, poll_interval=0.5)
+    assert not trail(CLASSIFYING, DONE).held_to_progress(model_ms=600, poll_interval=0.5)
+    # never saw the end: the call may still have been running
+    assert not trail(QUEUED, QUEUED).held_to_progress(model_ms=600, poll_interval=0.5)
+
+
 def test_status_and_result_agree_on_the_end_and_its_error() -> None:
     done = {"status": "done", "error": None}
     assert status_agrees(trail(QUEUED, DONE, result=done))
