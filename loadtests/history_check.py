@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from harness.waits import WaitTimeout, wait_for
+from harness.waits import WaitAborted, WaitTimeout, wait_for
 from loadtests.records import UserCheck
 
 HISTORY = "/api/v1/users/me/history"
@@ -38,17 +38,30 @@ class Ended:
 
 
 class CheckFailed(RuntimeError):
-    """The history or statistics could not be read; the message says which and why."""
+    """The history or statistics could not be read (yet); the message says which and why."""
 
 
-def _get(http: httpx.Client, path: str, params: dict[str, Any] | None = None) -> Any:
+class CheckRefused(CheckFailed):
+    """An answer that asking again will not change (a client error, not JSON)."""
+
+
+def _get(http: httpx.Client, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         answer = http.get(path, params=params)
     except httpx.HTTPError as exc:
         raise CheckFailed(f"{path}: {type(exc).__name__}: {exc}") from None
     if answer.status_code != 200:
-        raise CheckFailed(f"{path}: HTTP {answer.status_code} {answer.text[:120]}")
-    return answer.json()
+        problem = f"{path}: HTTP {answer.status_code} {answer.text[:120]}"
+        if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
+            raise CheckRefused(problem)
+        raise CheckFailed(problem)
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise CheckRefused(f"{path}: the answer is not a JSON object: {answer.text[:120]!r}")
+    return body
 
 
 def read_history(http: httpx.Client) -> list[dict[str, Any]]:
@@ -129,14 +142,24 @@ def check_user(
 ) -> UserCheck:
     """Read the user's history and statistics through ``http`` and judge them."""
     check = UserCheck(process=process, user=user, checked_at=round(now, 6), scans_held=len(ended))
+    refused: list[str] = []
+
+    def snapshot() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        try:
+            return _snapshot(http)
+        except CheckRefused as exc:
+            refused.append(str(exc))
+            raise
+
     try:
         stats, items = wait_for(
-            lambda: _snapshot(http),
+            snapshot,
             timeout=STABLE_SECONDS,
             interval=0.5,
             describe="statistics that stay put while the history is read",
+            abort=lambda: refused[0] if refused else None,
         )
-    except WaitTimeout as exc:
+    except (WaitTimeout, WaitAborted) as exc:
         check.error = str(exc)[:300]
         return check
     missing, wrong = compare_history(ended, items)

@@ -120,10 +120,17 @@ def test_statistics_are_read_again_until_they_stay_put() -> None:
     assert api.stats_calls == 4  # before/after twice: the first pair disagreed
 
 
-def test_a_history_that_cannot_be_read_is_an_error_not_a_pass(
+def test_a_history_that_cannot_be_read_is_an_error_not_a_pass() -> None:
+    # a client error is given up at once: asking again would not change it
+    check = check_user(http(UsersApi(HISTORY, status=401)), ENDED, process=0, user=0, now=1.0)
+    assert "HTTP 401" in check.error and "gave up" in check.error
+    assert check.history_items is None
+
+
+def test_a_server_error_is_asked_again_until_the_check_gives_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(history_check, "STABLE_SECONDS", 0.2)
-    check = check_user(http(UsersApi(HISTORY, status=401)), ENDED, process=0, user=0, now=1.0)
-    assert "HTTP 401" in check.error
-    assert check.history_items is None
+    monkeypatch.setattr(history_check, "STABLE_SECONDS", 0.6)
+    api = UsersApi(HISTORY, status=503)
+    check = check_user(http(api), ENDED, process=0, user=0, now=1.0)
+    assert "timed out" in check.error and "HTTP 503" in check.error
