@@ -167,8 +167,9 @@ _SPECS = (
     ),
     MetricSpec(
         "progress_frozen", MetricKind.RATE, "ratio",
-        "one per polled cache miss whose model call outlasted the poller's read spacing (so a "
-        "read fell inside it): 1 when no stage between queued and done was shown",
+        "one per polled cache miss that showed a stage between queued and done (0), or showed "
+        "none although its poller first read it queued and its model call outlasted the "
+        "poller's read spacing, so a read fell inside the call (1)",
         "locust", dict(_JOB_TAGS), frozenset({"scans", "poller"}),
     ),
     MetricSpec(

@@ -284,8 +284,10 @@ class AppSession:
         record.progress_stages = poller.stages_text()
         record.progress_backwards = poller.went_backwards()
         miss_ms = record.model_ms if record.status == "done" and not record.cache_hit else None
-        if miss_ms and poller.held_to_progress(model_ms=miss_ms, poll_interval=self.poll_interval):
-            record.progress_frozen = not poller.saw_intermediate()
+        if miss_ms:
+            record.progress_frozen = poller.frozen(
+                model_ms=miss_ms, poll_interval=self.poll_interval
+            )
 
     def _upload(self, job: dict[str, Any], data: bytes) -> None:
         target = job["upload"]

@@ -6,8 +6,8 @@ result it got. The checks a scan records from its trails:
 
 - :meth:`Trail.went_backwards`: a later state showed less progress than an earlier one, or a
   job seen ended was later seen otherwise.
-- :meth:`Trail.held_to_progress` and :meth:`Trail.saw_intermediate`: a poller that had to read
-  a cache miss while its model call ran saw a stage between queued and the end.
+- :meth:`Trail.frozen`: a poller that had to read a cache miss while its model call ran saw a
+  stage between queued and the end.
 - :func:`status_agrees`: the terminal state and the result say the same (status, error), and
   the result did not lag behind a status that said the job had ended.
 - :func:`same_result`: two followers of one job were given the same answer.
@@ -72,6 +72,16 @@ class Trail:
                 return True
             previous, previous_status = key, status
         return False
+
+    def frozen(self, *, model_ms: float, poll_interval: float) -> bool | None:
+        """For a miss whose model call took ``model_ms``: False when this poller was shown the
+        work, True when it was not although it had to be (:meth:`held_to_progress`), None when
+        it may simply have read too seldom."""
+        if self.saw_intermediate():
+            return False
+        return (
+            True if self.held_to_progress(model_ms=model_ms, poll_interval=poll_interval) else None
+        )
 
     def held_to_progress(self, *, model_ms: float, poll_interval: float) -> bool:
         """Whether this poller must have read the job while its model call ran: it first saw

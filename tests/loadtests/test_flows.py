@@ -403,6 +403,7 @@ def test_the_user_checks_its_history_against_the_scans_it_saw_end(
 ) -> None:
     api = FakeApi()
     app = session(api, recorder)
+    app.login()
     run_scan(app)
     assert set(app.ended) == {api.job}
     listed = {"job_id": api.job, "status": "done", "category": "paper", "cache_hit": True}

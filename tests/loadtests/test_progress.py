@@ -79,6 +79,15 @@ def test_a_poller_is_held_to_progress_only_when_it_read_the_job_before_and_after
     assert not trail(QUEUED, QUEUED).held_to_progress(model_ms=600, poll_interval=0.5)
 
 
+def test_a_miss_is_frozen_only_when_its_poller_had_to_see_the_work_and_did_not() -> None:
+    assert trail(QUEUED, QUEUED, DONE).frozen(model_ms=600, poll_interval=0.5) is True
+    # shown the work: not frozen, however seldom it read (even first read mid-way)
+    assert trail(CLASSIFYING, DONE).frozen(model_ms=100, poll_interval=0.5) is False
+    assert trail(QUEUED, SAVING, DONE).frozen(model_ms=100, poll_interval=0.5) is False
+    # not shown the work, but it may have read too seldom: no verdict
+    assert trail(QUEUED, DONE).frozen(model_ms=300, poll_interval=0.5) is None
+
+
 def test_status_and_result_agree_on_the_end_and_its_error() -> None:
     done = {"status": "done", "error": None}
     assert status_agrees(trail(QUEUED, DONE, result=done))
