@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -198,8 +198,14 @@ class WasteClient:
             time.sleep(interval)
         raise TimeoutError(f"job {job_id} not finished after {timeout:.0f}s")
 
-    def wait_streaming(self, job_id: str, timeout: float) -> dict[str, Any]:
-        """Follow the server-sent events until the result event."""
+    def wait_streaming(
+        self,
+        job_id: str,
+        timeout: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Follow the server-sent events until the result event; ``on_progress`` is given
+        each progress event's state."""
         event = ""
         with self.http.stream(
             "GET", f"/api/v1/waste/events/{job_id}", timeout=httpx.Timeout(timeout)
@@ -210,6 +216,8 @@ class WasteClient:
             for line in answer.iter_lines():
                 if line.startswith("event:"):
                     event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event == "progress" and on_progress:
+                    on_progress(json.loads(line.split(":", 1)[1]))
                 elif line.startswith("data:") and event == "result":
                     return json.loads(line.split(":", 1)[1])
                 elif line.startswith("data:") and event == "timeout":

@@ -96,6 +96,9 @@ class MetricSpec:
     # the ``model_free`` tag values (a cache hit calls no model): what ``model_scale`` is for.
     includes_model: bool = False
     model_free: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # What its observations are made of ("scans", "poller", "both_ways"): a scenario whose
+    # mix supplies none cannot be gated on it (harness.scenario.requirements).
+    needs: frozenset[str] = frozenset()
 
     @property
     def is_duration(self) -> bool:
@@ -121,6 +124,7 @@ _CONTAINERS = (
     'namespace=~"auth|users|locations|waste|messaging|default|monitoring"'
 )
 _HITS_FREE = {"cache": frozenset({"hit"})}
+_HISTORY_REASONS = frozenset({"missing", "wrong", "unchecked"})
 _JOB_TAGS: Mapping[str, TagValues] = {
     "follow": _FOLLOW,
     "variant": frozenset(("new", *VARIANTS)),  # "new": a first photo of the item
@@ -195,7 +199,7 @@ _SPECS = (
     MetricSpec(
         "queue_depth", MetricKind.GAUGE, "messages",
         "ready messages in a queue, sampled periodically", "collector", {"queue": _QUEUES},
-        PromQuery(
+        promql=PromQuery(
             "max by (queue) (wastecoach_queue_messages)"
             " and on () (max(wastecoach_queue_sample_failed) == 0)"
         ),
@@ -203,17 +207,56 @@ _SPECS = (
     MetricSpec(
         "dlq_length", MetricKind.GAUGE, "messages",
         "messages in q.dlq, sampled periodically (alert bound: > 100)", "collector", {},
-        PromQuery(
+        promql=PromQuery(
             "max(wastecoach_dlq_messages) and on () (max(wastecoach_queue_sample_failed) == 0)"
         ),
     ),
     MetricSpec(
         "redis_clients", MetricKind.GAUGE, "clients",
         "Redis connected_clients, sampled periodically", "collector", {},
-        PromQuery(
+        promql=PromQuery(
             "max(wastecoach_redis_connected_clients)"
             " and on () (max(wastecoach_redis_sample_failed) == 0)"
         ),
+    ),
+    MetricSpec(
+        "history_missing", MetricKind.RATE, "ratio",
+        "one per scan the user saw end (done or failed): 1 when the history the user read as "
+        "it stopped lacks the scan (reason missing), shows it otherwise: another status or "
+        "category than the user was served (wrong), or could not be read (unchecked)",
+        "locust", {**_JOB_TAGS, "reason": _HISTORY_REASONS}, needs=frozenset({"scans"}),
+    ),
+    MetricSpec(
+        "stats_mismatch", MetricKind.RATE, "ratio",
+        "one per user, when it stopped: 1 when its statistics do not add up to its history "
+        "(totals by status, cache hits, counts by category; reason mismatch), or could not be "
+        "read (unchecked)",
+        "locust", {"reason": frozenset({"mismatch", "unchecked"})},
+    ),
+    MetricSpec(
+        "progress_backwards", MetricKind.RATE, "ratio",
+        "one per polled scan: 1 when a later status showed less progress than an earlier one, "
+        "or a job shown ended was later shown otherwise",
+        "locust", dict(_JOB_TAGS), needs=frozenset({"scans", "poller"}),
+    ),
+    MetricSpec(
+        "progress_frozen", MetricKind.RATE, "ratio",
+        "one per polled cache miss that showed a stage between queued and done (0), or showed "
+        "none although its poller first read it queued and its model call outlasted the "
+        "poller's read spacing, so a read fell inside the call (1)",
+        "locust", dict(_JOB_TAGS), needs=frozenset({"scans", "poller"}),
+    ),
+    MetricSpec(
+        "follow_mismatch", MetricKind.RATE, "ratio",
+        "one per finished scan also followed the other way (mix.follow_both): 1 when the "
+        "second follower was given another result, or none",
+        "locust", dict(_JOB_TAGS), needs=frozenset({"scans", "both_ways"}),
+    ),
+    MetricSpec(
+        "status_result_mismatch", MetricKind.RATE, "ratio",
+        "one per finished scan: 1 when a follower's terminal status and the result disagree "
+        "(status, error code), or the result still said unfinished after the status said done",
+        "locust", dict(_JOB_TAGS), needs=frozenset({"scans"}),
     ),
     MetricSpec(
         "batch_published", MetricKind.COUNTER, "tasks",
@@ -225,7 +268,7 @@ _SPECS = (
         "CPU used by a tier's processes (pods) as a share of the seed's CPU budget for the tier "
         "(reference/common/tiers.py; 1.0 is the budget, CPU limits are twice it)",
         "collector", {"tier": _TIERS},
-        PromQuery(
+        promql=PromQuery(
             f"sum by (tier) (rate(container_cpu_usage_seconds_total{{{_CONTAINERS}}}[1m]))",
             lambda tags: tiers.tier_budget(tags["tier"]).cpu_cores,
         ),
@@ -235,7 +278,7 @@ _SPECS = (
         "memory (RSS; on a cluster the working set) of a tier's processes as a share of the "
         "seed's memory budget for the tier (1.0 is the budget, which is also the limit)",
         "collector", {"tier": _TIERS},
-        PromQuery(
+        promql=PromQuery(
             f"sum by (tier) (container_memory_working_set_bytes{{{_CONTAINERS}}})",
             lambda tags: tiers.tier_budget(tags["tier"]).memory_bytes,
         ),

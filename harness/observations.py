@@ -17,6 +17,13 @@ One place decides what each gate metric means for this system:
 - ``queue_depth``, ``dlq_length``, ``redis_clients``: sampled gauges
 - ``tier_cpu``, ``tier_memory``: per sample, the CPU (cores) and RSS of a tier's processes
   summed, as a share of the tier's budget (``reference.common.tiers.tier_budget``)
+- what the user sees (recorded by the load generator, :mod:`loadtests.progress` and
+  :mod:`loadtests.history_check`): ``progress_backwards``, ``progress_frozen``,
+  ``status_result_mismatch``, ``follow_mismatch`` per scan as its row says (an empty cell: the
+  check did not apply); ``history_missing`` per scan the client saw end (not one the harness
+  settled late: the user could not have seen it), from its user's row in ``checks.csv``;
+  ``stats_mismatch`` per user. Fail closed: a user who scanned but has no check row, or whose
+  check could not read its history, counts 1 (reason ``unchecked``) on both.
 
 A target run has no process samples nor servers of its own: those gauges come from the cluster's
 Prometheus (:mod:`harness.collect.promql`) or are marked unavailable with the reason.
@@ -40,6 +47,8 @@ from reference.waste.stages import STAGES
 SERIES_GAUGES = ("queue_depth", "dlq_length", "redis_clients")
 # The events.csv column of each server stage time (the result's ``<stage>_ms``).
 STAGE_COLUMNS = {stage: SERVER_TIMINGS[f"{stage}_ms"] for stage in STAGES}
+# Per-scan checks the load generator wrote as event columns, each a rate metric of that name.
+SCAN_CHECKS = ("progress_backwards", "progress_frozen", "status_result_mismatch", "follow_mismatch")
 
 
 def _job_tags(event: Mapping[str, Any]) -> dict[str, str]:
@@ -78,6 +87,9 @@ def add_events(samples: Samples, events: Iterable[Mapping[str, Any]]) -> None:
             samples.record_event("failed_jobs", status == "failed", t=t, tags=failed_tags)
         if accepted:
             samples.record_event("lost_jobs", status not in ("done", "failed"), t=t, tags=tags)
+        for name in SCAN_CHECKS:
+            if e.get(name) is not None:
+                samples.record_event(name, bool(e[name]), t=t, tags=tags)
         if e.get("server_queue_wait_ms") is not None:
             task = "image.classify" if e.get("mode") == "classify" else "image.analyze"
             samples.record(
@@ -116,6 +128,70 @@ def add_server_times(
             samples.record_missing("stage_time", column, t=t, tags=stage_tags)
         else:
             samples.record("stage_time", found, t=t, tags=stage_tags)
+
+
+def _user(row: Mapping[str, Any]) -> tuple[str, str]:
+    return str(row.get("process")), str(row.get("user"))
+
+
+def _seen_ended(event: Mapping[str, Any]) -> bool:
+    return event.get("status") in ("done", "failed") and not event.get("settled_late")
+
+
+def add_checks(
+    samples: Samples, events: Iterable[Mapping[str, Any]], checks: Iterable[Mapping[str, Any]]
+) -> None:
+    by_user = {_user(c): c for c in checks}
+    last_seen: dict[tuple[str, str], float] = {}
+    for e in events:
+        t = float(e.get("started_at") or e.get("scheduled_at") or 0.0)
+        key = _user(e)
+        last_seen[key] = max(t, last_seen.get(key, t))
+        if not (_seen_ended(e) and e.get("job_id")):
+            continue
+        reason = _history_reason(str(e["job_id"]), by_user.get(key))
+        tags = {**_job_tags(e), **({"reason": reason} if reason else {})}
+        samples.record_event("history_missing", bool(reason), t=t, tags=tags)
+    for key in sorted(set(last_seen) | set(by_user)):
+        check = by_user.get(key)
+        if check is None or check.get("error"):
+            reason = "unchecked"
+        else:
+            reason = "mismatch" if check.get("stats_mismatch") else ""
+        t = float((check or {}).get("checked_at") or last_seen[key])
+        tags = {"reason": reason} if reason else {}
+        samples.record_event("stats_mismatch", bool(reason), t=t, tags=tags)
+
+
+def _history_reason(job_id: str, check: Mapping[str, Any] | None) -> str:
+    if check is None or check.get("error"):
+        return "unchecked"
+    if job_id in str(check.get("history_missing") or "").split():
+        return "missing"
+    wrong = {entry.split(":", 1)[0] for entry in str(check.get("history_wrong") or "").split()}
+    return "wrong" if job_id in wrong else ""
+
+
+def check_notes(
+    events: Iterable[Mapping[str, Any]], checks: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """What the report says about users whose history and statistics were not checked."""
+    by_user = {_user(c): c for c in checks}
+    users = {_user(e) for e in events}
+    absent = sorted(users - set(by_user))
+    failed = sorted((key, c["error"]) for key, c in by_user.items() if c.get("error"))
+    notes = []
+    if absent:
+        shown = ", ".join(f"p{p}-u{u}" for p, u in absent[:10])
+        notes.append(
+            f"{len(absent)} user(s) who scanned wrote no history check (the load generator "
+            f"stopped them before they could): {shown}; counted as unchecked"
+        )
+    for (process, user), error in failed[:10]:
+        notes.append(f"history check of p{process}-u{user} failed, counted as unchecked: {error}")
+    if len(failed) > 10:
+        notes.append(f"... and {len(failed) - 10} more failed history checks")
+    return notes
 
 
 def add_requests(samples: Samples, requests: Iterable[Mapping[str, Any]]) -> None:
@@ -163,9 +239,12 @@ def build(
     *,
     start: float,
     end: float,
+    checks: Iterable[Mapping[str, Any]] = (),
 ) -> Samples:
+    events = list(events)
     samples = Samples(start=start, end=end)
     add_events(samples, events)
+    add_checks(samples, events, checks)
     add_requests(samples, requests)
     add_series(samples, series)
     add_tier_use(samples, series)

@@ -36,11 +36,13 @@ from harness.measurements import Samples
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.rundata import (
+    CHECKS,
     EVENTS,
     REQUESTS,
     SERIES,
     SUMMARY,
     RunData,
+    read_checks,
     read_events,
     read_requests,
     write_events,
@@ -530,7 +532,11 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         if settle_notes:
             notes += settle_notes
             write_events(run_dir / EVENTS, events)
-        samples = observations.build(events, requests, series, start=started, end=ended)
+        checks = read_checks(run_dir / CHECKS)
+        notes += observations.check_notes(events, checks)
+        samples = observations.build(
+            events, requests, series, start=started, end=ended, checks=checks
+        )
         if options.target is not None:
             notes += _target_gauges(options, scenario, samples, flood=flood, progress=progress)
         evaluation = scenario.evaluate(samples)
@@ -566,7 +572,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         }
         (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
         write_junit(summary, run_dir / "junit.xml")
-        write_html(RunData(run_dir, summary, events, requests, series))
+        write_html(RunData(run_dir, summary, events, requests, series, checks))
         result = RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
     except Exception as exc:
         logs = run_dir / "logs" if (run_dir / "logs").exists() else run_dir

@@ -4,7 +4,10 @@ An :class:`AppSession` wraps :class:`harness.client.WasteClient` (the app's flow
 and records every request it makes. The scan follows the seed's steps (analyze, PUT to the
 pre-signed URL, upload-complete, then status every ``poll_interval`` seconds or the event
 stream, then the result); its polling loop is written out here rather than calling
-``WasteClient.wait_polling`` so each status request gets its own timing row.
+``WasteClient.wait_polling`` so each status request gets its own timing row. A share of scans
+(``follow_both``) is also followed the other way at the same time, and every follower's view is
+checked (:mod:`loadtests.progress`). When the user stops, :meth:`AppSession.check_history`
+holds its history and statistics to the scans it saw end (:mod:`loadtests.history_check`).
 
 No locust import: under Locust the process is gevent-patched, so ``time.sleep`` and the
 sockets of httpx yield to other users; elsewhere (tests) the same code runs plainly.
@@ -13,6 +16,7 @@ sockets of httpx yield to other users; elsewhere (tests) the same code runs plai
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -21,8 +25,11 @@ import httpx
 
 from harness.client import FlowError, WasteClient
 from harness.corpus import Photo
+from loadtests import progress
+from loadtests.history_check import Ended, check_user
 from loadtests.pacing import Clock
-from loadtests.records import FlowRecord, ProcessRecorder, server_timings
+from loadtests.progress import Trail
+from loadtests.records import FlowRecord, ProcessRecorder, UserCheck, server_timings
 
 T = TypeVar("T")
 
@@ -41,7 +48,8 @@ ROUTES = {
     "history": "/api/v1/users/me/history",
     "stats": "/api/v1/users/me/stats",
 }
-TERMINAL = ("done", "failed")
+TERMINAL = progress.TERMINAL
+OTHER_WAY = {"poll": "stream", "stream": "poll"}
 # Where the app is used: Seoul, roughly within the city limits.
 _LAT, _LON = (37.48, 37.65), (126.90, 127.10)
 _SEARCHES = ("폐건전지", "폐형광등", "의류수거함", "주민센터", "재활용 정거장", "폐의약품")
@@ -81,6 +89,7 @@ class AppSession:
         follow: str,
         poll_interval: float,
         flow_timeout: float,
+        follow_both: float = 0.0,
         request_timeout: float = 30.0,
         rng: random.Random | None = None,
         upload_rewrites: Mapping[str, str] | None = None,
@@ -95,11 +104,15 @@ class AppSession:
         self.user = user
         self.subject = subject
         self.follow = follow
+        # The share of scans also followed the other way, to compare what both were given.
+        self.follow_both = follow_both
         self.poll_interval = poll_interval
         self.flow_timeout = flow_timeout
         self.rng = rng or random.Random(subject)
         self.token: str | None = None
         self.needs_login = True
+        # The scans this user saw end (done or failed), by job id: what it holds its history to.
+        self.ended: dict[str, Ended] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -210,16 +223,17 @@ class AppSession:
             record.accepted = True
             stage = record.stage = "events" if self.follow == "stream" else "status"
             deadline = sent + self.flow_timeout
-            if self.follow == "stream":
-                body = self._timed(
-                    "events", "GET", lambda: client.wait_streaming(job_id, self.flow_timeout), 200
-                )
-            else:
-                body = self._poll(job_id, deadline)
+            second = None
+            if self.follow_both > 0 and self.rng.random() < self.follow_both:
+                second = _SecondFollower(self, job_id, deadline).start()
+            trail = Trail(self.follow)
+            body = self._follow(self.follow, job_id, deadline, trail)
             visible = time.perf_counter()
             record.processing_ms = (visible - sent) * 1000
             record.end_to_end_ms = (visible - scheduled) * 1000
             _fill_from_result(record, body)
+            trails = [trail] if second is None else [trail, second.join(deadline)]
+            self._judge(record, trails)
         except FlowError as exc:
             record.fail("error", stage, exc.code or "http_error", exc.status_code)
         except TimeoutError:
@@ -230,7 +244,49 @@ class AppSession:
             record.fail("error", stage, f"{type(exc).__name__}: {exc}"[:200])
         if record.end_to_end_ms is None:
             record.end_to_end_ms = (time.perf_counter() - scheduled) * 1000
+        if record.status in TERMINAL and record.job_id:
+            self.ended[record.job_id] = Ended(
+                record.job_id, record.status, record.got_category, record.error_code
+            )
         return record
+
+    def _follow(self, way: str, job_id: str, deadline: float, trail: Trail) -> dict[str, Any]:
+        """Follow the job ``way`` ("poll" or "stream") until its result, filling ``trail``."""
+        if way == "stream":
+            body = self._timed(
+                "events",
+                "GET",
+                lambda: self.client.wait_streaming(
+                    job_id, max(0.0, deadline - time.perf_counter()), on_progress=trail.add
+                ),
+                200,
+            )
+        else:
+            body = self._poll(job_id, deadline, trail)
+        trail.result = body
+        return body
+
+    def _judge(self, record: FlowRecord, trails: list[Trail]) -> None:
+        """Record the checks on what the followers of a finished scan saw."""
+        record.status_result_mismatch = not all(
+            progress.status_agrees(t) for t in trails if t.result is not None
+        )
+        if len(trails) == 2:
+            first, second = trails
+            record.second_follow = second.follow
+            record.follow_mismatch = second.result is None or not progress.same_result(
+                first.result or {}, second.result
+            )
+        poller = next((t for t in trails if t.follow == "poll" and t.states), None)
+        if poller is None:
+            return
+        record.progress_stages = poller.stages_text()
+        record.progress_backwards = poller.went_backwards()
+        miss_ms = record.model_ms if record.status == "done" and not record.cache_hit else None
+        if miss_ms:
+            record.progress_frozen = poller.frozen(
+                model_ms=miss_ms, poll_interval=self.poll_interval
+            )
 
     def _upload(self, job: dict[str, Any], data: bytes) -> None:
         target = job["upload"]
@@ -240,15 +296,18 @@ class AppSession:
         if answer.status_code not in (200, 201, 204):
             raise FlowError("upload", answer)
 
-    def _poll(self, job_id: str, deadline: float) -> dict[str, Any]:
+    def _poll(self, job_id: str, deadline: float, trail: Trail) -> dict[str, Any]:
         """Status every ``poll_interval`` s (a timer, like the app's), then the result."""
         next_poll = time.perf_counter()
         while True:
+            asked = time.perf_counter()
             state = self._timed("status", "GET", lambda: self.client.status(job_id), 200)
+            trail.add(state, (time.perf_counter() - asked) * 1000)
             if state["status"] in TERMINAL:
                 code, body = self._result(job_id)
                 if code == 200:
                     return body
+                trail.result_lagged = True
             next_poll += self.poll_interval
             now = time.perf_counter()
             if next_poll >= deadline:
@@ -269,6 +328,18 @@ class AppSession:
         self._record(ts, started, "result", "GET", code, None)
         return code, body
 
+    # -- what the user sees afterwards ---------------------------------------------------------
+    def check_history(self) -> UserCheck:
+        """Hold this user's history and statistics to the scans it saw end (when it stops)."""
+        self.ensure_login()  # a 401 on the way (an expired token) signs the user in again
+        return check_user(
+            self.client.http,
+            self.ended,
+            process=self.recorder.process,
+            user=self.user,
+            now=self.clock.epoch(time.perf_counter()),
+        )
+
     # -- the other screens ---------------------------------------------------------------------
     def browse_map(self) -> bool:
         """The map screen: collection points nearby, sometimes a keyword search."""
@@ -284,6 +355,32 @@ class AppSession:
     def profile(self) -> bool:
         """The profile screen: who I am, my scan history, my statistics."""
         return all([self._get("me"), self._get("history"), self._get("stats")])
+
+
+class _SecondFollower:
+    """Follows a job the other way from the scan's own, in a thread of its own (a greenlet
+    under Locust), so the two results can be compared."""
+
+    def __init__(self, session: AppSession, job_id: str, deadline: float) -> None:
+        self.session = session
+        self.job_id = job_id
+        self.deadline = deadline
+        self.trail = Trail(OTHER_WAY[session.follow])
+        self.thread = threading.Thread(target=self._run, name=f"follow-{job_id}", daemon=True)
+
+    def start(self) -> _SecondFollower:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.session._follow(self.trail.follow, self.job_id, self.deadline, self.trail)
+        except Exception as exc:  # what it saw is judged; how it failed is kept for reading
+            self.trail.error = f"{type(exc).__name__}: {exc}"[:200]
+
+    def join(self, deadline: float) -> Trail:
+        self.thread.join(timeout=max(0.0, deadline - time.perf_counter()))
+        return self.trail
 
 
 def _error_code(answer: httpx.Response) -> str:

@@ -3,6 +3,7 @@
 - ``events.csv``: every process's flows, ordered by intended start (``scheduled_at``).
 - ``requests.csv``: every process's requests, process by process (streamed, not sorted: it can
   hold millions of rows).
+- ``checks.csv``: every process's per-user checks, process by process.
 - ``histograms.json``: per metric the sum of the processes' HDR histograms and its exact
   percentiles (see :mod:`loadtests.histograms`).
 - ``load.json``: what each process reported at its end, and the totals.
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.histograms import merged_document
-from loadtests.records import EVENT_COLUMNS, REQUEST_COLUMNS
+from loadtests.records import CHECK_COLUMNS, EVENT_COLUMNS, REQUEST_COLUMNS
 
 EVENTS = "events.csv"
 REQUESTS = "requests.csv"
+CHECKS = "checks.csv"
 HISTOGRAMS = "histograms.json"
 LOAD = "load.json"
 
@@ -45,16 +47,19 @@ def merge_events(parts: Sequence[Path], target: Path) -> int:
     return len(rows)
 
 
-def merge_requests(parts: Sequence[Path], target: Path) -> int:
+def merge_rows(
+    parts: Sequence[Path], target: Path, columns: tuple[str, ...] = REQUEST_COLUMNS
+) -> int:
+    """Concatenate per-process CSV files with the header ``columns`` (streamed)."""
     count = 0
     with target.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(REQUEST_COLUMNS)
+        writer.writerow(columns)
         for part in parts:
             with part.open(newline="", encoding="utf-8") as source:
                 reader = csv.reader(source)
                 header = next(reader, None)
-                if header != list(REQUEST_COLUMNS):
+                if header != list(columns):
                     raise ValueError(f"{part}: unexpected header {header!r}")
                 for row in reader:
                     writer.writerow(row)
@@ -86,11 +91,12 @@ def merge_run(
     """Write the run's merged files from ``parts_dir`` into ``out_dir``; return ``load.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     events = merge_events(_parts(parts_dir, "events", "csv"), out_dir / EVENTS)
-    requests = merge_requests(_parts(parts_dir, "requests", "csv"), out_dir / REQUESTS)
+    requests = merge_rows(_parts(parts_dir, "requests", "csv"), out_dir / REQUESTS)
+    checks = merge_rows(_parts(parts_dir, "checks", "csv"), out_dir / CHECKS, CHECK_COLUMNS)
     histograms = merge_histograms(_parts(parts_dir, "histograms", "json"), out_dir / HISTOGRAMS)
     load = merge_summaries(_parts(parts_dir, "process", "json"))
     load.update(extra or {})
-    load["files"] = {"events": events, "requests": requests}
+    load["files"] = {"events": events, "requests": requests, "checks": checks}
     load["histograms"] = {
         name: {k: v for k, v in metric.items() if k != "encoded"}
         for name, metric in histograms["metrics"].items()

@@ -110,6 +110,10 @@ class ProcessPlan:
         return self.scenario.mix.follow
 
     @property
+    def follow_both(self) -> float:
+        return self.scenario.mix.follow_both
+
+    @property
     def poll_interval(self) -> float:
         return self.timeline.poll_interval
 

@@ -1,11 +1,12 @@
 """What a Locust process writes: one CSV row per scan flow, one per HTTP request, and HDR
 histograms of the flow timings, all exact (Locust's own statistics round response times).
 
-Files per process ``i`` (merged by the runner into ``events.csv``, ``requests.csv`` and
-``histograms.json``):
+Files per process ``i`` (merged by the runner into ``events.csv``, ``requests.csv``,
+``checks.csv`` and ``histograms.json``):
 
 - ``events-<i>.csv``: :data:`EVENT_COLUMNS`, one row per scan flow, written when it ends.
 - ``requests-<i>.csv``: :data:`REQUEST_COLUMNS`, one row per HTTP request.
+- ``checks-<i>.csv``: :data:`CHECK_COLUMNS`, one row per user, written when it stops.
 - ``histograms-<i>.json``: per metric an HDR histogram (see :mod:`loadtests.histograms`).
 
 Times are epoch seconds (6 decimals); durations milliseconds rounded to the microsecond, and
@@ -51,6 +52,27 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "server_download_ms",
     "server_cache_lookup_ms",
     "server_store_ms",
+    # What the user saw of the job (loadtests.progress): the other way it was also followed,
+    # the poller's stages, and the checks on them (empty where a check does not apply).
+    "second_follow",
+    "progress_stages",
+    "progress_backwards",
+    "progress_frozen",
+    "status_result_mismatch",
+    "follow_mismatch",
+)
+# One row per user when it stops: its history and statistics against the scans it saw end
+# (loadtests.history_check).
+CHECK_COLUMNS: tuple[str, ...] = (
+    "process",
+    "user",
+    "checked_at",
+    "scans_held",
+    "history_items",
+    "history_missing",
+    "history_wrong",
+    "stats_mismatch",
+    "error",
 )
 REQUEST_COLUMNS: tuple[str, ...] = (
     "ts",
@@ -133,6 +155,12 @@ class FlowRecord:
     server_download_ms: float | None = None
     server_cache_lookup_ms: float | None = None
     server_store_ms: float | None = None
+    second_follow: str = ""
+    progress_stages: str = ""
+    progress_backwards: bool | None = None
+    progress_frozen: bool | None = None
+    status_result_mismatch: bool | None = None
+    follow_mismatch: bool | None = None
     # The step under way (for a flow cut off at the end of the drain); not a column.
     stage: str = ""
     written: bool = False
@@ -144,6 +172,28 @@ class FlowRecord:
 
     def row(self) -> list[object]:
         return [csv_cell(getattr(self, name)) for name in EVENT_COLUMNS]
+
+
+@dataclass
+class UserCheck:
+    """One user's history and statistics against the scans it saw end; a ``checks-<i>.csv`` row.
+
+    ``history_missing`` and ``history_wrong`` list job ids (space-separated; wrong ones as
+    ``id:field``); ``stats_mismatch`` says which totals differ; ``error`` why the check could
+    not be made (then nothing else is known)."""
+
+    process: int
+    user: int
+    checked_at: float
+    scans_held: int
+    history_items: int | None = None
+    history_missing: str = ""
+    history_wrong: str = ""
+    stats_mismatch: str = ""
+    error: str = ""
+
+    def row(self) -> list[object]:
+        return [csv_cell(getattr(self, name)) for name in CHECK_COLUMNS]
 
 
 class CsvSink:
@@ -181,6 +231,7 @@ class ProcessRecorder:
         self.out_dir = out_dir
         self.events = CsvSink(out_dir / f"events-{process}.csv", EVENT_COLUMNS)
         self.requests = CsvSink(out_dir / f"requests-{process}.csv", REQUEST_COLUMNS)
+        self.checks = CsvSink(out_dir / f"checks-{process}.csv", CHECK_COLUMNS)
         self.histograms = HistogramSet()
         self.on_request = on_request
         self.counts: Counter[str] = Counter()
@@ -230,6 +281,10 @@ class ProcessRecorder:
         self.histograms.record(START_LAG_METRIC, lag)
         return True
 
+    def user_check(self, check: UserCheck) -> None:
+        self.checks.write(check.row())
+        self.counts["users_checked"] += 1
+
     def other_action(self, kind: str, ok: bool) -> None:
         self.counts[f"{kind}_actions"] += 1
         if not ok:
@@ -239,8 +294,10 @@ class ProcessRecorder:
     def flush(self) -> None:
         self.events.flush()
         self.requests.flush()
+        self.checks.flush()
 
     def close(self) -> None:
         self.events.close()
         self.requests.close()
+        self.checks.close()
         self.histograms.write(self.out_dir / f"histograms-{self.process}.json")

@@ -4,7 +4,9 @@
 the scan, browse-map and profile tasks weighted by the scenario's mix. Each task first checks
 its intended start with the process's :class:`~loadtests.pacing.Pacer`; ``wait_time`` sleeps
 until the next intended start (claimed from the arrival schedule, or after a think time) and
-renders the next photo meanwhile, so neither counts in the user's own timings.
+renders the next photo meanwhile, so neither counts in the user's own timings. When the user
+stops, it checks its history and statistics against the scans it saw end (one row of
+``checks-<i>.csv``).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class MobileAppUser(User):
             user=self.number,
             subject=subject,
             follow=ctx.plan.follow,
+            follow_both=ctx.plan.follow_both,
             poll_interval=ctx.plan.poll_interval,
             flow_timeout=ctx.flow_timeout,
             rng=self.rng,
@@ -79,7 +82,14 @@ class MobileAppUser(User):
             time.sleep(max(0.0, self.due - time.perf_counter()))
 
     def on_stop(self) -> None:
-        self.session.close()
+        # Stopped while signing in (at the end of the load): no session may exist yet.
+        session: AppSession | None = getattr(self, "session", None)
+        if session is None:
+            return
+        try:
+            self.context.recorder.user_check(session.check_history())
+        finally:
+            session.close()
 
     def wait_time(self) -> float:
         now = time.perf_counter()

@@ -2,6 +2,7 @@
 
 - ``events.csv``: one row per scan flow (the load generator's own, exact measurements)
 - ``requests.csv``: one row per HTTP request
+- ``checks.csv``: one row per user: its history and statistics against the scans it saw end
 - ``series.csv``: time series sampled during the run (queues, Redis, metrics, resources)
 - ``summary.json``: the scenario, the gate verdicts and the headline numbers
 """
@@ -12,7 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from harness.collect.series import Series
 
 EVENTS = "events.csv"
 REQUESTS = "requests.csv"
+CHECKS = "checks.csv"
 SERIES = "series.csv"
 SUMMARY = "summary.json"
 
@@ -55,7 +57,16 @@ NUMERIC_EVENT_FIELDS = (
     "server_cache_lookup_ms",
     "server_store_ms",
 )
-BOOLEAN_EVENT_FIELDS = ("settled_late", "accepted", "cache_hit", "is_repeat")
+BOOLEAN_EVENT_FIELDS = (
+    "settled_late",
+    "accepted",
+    "cache_hit",
+    "is_repeat",
+    "progress_backwards",
+    "progress_frozen",
+    "status_result_mismatch",
+    "follow_mismatch",
+)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -125,6 +136,20 @@ def read_requests(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def read_checks(path: Path) -> list[dict[str, Any]]:
+    """Per-user checks (``checked_at`` and ``history_items`` parsed; the rest as written)."""
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    with path.open(newline="") as source:
+        for raw in csv.DictReader(source):
+            row: dict[str, Any] = dict(raw)
+            row["checked_at"] = _number(row.get("checked_at") or "")
+            row["history_items"] = _number(row.get("history_items") or "")
+            rows.append(row)
+    return rows
+
+
 @dataclass
 class RunData:
     run_dir: Path
@@ -132,6 +157,7 @@ class RunData:
     events: list[dict[str, Any]]
     requests: list[dict[str, Any]]
     series: Series
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def load(cls, run_dir: Path) -> RunData:
@@ -145,4 +171,5 @@ class RunData:
             read_events(run_dir / EVENTS),
             read_requests(run_dir / REQUESTS),
             Series.read_csv(series_path) if series_path.exists() else Series(),
+            read_checks(run_dir / CHECKS),
         )

@@ -23,6 +23,7 @@ from harness.gates.model import FieldIssue, Gate
 from harness.measurements import Samples
 from harness.mocks.catalog import ITEMS, VARIANTS
 from harness.mocks.openai_config import MockOpenAIConfig, Rate, UniformLatency
+from harness.scenario import requirements
 from harness.scenario.durations import Distribution, Seconds
 from harness.scenario.scaled import ScaledScenario
 
@@ -123,6 +124,9 @@ class Mix(_Model):
     browse_map: float = Field(0.0, ge=0)
     profile: float = Field(0.0, ge=0)
     follow: Literal["poll", "stream"] = "poll"
+    # The share of scans also followed the other way (stream if follow is poll, else poll),
+    # so both results are compared and a stream scenario still has a poller's view.
+    follow_both: Rate = 0.0
     # The seed app polls every 0.5 s; the app's behaviour, so not scaled by time_scale.
     poll_interval: float = Field(0.5, gt=0)
     think_time: Distribution = Field(default_factory=lambda: UniformLatency(low=1.0, high=3.0))
@@ -268,6 +272,14 @@ class Scenario(_Model):
     def scales(self) -> dict[str, float]:
         """The factor of each scale a threshold may name (:data:`expressions.SCALES`)."""
         return {"model_scale": self.fakes.openai.time_scale}
+
+    @model_validator(mode="after")
+    def _gates_have_their_data(self) -> Self:
+        for index, gate in enumerate(self.gates):
+            problem = requirements.unmet(gate.metric, self.mix)
+            if problem is not None:
+                raise FieldIssue(("gates", index, "metric"), problem)
+        return self
 
     @property
     def total_duration(self) -> float:

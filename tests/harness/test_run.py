@@ -47,6 +47,10 @@ browse_map = 1
 profile = 1
 follow = "poll"
 think_time = {{ kind = "uniform", low = 0.2, high = 0.5 }}
+# A poller every 0.1 s reads a 0.2-0.4 s model call mid-way (the frozen-progress gate's data);
+# a fifth of the scans are also streamed, to compare both results.
+poll_interval = 0.1
+follow_both = 0.2
 
 [images]
 items = 4
@@ -158,6 +162,46 @@ metric = "server_processing_time"
 tags = {{ cache = "hit" }}
 thresholds = ["p(95) < 700"]
 min_samples = 10
+name = "every finished scan in the user's history"
+metric = "history_missing"
+thresholds = ["count == 0"]
+min_samples = 10
+include_warmup = true
+
+[[gates]]
+name = "statistics add up to the history"
+metric = "stats_mismatch"
+thresholds = ["count == 0"]
+min_samples = {users}
+include_warmup = true
+
+[[gates]]
+name = "progress never goes backwards"
+metric = "progress_backwards"
+thresholds = ["count == 0"]
+min_samples = 10
+include_warmup = true
+
+[[gates]]
+name = "a miss shows progress between queued and done"
+metric = "progress_frozen"
+thresholds = ["count == 0"]
+min_samples = 3
+include_warmup = true
+
+[[gates]]
+name = "stream and polling give the same result"
+metric = "follow_mismatch"
+thresholds = ["count == 0"]
+min_samples = 5
+include_warmup = true
+
+[[gates]]
+name = "status and result agree"
+metric = "status_result_mismatch"
+thresholds = ["count == 0"]
+min_samples = 10
+include_warmup = true
 """
 
 GATES = {
@@ -175,6 +219,12 @@ GATES = {
     "redis": "Redis clients bounded",
     "overhead": "p95 stack overhead under 700 ms",
     "hits": "cache hits answered within the seed's ~1 s",
+    "history": "every finished scan in the user's history",
+    "stats": "statistics add up to the history",
+    "backwards": "progress never goes backwards",
+    "frozen": "a miss shows progress between queued and done",
+    "follow": "stream and polling give the same result",
+    "status_result": "status and result agree",
 }
 
 
@@ -391,3 +441,35 @@ def _stage_times(result: RunResult, column: str, *, hit: bool | None = None) -> 
     ]
     assert times, f"no finished scan carried {column}"
     return times
+
+
+def _with_build(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Run the stack's child processes as the faulty build ``name`` (tests/harness/builds)."""
+    from tests.harness import builds
+
+    for key, value in builds.environment(name).items():
+        monkeypatch.setenv(key, value)
+
+
+def test_a_history_that_drops_scans_fails_the_history_gate(
+    tmp_path: Path, servers: ServerUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_build(monkeypatch, "drop_history")
+    result = _run(tmp_path, servers)
+    # The statistics still count what the history leaves out, so they no longer add up.
+    _assert_fails(result, "history", "stats")
+    assert (_observed(result, "history") or 0) >= 3
+    verdicts = _verdicts(result)
+    assert verdicts["frozen"] is verdicts["status_result"] is Verdict.PASS, verdicts
+
+
+def test_progress_frozen_until_done_fails_the_progress_gate(
+    tmp_path: Path, servers: ServerUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_build(monkeypatch, "frozen_progress")
+    result = _run(tmp_path, servers)
+    _assert_fails(result, "frozen")
+    assert (_observed(result, "frozen") or 0) >= 1
+    verdicts = _verdicts(result)
+    for key in ("history", "stats", "backwards", "status_result", "follow"):
+        assert verdicts[key] is Verdict.PASS, (key, verdicts)

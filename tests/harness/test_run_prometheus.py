@@ -41,7 +41,10 @@ def test_without_prometheus_a_target_run_says_which_gates_lack_data_and_why() ->
             assert "pass --prometheus URL" in gate.message
     backlog = judged["q.batch really had a backlog"].message
     assert "--flood-broker" in backlog
-    assert judged["p95 processing time under 5 s"].verdict is Verdict.INCONCLUSIVE  # no data
+    assert (
+        judged["p95 processing time under the seed's 5 s at the model's scale"].verdict
+        is Verdict.INCONCLUSIVE
+    )  # no data
 
 
 @pytest.mark.e2e

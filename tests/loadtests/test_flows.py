@@ -70,6 +70,9 @@ class FakeApi:
             "complete": lambda p: "/upload-complete/" in p,
             "status": lambda p: "/status/" in p,
             "result": lambda p: "/result/" in p,
+            "events": lambda p: "/events/" in p,
+            "history": lambda p: p.endswith("/me/history"),
+            "stats": lambda p: p.endswith("/me/stats"),
         }
 
 
@@ -106,6 +109,7 @@ def session(api: FakeApi, recorder: ProcessRecorder, **kwargs: Any) -> AppSessio
         user=7,
         subject="lt-test-u7",
         follow=kwargs.pop("follow", "poll"),
+        follow_both=kwargs.pop("follow_both", 0.0),
         poll_interval=0.01,
         flow_timeout=kwargs.pop("flow_timeout", 5.0),
     )
@@ -308,3 +312,121 @@ def test_without_the_rewrite_the_in_cluster_address_is_unreachable(
         "ConnectError",
         "0",
     )
+
+
+# -- what the user saw of the job ---------------------------------------------------------------
+
+
+def states(*stages: str) -> Callable[[httpx.Request], httpx.Response]:
+    """Status answers walking through ``stages`` (the last one repeats)."""
+    percent = {"queued": 5, "classifying": 50, "saving": 90, "done": 100}
+    answers = iter(stages)
+    last = {"stage": stages[-1]}
+
+    def status(request: httpx.Request) -> httpx.Response:
+        stage = next(answers, last["stage"])
+        kind = stage if stage in ("queued", "done") else "processing"
+        return httpx.Response(
+            200, json={"status": kind, "stage": stage, "progress": percent[stage]}
+        )
+
+    return status
+
+
+def missed(job: str, model_ms: float = 300.0) -> Callable[[httpx.Request], httpx.Response]:
+    body = done(job, "paper", cache_hit=False)
+    body["timings"] = {**body["timings"], "model_ms": model_ms}
+    return lambda request: httpx.Response(200, json=body)
+
+
+def test_a_polled_miss_records_the_stages_it_saw(recorder: ProcessRecorder) -> None:
+    api = FakeApi(status=states("queued", "classifying", "classifying", "saving", "done"))
+    api.overrides["result"] = missed(api.job)
+    row = run_scan(session(api, recorder))
+    assert row["progress_stages"] == "queued:5>classifying:50>saving:90>done:100"
+    assert (row["progress_backwards"], row["progress_frozen"]) == ("false", "false")
+    assert row["status_result_mismatch"] == "false"
+    assert (row["second_follow"], row["follow_mismatch"]) == ("", "")  # not followed twice
+
+
+def test_a_miss_frozen_at_queued_until_done_is_caught(recorder: ProcessRecorder) -> None:
+    api = FakeApi(status=states("queued", "queued", "queued", "done"))
+    api.overrides["result"] = missed(api.job)
+    row = run_scan(session(api, recorder))
+    assert row["progress_frozen"] == "true"
+    # a model call too short for the poller to have read it mid-way holds it to nothing
+    api = FakeApi(status=states("queued", "done"))
+    api.overrides["result"] = missed(api.job, model_ms=1.0)
+    short = run_scan(session(api, ProcessRecorder(recorder.out_dir, 4)))
+    assert short["status"] == "done" and short["progress_frozen"] == ""
+
+
+def test_a_result_lagging_behind_the_status_is_a_mismatch(recorder: ProcessRecorder) -> None:
+    api = FakeApi()
+    results = iter([httpx.Response(202, json={"status": "processing"})])
+    api.overrides["result"] = lambda r: (
+        next(results, None) or httpx.Response(200, json=done(api.job, "paper"))
+    )
+    row = run_scan(session(api, recorder))
+    assert row["status"] == "done" and row["status_result_mismatch"] == "true"
+
+
+def stream(*events: tuple[str, dict[str, Any]]) -> Callable[[httpx.Request], httpx.Response]:
+    text = "".join(f"event: {kind}\ndata: {json.dumps(data)}\n\n" for kind, data in events)
+    return lambda request: httpx.Response(
+        200, text=text, headers={"content-type": "text/event-stream"}
+    )
+
+
+def test_a_scan_followed_both_ways_compares_the_two_results(recorder: ProcessRecorder) -> None:
+    api = FakeApi()
+    ended = {"status": "done", "stage": "done", "progress": 100}
+    api.overrides["events"] = stream(("progress", ended), ("result", done(api.job, "paper")))
+    row = run_scan(session(api, recorder, follow_both=1.0))
+    assert (row["second_follow"], row["follow_mismatch"]) == ("stream", "false")
+    assert row["status_result_mismatch"] == "false"
+
+    api = FakeApi()
+    api.overrides["events"] = stream(("progress", ended), ("result", done(api.job, "glass")))
+    row = run_scan(session(api, ProcessRecorder(recorder.out_dir, 4), follow_both=1.0))
+    assert row["follow_mismatch"] == "true"
+
+
+def test_a_streamed_scan_also_polled_gives_the_poller_view(recorder: ProcessRecorder) -> None:
+    api = FakeApi(status=states("queued", "classifying", "done"))
+    api.overrides["result"] = missed(api.job)
+    body = missed(api.job)(httpx.Request("GET", BASE)).json()
+    ended = {"status": "done", "stage": "done", "progress": 100}
+    api.overrides["events"] = stream(("progress", ended), ("result", body))
+    row = run_scan(session(api, recorder, follow="stream", follow_both=1.0))
+    assert (row["follow"], row["second_follow"]) == ("stream", "poll")
+    assert row["progress_stages"] == "queued:5>classifying:50>done:100"
+    assert (row["progress_frozen"], row["follow_mismatch"]) == ("false", "false")
+
+
+def test_the_user_checks_its_history_against_the_scans_it_saw_end(
+    recorder: ProcessRecorder,
+) -> None:
+    api = FakeApi()
+    app = session(api, recorder)
+    app.login()
+    run_scan(app)
+    assert set(app.ended) == {api.job}
+    listed = {"job_id": api.job, "status": "done", "category": "paper", "cache_hit": True}
+    api.overrides["history"] = lambda r: httpx.Response(
+        200, json={"items": [listed], "next_cursor": None}
+    )
+    stats = {
+        "total_scans": 1, "done": 1, "failed": 0, "in_progress": 0, "cache_hits": 1,
+        "cache_hit_ratio": 1.0, "by_category": [{"category": "paper", "count": 1}],
+    }  # fmt: skip
+    api.overrides["stats"] = lambda r: httpx.Response(200, json=stats)
+    check = app.check_history()
+    assert (check.scans_held, check.history_items) == (1, 1)
+    assert (check.history_missing, check.stats_mismatch, check.error) == ("", "", "")
+    api.overrides["history"] = lambda r: httpx.Response(
+        200, json={"items": [], "next_cursor": None}
+    )
+    check = app.check_history()
+    assert check.history_missing == api.job
+    assert check.stats_mismatch.startswith("total_scans: stats 1, history 0")

@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 
 from loadtests import merge
-from loadtests.records import EVENT_COLUMNS, REQUEST_COLUMNS, FlowRecord, ProcessRecorder
+from loadtests.records import (
+    CHECK_COLUMNS,
+    EVENT_COLUMNS,
+    REQUEST_COLUMNS,
+    FlowRecord,
+    ProcessRecorder,
+    UserCheck,
+)
 
 
 def fill(parts: Path, process: int, starts: list[float]) -> None:
@@ -21,6 +28,7 @@ def fill(parts: Path, process: int, starts: list[float]) -> None:
         recorder.flow_started()
         recorder.flow(record)
         recorder.request(start, "/api/v1/waste/analyze", "POST", 201, 12.25, ok=True)
+    recorder.user_check(UserCheck(process, 0, 20.0, scans_held=len(starts), history_items=4))
     recorder.close()
     summary = {"process": process, "flows_finished": len(starts), "cpu_seconds": 1.5}
     (parts / f"process-{process}.json").write_text(json.dumps(summary))
@@ -46,7 +54,14 @@ def test_merge_run_writes_every_row_once(tmp_path: Path) -> None:
     assert [r["process"] for r in requests] == ["0", "0", "0", "1", "1", "10"]
 
     assert load["scenario"] == "x"
-    assert load["files"] == {"events": 6, "requests": 6}
+    checks = read(out / "checks.csv")
+    assert list(checks[0]) == list(CHECK_COLUMNS)
+    assert [(c["process"], c["scans_held"]) for c in checks] == [
+        ("0", "3"),
+        ("1", "2"),
+        ("10", "1"),
+    ]
+    assert load["files"] == {"events": 6, "requests": 6, "checks": 3}
     assert load["totals"]["flows_finished"] == 6
     assert load["totals"]["cpu_seconds"] == 4.5
     processing = json.loads((out / "histograms.json").read_text())["metrics"]["processing_ms"]

@@ -29,6 +29,12 @@ class Faults:
     dropped_jobs: int = 0  # accepted jobs that never finish
     dlq_per_second: float = 0.0  # messages dead-lettered per second
     redis_leak: bool = False  # one Redis client more per scan, never released
+    history_drop_every: int = 0  # every n-th finished scan is missing from its user's history
+    stats_off: bool = False  # every user's statistics disagree with its history
+    progress_backwards_every: int = 0  # every n-th polled scan shows progress going back
+    progress_frozen: bool = False  # polled misses show no stage between queued and done
+    follow_mismatch_every: int = 0  # every n-th scan followed both ways gets two answers
+    status_result_every: int = 0  # every n-th finished scan's status and result disagree
     fault_from: float = 0.0  # seconds after start before the faults begin
     over_budget: bool = False  # every tier uses more CPU and memory than its budget
 
@@ -43,6 +49,8 @@ def simulate(
     samples = Samples(start=START, end=START + duration)
     photos = photo_stream(scenario.images, scenario.seed)
     follow = scenario.mix.follow
+    both_every = round(1 / scenario.mix.follow_both) if scenario.mix.follow_both else 0
+    polled = follow == "poll"
     wrong_hits, wrong_misses, requests, dropped = 0, 0, 0, 0
     for index in range(scans):
         elapsed = duration * index / scans
@@ -71,6 +79,17 @@ def simulate(
         failed_job = broken and faults.failed_job_every and index % faults.failed_job_every == 0
         cache = "hit" if hit else "miss"
         samples.record_event("failed_jobs", bool(failed_job), t=t, tags={**tags, "cache": cache})
+        _seen(
+            samples,
+            faults,
+            index,
+            t,
+            tags,
+            broken=broken,
+            both=bool(both_every) and index % both_every == 0,
+            polled=polled,
+            miss=not hit and not failed_job,
+        )
         if failed_job:
             continue
         job_tags = {**tags, "cache": cache}
@@ -90,6 +109,10 @@ def simulate(
         if broken and not hit and wrong_misses < faults.wrong_from_model:
             wrong, wrong_misses = True, wrong_misses + 1
         samples.record_event("wrong_answers", wrong, t=t, tags=job_tags)
+    users = max(stage.pool_size for stage in scenario.load.stages)
+    for _ in range(users):  # each user checks its statistics when it stops
+        off = faults.stats_off and duration >= faults.fault_from
+        samples.record_event("stats_mismatch", off, t=START + duration)
     _gauges(samples, scenario, faults, duration, scans, rng)
     return samples
 
@@ -108,6 +131,37 @@ def _stages(
         model = rng.uniform(1000, 4000) * scenario.fakes.openai.time_scale
         stages["model"] = model + faults.added_latency_ms
     return stages
+
+
+def _seen(
+    samples: Samples,
+    faults: Faults,
+    index: int,
+    t: float,
+    tags: dict[str, str],
+    *,
+    broken: bool,
+    both: bool,
+    polled: bool,
+    miss: bool,
+) -> None:
+    """What the user saw of a scan that ended: its history entry, progress, the two followers."""
+
+    def every(n: int) -> bool:
+        return broken and n > 0 and index % n == 0
+
+    samples.record_event("history_missing", every(faults.history_drop_every), t=t, tags=tags)
+    samples.record_event(
+        "status_result_mismatch", every(faults.status_result_every), t=t, tags=tags
+    )
+    if both:
+        samples.record_event("follow_mismatch", every(faults.follow_mismatch_every), t=t, tags=tags)
+    if polled or both:
+        backwards = every(faults.progress_backwards_every)
+        samples.record_event("progress_backwards", backwards, t=t, tags=tags)
+        if miss:
+            frozen = broken and faults.progress_frozen
+            samples.record_event("progress_frozen", frozen, t=t, tags=tags)
 
 
 def _gauges(

@@ -50,6 +50,12 @@ def breaking_fault(gate: Gate) -> Faults:
         "redis_clients": Faults(redis_leak=True),
         "tier_cpu": Faults(over_budget=True),
         "tier_memory": Faults(over_budget=True),
+        "history_missing": Faults(history_drop_every=3),
+        "stats_mismatch": Faults(stats_off=True),
+        "progress_backwards": Faults(progress_backwards_every=10),
+        "progress_frozen": Faults(progress_frozen=True),
+        "follow_mismatch": Faults(follow_mismatch_every=2),
+        "status_result_mismatch": Faults(status_result_every=10),
     }
     assert gate.metric in by_metric, f"no fault breaks {gate.metric}: add one to this test"
     return by_metric[gate.metric]

@@ -82,6 +82,7 @@ mixes = st.fixed_dictionaries(
         "browse_map": st.floats(min_value=0, max_value=100),
         "profile": st.floats(min_value=0, max_value=100),
         "follow": st.sampled_from(("poll", "stream")),
+        "follow_both": st.floats(min_value=0, max_value=1),
         "poll_interval": positive,
         "think_time": distributions(),
     },
@@ -180,6 +181,12 @@ def gates(draw: st.DrawFn) -> dict[str, Any]:
     return gate
 
 
+def _bounds_model_time(gate: dict[str, Any]) -> bool:
+    spec = METRICS[gate["metric"]]
+    timed = any(not t.startswith("count") for t in gate["thresholds"])
+    return timed and spec.includes_model_time(gate.get("tags", {}))
+
+
 @st.composite
 def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
     load = draw(loads())
@@ -194,4 +201,13 @@ def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
     }
     data.update(draw(st.fixed_dictionaries({}, optional=optional)))
     data["gates"] = draw(st.lists(gates(), min_size=1, max_size=4))
+    openai_fake = data.get("fakes", {}).get("openai", {})
+    if "time_scale" in openai_fake and any(_bounds_model_time(g) for g in data["gates"]):
+        # An unscaled bound on the model's latency is refused when the model is scaled (the
+        # refusal has its own tests); these gates' bounds are written in real ms.
+        openai_fake["time_scale"] = 1.0
+    needs = set().union(*(METRICS[gate["metric"]].needs for gate in data["gates"]))
+    if needs & {"poller", "both_ways"}:  # a valid scenario gives its gates their data
+        mix = data.setdefault("mix", {"scan": 1.0})
+        mix["follow_both"] = draw(st.floats(min_value=0.01, max_value=1))
     return data

@@ -515,3 +515,48 @@ def test_which_bounds_must_scale_with_the_model(gate: str, model_time: bool) -> 
     else:
         assert parse_scenario(unscaled).gates[0].thresholds[0].scale is None
         assert "does not contain the model's latency" in errors_of(scaled)[0]
+
+
+@pytest.mark.parametrize(
+    ("mix", "metric", "expected"),
+    [
+        (
+            'follow = "poll"',
+            "follow_mismatch",
+            "gates[1].metric: follow_mismatch is measured on scans followed both ways and this "
+            "scenario has none; set mix.follow_both above 0",
+        ),
+        (
+            'follow = "stream"',
+            "progress_frozen",
+            "gates[1].metric: progress_frozen is measured on polled scans and this scenario has "
+            'none; set mix.follow = "poll", or mix.follow_both above 0',
+        ),
+        (
+            "scan = 0\nprofile = 1",
+            "history_missing",
+            "gates[1].metric: history_missing is measured on scans and this scenario has none; "
+            "give mix.scan a weight above 0",
+        ),
+    ],
+)
+def test_a_gate_whose_data_the_scenario_cannot_give_is_refused(
+    mix: str, metric: str, expected: str
+) -> None:
+    gate = f"[[gates]]\nmetric = '{metric}'\nthresholds = ['count == 0']\n"
+    lines = errors_of(VALID + "\n" + gate + f"\n[mix]\n{mix}\n")
+    assert any(line.startswith(f"scenarios/peak.toml: {expected}") for line in lines), lines
+
+
+def test_a_gate_whose_data_the_scenario_gives_is_accepted() -> None:
+    gates = "".join(
+        f"[[gates]]\nmetric = '{metric}'\nthresholds = ['count == 0']\n"
+        for metric in ("follow_mismatch", "progress_frozen", "stats_mismatch")
+    )
+    # a stream scenario still has a poller's view through the scans followed both ways
+    scenario = parse_scenario(VALID + gates + '\n[mix]\nfollow = "stream"\nfollow_both = 0.1\n')
+    assert scenario.mix.follow_both == 0.1
+    # statistics are checked per user, with or without scans
+    stats_only = "[[gates]]\nmetric = 'stats_mismatch'\nthresholds = ['count == 0']\n"
+    no_scans = parse_scenario(VALID + stats_only + "\n[mix]\nscan = 0\nprofile = 1\n")
+    assert no_scans.gates[-1].metric == "stats_mismatch"
