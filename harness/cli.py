@@ -49,7 +49,7 @@ def _run_dir(kind: str) -> Path:
 
 def _options(kind: str, latency: str, workers: tuple[str, ...] = ("ai",)) -> StackOptions:
     return StackOptions(
-        servers=ServerUrls.from_settings(Settings()),
+        servers=ServerUrls.from_environment(),
         run_dir=_run_dir(kind),
         workers=workers,
         openai_args=("--latency", latency),
@@ -214,7 +214,7 @@ def _settings_overrides(pairs: list[str]) -> dict[str, object]:
         )
         raise typer.Exit(2)
     try:
-        checked = Settings(**values)  # type: ignore[arg-type]
+        checked = Settings(**{"environment": "development", **values})  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         err.print(f"error: --set {first['loc'][0]}: {first['msg']}")
@@ -357,7 +357,7 @@ def _run_options(
         processes=processes,
         users=users,
         upload_rewrites=tuple(upload_rewrite),
-        servers=ServerUrls.from_settings(Settings()),
+        servers=ServerUrls.from_environment(),
         stack_settings=_settings_overrides(set_),
         worker_args=worker_args,
         faults=tuple(fault),

@@ -79,7 +79,7 @@ class RunOptions:
     target: str | None = None  # a deployed stack's base URL; None brings a local stack up
     reports_dir: Path = Path("reports")
     processes: int | None = None
-    servers: ServerUrls = field(default_factory=lambda: ServerUrls.from_settings(Settings()))
+    servers: ServerUrls = field(default_factory=lambda: ServerUrls.from_environment())
     # For tests that break the system on purpose: settings of the stack's services and workers,
     # and extra arguments per worker (e.g. {"ai": ("--queues=q.ai,q.batch",)}).
     stack_settings: dict[str, object] = field(default_factory=dict)

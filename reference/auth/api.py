@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from reference.auth import oauth_state, providers, service
+from reference.auth.models import NICKNAME_LENGTH
 from reference.auth.providers import ProviderProfile, ProviderRejected
 from reference.auth.schemas import (
     AccountOut,
@@ -21,6 +23,8 @@ from reference.common import security
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import ApiError, error_responses
 from reference.common.security import CurrentClaims, CurrentUserId
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/auth"
 router = APIRouter(prefix=PREFIX, tags=["auth"])
@@ -95,7 +99,11 @@ def callback(
     try:
         who = verify(settings, spec, code, state, spec.redirect_uri(settings))
     except ProviderRejected as exc:
-        raise ApiError(400, exc.code, exc.message) from None
+        # The provider's own error text stays in the log; the client gets the code.
+        log.warning("%s refused a login: %s: %s", spec.name, exc.code, exc.message)
+        raise ApiError(
+            400, exc.code, f"{spec.name} did not accept the login; start it again"
+        ) from None
     return _logged_in(response, session, settings, spec.name, who)
 
 
@@ -147,13 +155,16 @@ def me(user_id: CurrentUserId, session: SessionDep) -> AccountOut:
     summary="Development and test only: log in as a provider identity without the provider",
     description="Creates or finds the account of `provider`/`subject` exactly as the callback "
     "does and answers the same token pair, skipping the browser and the provider. For tests, "
-    "the local stack and load generation. Answers 404 when WASTECOACH_ENVIRONMENT=production.",
+    "the local stack and load generation. Answers 404 unless WASTECOACH_ENVIRONMENT=development.",
 )
 def dev_login(
     body: DevLoginRequest, response: Response, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
-    if settings.environment == "production":
+    if not settings.development:
         raise ApiError(404, "not_found", "Not Found")
-    spec = providers.get(body.provider, status=422)
-    who = ProviderProfile(body.subject, body.nickname or f"{spec.name}-{body.subject}", body.email)
+    spec = providers.get(body.provider)
+    # The default nickname of a long subject (up to 128) is cut to the column (it overflowed it
+    # and answered 500 for subjects of 95 characters or more).
+    nickname = (body.nickname or f"{spec.name}-{body.subject}")[:NICKNAME_LENGTH]
+    who = ProviderProfile(body.subject, nickname, body.email)
     return _logged_in(response, session, settings, spec.name, who)

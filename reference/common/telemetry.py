@@ -55,6 +55,14 @@ QUEUE_DEPTH = Gauge(
 )
 
 
+# The method label takes these and "other": a client inventing methods must not add series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
 def _route_template(request: Request) -> str:
     # The router leaves the matched route in the scope; label by its template, never by the
     # raw path (job ids would make one series per job).
@@ -78,9 +86,8 @@ def metrics_middleware(
             return response
         finally:
             route = _route_template(request)
-            HTTP_REQUESTS.labels(service, route, request.method, str(status)).inc()
-            HTTP_LATENCY.labels(service, route, request.method).observe(
-                time.perf_counter() - started
-            )
+            method = method_label(request.method)
+            HTTP_REQUESTS.labels(service, route, method, str(status)).inc()
+            HTTP_LATENCY.labels(service, route, method).observe(time.perf_counter() - started)
 
     return record

@@ -145,7 +145,7 @@ def complete_upload(
         raise ApiError(
             503,
             "broker_unavailable",
-            f"could not queue the job, retry later ({type(exc).__name__})",
+            "could not queue the job, retry later",
         ) from exc
     session.commit()
     session.refresh(job)
