@@ -1,4 +1,4 @@
-"""The mobile app's image-analysis flow as a client: analyze, PUT to S3, upload-complete,
+"""The mobile app's image-analysis flow as a client: analyze, POST to S3, upload-complete,
 then follow the job (polling status like the seed's app, or the event stream).
 
 Pre-signed upload URLs name S3 as the API reaches it; from elsewhere (the host of a kind
@@ -162,9 +162,13 @@ class WasteClient:
         return answer.json()
 
     def upload(self, job: dict[str, Any], photo: bytes) -> None:
+        """The pre-signed POST: the policy's fields, then the photo as the last part."""
         target = job["upload"]
         answer = self.uploads.request(
-            target["method"], target["url"], content=photo, headers=target["headers"]
+            target["method"],
+            target["url"],
+            data=target["fields"],
+            files={"file": ("photo", photo, target["fields"].get("Content-Type"))},
         )
         if answer.status_code not in (200, 201, 204):
             raise FlowError("upload", answer)

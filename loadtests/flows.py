@@ -1,7 +1,7 @@
 """The app's actions as one signed-in install performs them, timed request by request.
 
 An :class:`AppSession` wraps :class:`harness.client.WasteClient` (the app's flow as a client)
-and records every request it makes. The scan follows the seed's steps (analyze, PUT to the
+and records every request it makes. The scan follows the seed's steps (analyze, POST to the
 pre-signed URL, upload-complete, then status every ``poll_interval`` seconds or the event
 stream, then the result); its polling loop is written out here rather than calling
 ``WasteClient.wait_polling`` so each status request gets its own timing row.
@@ -31,7 +31,7 @@ WASTE = "/api/v1/waste"
 ROUTES = {
     "login": "/api/v1/auth/dev-login",
     "analyze": f"{WASTE}/analyze",
-    "upload": "s3:pre-signed-put",
+    "upload": "s3:pre-signed-post",
     "upload_complete": f"{WASTE}/upload-complete/{{job_id}}",
     "status": f"{WASTE}/status/{{job_id}}",
     "result": f"{WASTE}/result/{{job_id}}",
@@ -204,7 +204,7 @@ class AppSession:
             job_id = str(job["job_id"])
             record.job_id = job_id
             stage = record.stage = "upload"
-            self._timed("upload", "PUT", lambda: self._upload(job, photo.data), 200)
+            self._timed("upload", "POST", lambda: client.upload(job, photo.data), 204)
             stage = record.stage = "upload_complete"
             sent = time.perf_counter()
             self._timed("upload_complete", "POST", lambda: client.complete(job_id), 202)
@@ -232,14 +232,6 @@ class AppSession:
         if record.end_to_end_ms is None:
             record.end_to_end_ms = (time.perf_counter() - scheduled) * 1000
         return record
-
-    def _upload(self, job: dict[str, Any], data: bytes) -> None:
-        target = job["upload"]
-        answer = self.client.uploads.request(
-            target["method"], target["url"], content=data, headers=target["headers"]
-        )
-        if answer.status_code not in (200, 201, 204):
-            raise FlowError("upload", answer)
 
     def _poll(self, job_id: str, deadline: float) -> dict[str, Any]:
         """Status every ``poll_interval`` s (a timer, like the app's), then the result."""

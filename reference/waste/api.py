@@ -59,7 +59,7 @@ def _links(job_id: str) -> JobLinks:
     status_code=status.HTTP_201_CREATED,
     response_model=AnalyzeResponse,
     responses=error_responses(401, 422),
-    summary="Start an analysis: a job id and a pre-signed S3 PUT for the photo",
+    summary="Start an analysis: a job id and a pre-signed S3 POST for the photo",
 )
 def analyze(
     body: AnalyzeRequest, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
