@@ -104,6 +104,9 @@ class FlowError(RuntimeError):
         super().__init__(f"{step}: HTTP {response.status_code} {response.text[:300]}")
         self.step = step
         self.status_code = response.status_code
+        # Seconds the server asked to wait (429 from a rate limit), 0 when it did not say.
+        retry = response.headers.get("Retry-After", "")
+        self.retry_after = float(retry) if retry.isdigit() else 0.0
         try:
             self.code = response.json().get("code")
         except ValueError:

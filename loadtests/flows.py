@@ -28,6 +28,8 @@ from loadtests.records import FlowRecord, ProcessRecorder
 T = TypeVar("T")
 
 WASTE = "/api/v1/waste"
+# The longest Retry-After the app honours at once (a daily quota's is hours).
+MAX_RETRY_AFTER_SECONDS = 60.0
 ROUTES = {
     "login": "/api/v1/auth/dev-login",
     "analyze": f"{WASTE}/analyze",
@@ -199,6 +201,7 @@ class AppSession:
         """
         stage = record.stage = "analyze"
         client = self.client
+        retry_after = 0.0
         try:
             job = self._timed("analyze", "POST", client.start, 201)
             job_id = str(job["job_id"])
@@ -223,6 +226,7 @@ class AppSession:
             _fill_from_result(record, body)
         except FlowError as exc:
             record.fail("error", stage, exc.code or "http_error", exc.status_code)
+            retry_after = exc.retry_after
         except TimeoutError:
             record.fail("timeout", stage, "flow_timeout")
         except httpx.HTTPError as exc:  # no answer at all: http_status 0
@@ -231,6 +235,9 @@ class AppSession:
             record.fail("error", stage, f"{type(exc).__name__}: {exc}"[:200])
         if record.end_to_end_ms is None:
             record.end_to_end_ms = (time.perf_counter() - scheduled) * 1000
+        if retry_after:
+            # Refused by a rate limit (429): the app waits as long as it was told to.
+            time.sleep(min(retry_after, MAX_RETRY_AFTER_SECONDS))
         return record
 
     def _poll(self, job_id: str, deadline: float) -> dict[str, Any]:

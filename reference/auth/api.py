@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from reference.auth import oauth_state, providers, service
 from reference.auth.models import NICKNAME_LENGTH
@@ -19,7 +19,7 @@ from reference.auth.schemas import (
     TokenPair,
 )
 from reference.auth.verification import VerifyFn, verify_through_queue
-from reference.common import security
+from reference.common import limits, security
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import ApiError, error_responses
 from reference.common.security import CurrentClaims, CurrentUserId
@@ -54,11 +54,14 @@ def _logged_in(
 @router.get(
     "/login/{provider}",
     response_model=LoginStart,
-    responses=error_responses(404, 503),
+    responses=error_responses(404, 429, 503),
     summary="Start a social login: the provider's authorization URL with a single-use state",
 )
-def start_login(provider: str, settings: SettingsDep) -> LoginStart:
+def start_login(provider: str, request: Request, settings: SettingsDep) -> LoginStart:
     spec = providers.get(provider)
+    # Unauthenticated and each call writes a state to Redis: limited per client address.
+    address = request.client.host if request.client else "unknown"
+    limits.hit(settings, limits.LOGINS, address, limit=settings.limit_logins_per_minute)
     spec.client_secret(settings)  # refuse now, not after the user has logged in at the provider
     state = oauth_state.issue(settings, spec.name)
     return LoginStart(

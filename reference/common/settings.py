@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     oauth_attempts: int = Field(3, ge=1, le=10)
     oauth_backoff_initial_seconds: float = Field(0.2, ge=0)
 
+    # Rate limits and quotas (reference/common/limits.py), in Redis, shared by all replicas.
+    # Per user: analyses started per minute, jobs queued for the model per UTC day (each is at
+    # most one paid GPT-4o call), event streams open at once. Per client address: social logins
+    # started per minute (each writes a state to Redis before anyone is authenticated).
+    limit_scans_per_minute: int = Field(30, ge=1)
+    limit_model_calls_per_day: int = Field(300, ge=1)
+    limit_event_streams: int = Field(3, ge=1)
+    limit_logins_per_minute: int = Field(20, ge=1)
+
     # Workers expose Prometheus metrics on this port (0 disables the listener).
     worker_metrics_port: int = Field(0, ge=0, le=65535)
 

@@ -48,6 +48,12 @@ MODEL_SECONDS = Histogram(
     ["model"],
     buckets=(0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30),
 )
+RATE_LIMITED = Counter(
+    "wastecoach_rate_limited_total",
+    "Requests refused with 429 by a rate limit or quota, by limit (scans_per_minute, "
+    "model_calls_per_day, event_streams, logins_per_minute).",
+    ["limit"],
+)
 QUEUE_DEPTH = Gauge(
     "wastecoach_queue_messages",
     "Messages ready in a RabbitMQ queue when last sampled.",

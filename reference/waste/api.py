@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from reference.common import limits
 from reference.common.db import session_scope
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
@@ -58,12 +60,13 @@ def _links(job_id: str) -> JobLinks:
     "/analyze",
     status_code=status.HTTP_201_CREATED,
     response_model=AnalyzeResponse,
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 422, 429),
     summary="Start an analysis: a job id and a pre-signed S3 POST for the photo",
 )
 def analyze(
     body: AnalyzeRequest, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
 ) -> AnalyzeResponse:
+    limits.hit(settings, limits.SCANS, str(user_id), limit=settings.limit_scans_per_minute)
     job, target = service.create_job(session, settings, body.content_type, body.mode, user_id)
     return AnalyzeResponse(
         job_id=job.id, status=job.status, upload=target, links=_links(str(job.id))
@@ -74,7 +77,7 @@ def analyze(
     "/upload-complete/{job_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadCompleteOut,
-    responses=error_responses(401, 404, 409, 413, 415, 422, 503),
+    responses=error_responses(401, 404, 409, 413, 415, 422, 429, 503),
     summary="The photo is in S3: check it and queue the analysis (idempotent)",
 )
 def upload_complete(
@@ -131,31 +134,33 @@ def job_result(
 
 
 async def _follow(
-    request: Request, settings: Settings, job_id: str
+    request: Request, settings: Settings, job_id: uuid.UUID, slot: limits.Slot
 ) -> AsyncIterator[dict[str, str]]:
     store = progress_store(settings)
-    parsed = service.parse_job_id(job_id)
     last = None
     deadline = time.monotonic() + STREAM_MAX_SECONDS
-    while time.monotonic() < deadline:
-        if await request.is_disconnected():
-            return
-        state = await run_in_threadpool(store.state, parsed)
-        if state is not None and state.model_dump_json() != last:
-            last = state.model_dump_json()
-            yield {"event": "progress", "data": last}
-            if state.status.terminal:
-                result = await run_in_threadpool(store.result, parsed)
-                if result is not None:
-                    yield {"event": "result", "data": result.model_dump_json()}
+    try:
+        while time.monotonic() < deadline:
+            if await request.is_disconnected():
                 return
-        await asyncio.sleep(STREAM_POLL_SECONDS)
-    yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
+            state = await run_in_threadpool(store.state, job_id)
+            if state is not None and state.model_dump_json() != last:
+                last = state.model_dump_json()
+                yield {"event": "progress", "data": last}
+                if state.status.terminal:
+                    result = await run_in_threadpool(store.result, job_id)
+                    if result is not None:
+                        yield {"event": "result", "data": result.model_dump_json()}
+                    return
+            await asyncio.sleep(STREAM_POLL_SECONDS)
+        yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
+    finally:
+        await run_in_threadpool(limits.release, settings, slot)
 
 
 @router.get(
     "/events/{job_id}",
-    responses={200: {"content": {"text/event-stream": {}}}} | error_responses(401, 404, 422),
+    responses={200: {"content": {"text/event-stream": {}}}} | error_responses(401, 404, 422, 429),
     summary="Server-sent events of the job's progress, ending with its result",
     description="The access token comes from the Authorization header or, for EventSource "
     "clients that cannot set headers, the `access_token` cookie.",
@@ -165,7 +170,17 @@ async def job_events(
 ) -> EventSourceResponse:
     parsed = service.parse_job_id(job_id)
     await run_in_threadpool(_owned_or_404, settings, parsed, user_id)
-    return EventSourceResponse(_follow(request, settings, job_id), ping=15)
+    # The place is held until the stream ends (or expires with it, should this process die).
+    slot = await run_in_threadpool(
+        functools.partial(
+            limits.acquire_stream,
+            settings,
+            str(user_id),
+            limit=settings.limit_event_streams,
+            hold_seconds=STREAM_MAX_SECONDS + 30,
+        )
+    )
+    return EventSourceResponse(_follow(request, settings, parsed, slot), ping=15)
 
 
 def _owned_or_404(settings: Settings, job_id: uuid.UUID, user_id: uuid.UUID) -> None:

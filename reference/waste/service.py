@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
-from reference.common import storage
+from reference.common import limits, storage
 from reference.common.errors import ApiError
 from reference.common.settings import Settings
 from reference.waste import images
@@ -131,6 +131,14 @@ def complete_upload(
     """
     if job.status != JobStatus.AWAITING_UPLOAD.value:
         return job, True
+    if job.user_id is not None:
+        # Each queued job may be one paid model call: the daily quota is counted here.
+        limits.hit(
+            settings,
+            limits.MODEL_CALLS,
+            str(job.user_id),
+            limit=settings.limit_model_calls_per_day,
+        )
     checked = _check_upload(settings, job)
     # Only the request that moves the job out of awaiting_upload publishes its task.
     claimed = session.execute(

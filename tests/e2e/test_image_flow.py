@@ -142,7 +142,7 @@ def test_a_photo_replaced_after_upload_complete_fails_its_job_not_the_worker(
     stack.processes["worker-ai"].kill()  # so the replacement lands before any download
     with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
         job = client.start()
-        client.upload(job, photo("glass_bottle", seed=uuid.uuid4().int % 10_000))
+        client.upload(job, photo("soju_bottle", seed=uuid.uuid4().int % 10_000))
         client.complete(job["job_id"])
         # The bucket's owner (or anyone on moto, or a leaked credential) swaps the checked
         # photo for 40 MB, 20 times the limit.

@@ -172,6 +172,21 @@ def test_login_sends_the_token_on_every_later_api_call(recorder: ProcessRecorder
     assert {auth for host, auth in after_login if host == "s3.test"} == {None}
 
 
+def test_a_rate_limited_scan_waits_as_long_as_it_was_told(recorder: ProcessRecorder) -> None:
+    refused = httpx.Response(429, json={"code": "scan_rate_limited"}, headers={"Retry-After": "1"})
+    api = FakeApi(analyze=lambda r: refused)
+    started = time.perf_counter()
+    row = run_scan(session(api, recorder))
+    waited = time.perf_counter() - started
+    assert (row["status"], row["error_code"], row["http_status"]) == (
+        "error",
+        "scan_rate_limited",
+        "429",
+    )
+    assert waited >= 1.0  # the next scan starts after Retry-After, not at once
+    assert float(row["end_to_end_ms"]) < 1000  # the wait is not counted as the scan's time
+
+
 def test_a_rejected_upload_complete_is_an_error_at_that_stage(
     recorder: ProcessRecorder,
 ) -> None:
