@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, get_args
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
 from reference.auth import oauth_state, providers, service
 from reference.auth.models import NICKNAME_LENGTH
@@ -26,6 +26,15 @@ from reference.common.security import CurrentClaims, CurrentUserId
 
 log = logging.getLogger(__name__)
 
+# The provider in a path: documented as the enum; an unknown one is 404 unknown_provider.
+ProviderPath = Annotated[
+    str,
+    Path(
+        description="The login provider.",
+        json_schema_extra={"enum": list(get_args(providers.ProviderName))},
+    ),
+]
+
 PREFIX = "/api/v1/auth"
 router = APIRouter(prefix=PREFIX, tags=["auth"])
 
@@ -42,7 +51,7 @@ def _logged_in(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    provider: str,
+    provider: ProviderPath,
     who: ProviderProfile,
 ) -> TokenPair:
     login = service.login(session, provider, who)
@@ -57,7 +66,7 @@ def _logged_in(
     responses=error_responses(404, 429, 503),
     summary="Start a social login: the provider's authorization URL with a single-use state",
 )
-def start_login(provider: str, request: Request, settings: SettingsDep) -> LoginStart:
+def start_login(provider: ProviderPath, request: Request, settings: SettingsDep) -> LoginStart:
     spec = providers.get(provider)
     # Unauthenticated and each call writes a state to Redis: limited per client address.
     address = request.client.host if request.client else "unknown"
@@ -83,7 +92,7 @@ def start_login(provider: str, request: Request, settings: SettingsDep) -> Login
     "answers the token pair; the access token is also set as the `access_token` cookie.",
 )
 def callback(
-    provider: str,
+    provider: ProviderPath,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from reference.common import openapi
 from reference.common.body_limit import BodyLimit
 from reference.common.errors import install_error_handlers
 from reference.common.settings import Settings, get_settings
@@ -48,6 +49,7 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    openapi.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:

@@ -17,6 +17,7 @@ from reference.common import limits
 from reference.common.db import session_scope
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
+from reference.common.params import JobIdPath
 from reference.common.security import CurrentUserId
 from reference.common.settings import Settings
 from reference.waste import service
@@ -56,11 +57,29 @@ def _links(job_id: str) -> JobLinks:
     )
 
 
+def _job_link(operation_id: str, description: str) -> dict[str, object]:
+    return {
+        "operationId": operation_id,
+        "parameters": {"job_id": "$response.body#/job_id"},
+        "description": description,
+    }
+
+
+# OpenAPI links: the job analyze created is what the other operations take.
+JOB_LINKS = {
+    "UploadComplete": _job_link("uploadComplete", "the photo is in S3: queue the job"),
+    "JobStatus": _job_link("jobStatus", "the job's progress"),
+    "JobResult": _job_link("jobResult", "the job's answer"),
+}
+
+
 @router.post(
     "/analyze",
     status_code=status.HTTP_201_CREATED,
     response_model=AnalyzeResponse,
-    responses=error_responses(401, 422, 429),
+    operation_id="analyze",
+    responses={201: {"description": "the job and its upload", "links": JOB_LINKS}}
+    | error_responses(401, 422, 429),
     summary="Start an analysis: a job id and a pre-signed S3 POST for the photo",
 )
 def analyze(
@@ -77,11 +96,12 @@ def analyze(
     "/upload-complete/{job_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadCompleteOut,
+    operation_id="uploadComplete",
     responses=error_responses(401, 404, 409, 413, 415, 422, 429, 503),
     summary="The photo is in S3: check it and queue the analysis (idempotent)",
 )
 def upload_complete(
-    job_id: str,
+    job_id: JobIdPath,
     user_id: CurrentUserId,
     session: SessionDep,
     settings: SettingsDep,
@@ -95,11 +115,12 @@ def upload_complete(
 @router.get(
     "/status/{job_id}",
     response_model=JobState,
+    operation_id="jobStatus",
     responses=error_responses(401, 404, 422),
     summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
 )
 def job_status(
-    job_id: str, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
+    job_id: JobIdPath, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
 ) -> JobState:
     parsed = service.parse_job_id(job_id)
     service.check_owner(session, settings, parsed, user_id)
@@ -112,12 +133,13 @@ def job_status(
 @router.get(
     "/result/{job_id}",
     response_model=ResultOut,
+    operation_id="jobResult",
     responses={202: {"model": ResultOut, "description": "still processing"}}
     | error_responses(401, 404, 422),
     summary="The answer: 200 once the job is done or failed, 202 while it is not",
 )
 def job_result(
-    job_id: str,
+    job_id: JobIdPath,
     response: Response,
     user_id: CurrentUserId,
     session: SessionDep,
@@ -160,13 +182,14 @@ async def _follow(
 
 @router.get(
     "/events/{job_id}",
+    operation_id="jobEvents",
     responses={200: {"content": {"text/event-stream": {}}}} | error_responses(401, 404, 422, 429),
     summary="Server-sent events of the job's progress, ending with its result",
     description="The access token comes from the Authorization header or, for EventSource "
     "clients that cannot set headers, the `access_token` cookie.",
 )
 async def job_events(
-    job_id: str, request: Request, user_id: CurrentUserId, settings: SettingsDep
+    job_id: JobIdPath, request: Request, user_id: CurrentUserId, settings: SettingsDep
 ) -> EventSourceResponse:
     parsed = service.parse_job_id(job_id)
     await run_in_threadpool(_owned_or_404, settings, parsed, user_id)
