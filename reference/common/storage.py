@@ -160,6 +160,19 @@ def download(settings: Settings, key: str, *, checked: ObjectInfo, max_bytes: in
     return data
 
 
+def delete_objects(settings: Settings, keys: list[str]) -> None:
+    """Delete these objects of the bucket (missing ones are no error), 1000 per request."""
+    client = s3_client(settings)
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        answer = client.delete_objects(
+            Bucket=settings.s3_bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise RuntimeError(f"S3 refused to delete {first.get('Key')}: {first.get('Code')}")
+
+
 def ensure_bucket(settings: Settings) -> None:
     """Create the bucket unless it exists (idempotent, also when two callers race)."""
     try:

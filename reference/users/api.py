@@ -46,8 +46,9 @@ def patch_me(user_id: CurrentUserId, body: ProfileUpdate, session: SessionDep) -
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 404),
-    summary="Delete the account: profile, identities and scans; every token is revoked",
+    responses=error_responses(401, 404, 503),
+    summary="Delete the account: profile, identities, scans and their photos; every token is "
+    "revoked",
 )
 def delete_me(claims: CurrentClaims, session: SessionDep, settings: SettingsDep) -> Response:
     service.delete_account(session, settings, claims.user_id)
