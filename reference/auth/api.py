@@ -66,13 +66,26 @@ def _logged_in(
     responses=error_responses(404, 429, 503),
     summary="Start a social login: the provider's authorization URL with a single-use state",
 )
-def start_login(provider: ProviderPath, request: Request, settings: SettingsDep) -> LoginStart:
+def start_login(
+    provider: ProviderPath, request: Request, response: Response, settings: SettingsDep
+) -> LoginStart:
     spec = providers.get(provider)
     # Unauthenticated and each call writes a state to Redis: limited per client address.
     address = request.client.host if request.client else "unknown"
     limits.hit(settings, limits.LOGINS, address, limit=settings.limit_logins_per_minute)
     spec.client_secret(settings)  # refuse now, not after the user has logged in at the provider
-    state = oauth_state.issue(settings, spec.name)
+    binding = oauth_state.browser_binding(request.cookies.get(oauth_state.BINDING_COOKIE))
+    state = oauth_state.issue(settings, spec.name, binding)
+    # The callback is a top-level redirect from the provider: SameSite=Lax sends the cookie.
+    response.set_cookie(
+        oauth_state.BINDING_COOKIE,
+        binding,
+        max_age=settings.oauth_state_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=not settings.development,
+        path=PREFIX,
+    )
     return LoginStart(
         provider=spec.name,
         authorization_url=spec.authorization_url(settings, state),
@@ -93,6 +106,7 @@ def start_login(provider: ProviderPath, request: Request, settings: SettingsDep)
 )
 def callback(
     provider: ProviderPath,
+    request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
@@ -102,7 +116,7 @@ def callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TokenPair:
     spec = providers.get(provider)
-    oauth_state.consume(settings, spec.name, state)
+    oauth_state.consume(settings, spec.name, state, request.cookies.get(oauth_state.BINDING_COOKIE))
     if error is not None:
         raise ApiError(400, "oauth_denied", f"{spec.name} login was not granted ({error})")
     if not code:

@@ -127,6 +127,25 @@ def test_the_state_is_single_use_and_cannot_be_forged(
     assert rows(auth_settings) == tuple(n + 1 for n in before)
 
 
+def test_the_state_works_only_in_the_browser_that_started_the_login(
+    client: TestClient, auth_settings: Settings
+) -> None:
+    # Login CSRF: the attacker starts a login, then has the victim's browser finish it.
+    client.app.dependency_overrides[get_verifier] = lambda: profile_for("attacker")  # type: ignore[attr-defined]
+    before = rows(auth_settings)
+    query = follow_provider(client, "kakao")
+    assert client.cookies.get("oauth_binding")
+    with TestClient(client.app) as victim:  # another browser: no cookie, or its own
+        for cookie in (None, "v" * 32):
+            if cookie is not None:
+                victim.cookies.set("oauth_binding", cookie, path="/api/v1/auth")
+            answer = victim.get("/api/v1/auth/callback/kakao", params=query)
+            assert answer.status_code == 400 and answer.json()["code"] == "invalid_state"
+    assert rows(auth_settings) == before
+    # In the browser that started it, the same state still logs in.
+    assert client.get("/api/v1/auth/callback/kakao", params=query).status_code == 200
+
+
 def test_an_expired_state_is_refused(client: TestClient, auth_settings: Settings) -> None:
     client.app.dependency_overrides[get_verifier] = lambda: profile_for("late-user")  # type: ignore[attr-defined]
     query = follow_provider(client, "google")
