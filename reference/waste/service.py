@@ -131,15 +131,16 @@ def complete_upload(
     """
     if job.status != JobStatus.AWAITING_UPLOAD.value:
         return job, True
+    checked = _check_upload(settings, job)
     if job.user_id is not None:
-        # Each queued job may be one paid model call: the daily quota is counted here.
+        # Each queued job may be one paid model call: the daily quota counts uploads that
+        # passed the check (a retry after upload_missing costs nothing).
         limits.hit(
             settings,
             limits.MODEL_CALLS,
             str(job.user_id),
             limit=settings.limit_model_calls_per_day,
         )
-    checked = _check_upload(settings, job)
     # Only the request that moves the job out of awaiting_upload publishes its task.
     claimed = session.execute(
         update(Job)

@@ -68,6 +68,9 @@ def test_scans_per_minute_per_user(client: TestClient, limited: Settings) -> Non
 def test_model_calls_per_day_per_user(client: TestClient, limited: Settings) -> None:
     headers = bearer(limited)
     jobs = [client.post("/api/v1/waste/analyze", json={}, headers=headers).json() for _ in range(3)]
+    for _ in range(5):  # upload-complete before the upload: refused, and costs no quota
+        early = client.post(f"/api/v1/waste/upload-complete/{jobs[0]['job_id']}", headers=headers)
+        assert early.status_code == 409
     for job in jobs:
         put_photo(job, photo())
     for job in jobs[:2]:
