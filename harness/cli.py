@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import threading
 import time
@@ -616,6 +617,10 @@ def compare(
 
 
 def main() -> None:
+    # The harness brings up development stacks only (a --target is reached over HTTP), and its
+    # own process imports reference modules that read the settings (the Celery app that
+    # publishes the batch flood): it says development explicitly, as its stacks do.
+    os.environ.setdefault("WASTECOACH_ENVIRONMENT", "development")
     app()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -125,10 +126,19 @@ def _effective_scenario(scenario: Scenario, options: RunOptions, run_dir: Path) 
     return path
 
 
+RATE_LIMITS = ("limit_scans_per_minute", "limit_model_calls_per_day", "limit_logins_per_minute")
+
+
 def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> StackOptions:
     openai_config = run_dir / "openai-mock.json"
     openai_config.write_text(scenario.fakes.openai.model_dump_json(indent=2))
     settings: dict[str, object] = {}
+    # A compressed scenario (time_scale 0.2: five times faster) has each user scan that much
+    # faster in real time: the rate limits are scaled with it, so that they refuse what they
+    # would refuse at the scenario's own pace, and honest users stay below them.
+    for name in RATE_LIMITS:
+        default = Settings.model_fields[name].default
+        settings[name] = math.ceil(default / scenario.load.time_scale)
     batch = scenario.scaled().batch
     if batch is not None:  # the batch tasks' extra work is a worker setting
         settings["batch_extra_work_seconds"] = batch.work_seconds

@@ -338,3 +338,19 @@ def test_a_run_against_a_target_url_measures_the_app_side(
         assert verdicts[key] is Verdict.INCONCLUSIVE, (key, verdicts)
     assert result.exit_code == 0  # inconclusive accepted on request
     assert any("batch flood skipped" in note for note in result.summary["notes"])
+
+
+def test_a_compressed_scenario_scales_the_rate_limits(tmp_path: Path) -> None:
+    import math
+
+    from harness.run import _stack_options
+    from harness.scenario.loader import load_scenario
+    from reference.common.settings import Settings
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
+    scenario = load_scenario(path)
+    options = _stack_options(scenario, RunOptions(path), tmp_path)
+    default = Settings.model_fields["limit_scans_per_minute"].default
+    scale = scenario.load.time_scale
+    assert scale < 1
+    assert options.settings_overrides["limit_scans_per_minute"] == math.ceil(default / scale)
