@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import threading
 import time
@@ -105,7 +106,7 @@ def _run_dir(kind: str) -> Path:
 
 def _options(kind: str, latency: str, workers: tuple[str, ...] = ("ai",)) -> StackOptions:
     return StackOptions(
-        servers=ServerUrls.from_settings(Settings()),
+        servers=ServerUrls.from_environment(),
         run_dir=_run_dir(kind),
         workers=workers,
         openai_args=("--latency", latency),
@@ -259,7 +260,7 @@ def _settings_overrides(pairs: list[str]) -> dict[str, object]:
         )
         raise typer.Exit(2)
     try:
-        checked = Settings(**values)  # type: ignore[arg-type]
+        checked = Settings(**{"environment": "development", **values})  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         err.print(f"error: --set {first['loc'][0]}: {first['msg']}")
@@ -417,7 +418,7 @@ def _run_options(
         processes=processes,
         users=users,
         upload_rewrites=tuple(upload_rewrite),
-        servers=ServerUrls.from_settings(Settings()),
+        servers=ServerUrls.from_environment(),
         stack_settings=_settings_overrides(set_),
         worker_args=worker_args,
         faults=tuple(fault),
@@ -672,6 +673,10 @@ def compare(
 
 
 def main() -> None:
+    # The harness brings up development stacks only (a --target is reached over HTTP), and its
+    # own process imports reference modules that read the settings (the Celery app that
+    # publishes the batch flood): it says development explicitly, as its stacks do.
+    os.environ.setdefault("WASTECOACH_ENVIRONMENT", "development")
     app()
 
 

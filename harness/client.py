@@ -1,4 +1,4 @@
-"""The mobile app's image-analysis flow as a client: analyze, PUT to S3, upload-complete,
+"""The mobile app's image-analysis flow as a client: analyze, POST to S3, upload-complete,
 then follow the job (polling status like the seed's app, or the event stream).
 
 Pre-signed upload URLs name S3 as the API reaches it; from elsewhere (the host of a kind
@@ -104,6 +104,9 @@ class FlowError(RuntimeError):
         super().__init__(f"{step}: HTTP {response.status_code} {response.text[:300]}")
         self.step = step
         self.status_code = response.status_code
+        # Seconds the server asked to wait (429 from a rate limit), 0 when it did not say.
+        retry = response.headers.get("Retry-After", "")
+        self.retry_after = float(retry) if retry.isdigit() else 0.0
         try:
             self.code = response.json().get("code")
         except ValueError:
@@ -162,9 +165,13 @@ class WasteClient:
         return answer.json()
 
     def upload(self, job: dict[str, Any], photo: bytes) -> None:
+        """The pre-signed POST: the policy's fields, then the photo as the last part."""
         target = job["upload"]
         answer = self.uploads.request(
-            target["method"], target["url"], content=photo, headers=target["headers"]
+            target["method"],
+            target["url"],
+            data=target["fields"],
+            files={"file": ("photo", photo, target["fields"].get("Content-Type"))},
         )
         if answer.status_code not in (200, 201, 204):
             raise FlowError("upload", answer)

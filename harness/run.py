@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -84,7 +85,7 @@ class RunOptions:
     target: str | None = None  # a deployed stack's base URL; None brings a local stack up
     reports_dir: Path = Path("reports")
     processes: int | None = None
-    servers: ServerUrls = field(default_factory=lambda: ServerUrls.from_settings(Settings()))
+    servers: ServerUrls = field(default_factory=lambda: ServerUrls.from_environment())
     # For tests that break the system on purpose: settings of the stack's services and workers,
     # and extra arguments per worker (e.g. {"ai": ("--queues=q.ai,q.batch",)}).
     stack_settings: dict[str, object] = field(default_factory=dict)
@@ -138,10 +139,19 @@ def _effective_scenario(scenario: Scenario, options: RunOptions, run_dir: Path) 
     return path
 
 
+RATE_LIMITS = ("limit_scans_per_minute", "limit_model_calls_per_day", "limit_logins_per_minute")
+
+
 def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> StackOptions:
     openai_config = run_dir / "openai-mock.json"
     openai_config.write_text(scenario.fakes.openai.model_dump_json(indent=2))
     settings: dict[str, object] = {}
+    # A compressed scenario (time_scale 0.2: five times faster) has each user scan that much
+    # faster in real time: the rate limits are scaled with it, so that they refuse what they
+    # would refuse at the scenario's own pace, and honest users stay below them.
+    for name in RATE_LIMITS:
+        default = Settings.model_fields[name].default
+        settings[name] = math.ceil(default / scenario.load.time_scale)
     batch = scenario.scaled().batch
     if batch is not None:  # the batch tasks' extra work is a worker setting
         settings["batch_extra_work_seconds"] = batch.work_seconds

@@ -64,6 +64,12 @@ def check_management(urls: ServerUrls) -> None:
             "WASTECOACH_BROKER_MANAGEMENT_URL"
         ) from None
 
+    @classmethod
+    def from_environment(cls) -> ServerUrls:
+        """The servers ``WASTECOACH_*_URL`` name (the defaults on 127.0.0.1 without them); the
+        harness runs development stacks, so it says so rather than needing the variable."""
+        return cls.from_settings(Settings(environment="development"))
+
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -235,7 +241,7 @@ class Sandbox:
 
     def settings(self, **overrides: object) -> Settings:
         return Settings(
-            environment="test",
+            environment="development",
             database_url=self.database_url,
             broker_url=self.broker_url,
             redis_url=self.servers.redis_url,

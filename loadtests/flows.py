@@ -1,7 +1,7 @@
 """The app's actions as one signed-in install performs them, timed request by request.
 
 An :class:`AppSession` wraps :class:`harness.client.WasteClient` (the app's flow as a client)
-and records every request it makes. The scan follows the seed's steps (analyze, PUT to the
+and records every request it makes. The scan follows the seed's steps (analyze, POST to the
 pre-signed URL, upload-complete, then status every ``poll_interval`` seconds or the event
 stream, then the result); its polling loop is written out here rather than calling
 ``WasteClient.wait_polling`` so each status request gets its own timing row. A share of scans
@@ -34,10 +34,12 @@ from loadtests.records import FlowRecord, ProcessRecorder, UserCheck, server_tim
 T = TypeVar("T")
 
 WASTE = "/api/v1/waste"
+# The longest Retry-After the app honours at once (a daily quota's is hours).
+MAX_RETRY_AFTER_SECONDS = 60.0
 ROUTES = {
     "login": "/api/v1/auth/dev-login",
     "analyze": f"{WASTE}/analyze",
-    "upload": "s3:pre-signed-put",
+    "upload": "s3:pre-signed-post",
     "upload_complete": f"{WASTE}/upload-complete/{{job_id}}",
     "status": f"{WASTE}/status/{{job_id}}",
     "result": f"{WASTE}/result/{{job_id}}",
@@ -211,12 +213,13 @@ class AppSession:
         """
         stage = record.stage = "analyze"
         client = self.client
+        retry_after = 0.0
         try:
             job = self._timed("analyze", "POST", client.start, 201)
             job_id = str(job["job_id"])
             record.job_id = job_id
             stage = record.stage = "upload"
-            self._timed("upload", "PUT", lambda: self._upload(job, photo.data), 200)
+            self._timed("upload", "POST", lambda: client.upload(job, photo.data), 204)
             stage = record.stage = "upload_complete"
             sent = time.perf_counter()
             self._timed("upload_complete", "POST", lambda: client.complete(job_id), 202)
@@ -236,6 +239,7 @@ class AppSession:
             self._judge(record, trails)
         except FlowError as exc:
             record.fail("error", stage, exc.code or "http_error", exc.status_code)
+            retry_after = exc.retry_after
         except TimeoutError:
             record.fail("timeout", stage, "flow_timeout")
         except httpx.HTTPError as exc:  # no answer at all: http_status 0
@@ -248,6 +252,9 @@ class AppSession:
             self.ended[record.job_id] = Ended(
                 record.job_id, record.status, record.got_category, record.error_code
             )
+        if retry_after:
+            # Refused by a rate limit (429): the app waits as long as it was told to.
+            time.sleep(min(retry_after, MAX_RETRY_AFTER_SECONDS))
         return record
 
     def _follow(self, way: str, job_id: str, deadline: float, trail: Trail) -> dict[str, Any]:
@@ -287,14 +294,6 @@ class AppSession:
             record.progress_frozen = poller.frozen(
                 model_ms=miss_ms, poll_interval=self.poll_interval
             )
-
-    def _upload(self, job: dict[str, Any], data: bytes) -> None:
-        target = job["upload"]
-        answer = self.client.uploads.request(
-            target["method"], target["url"], content=data, headers=target["headers"]
-        )
-        if answer.status_code not in (200, 201, 204):
-            raise FlowError("upload", answer)
 
     def _poll(self, job_id: str, deadline: float, trail: Trail) -> dict[str, Any]:
         """Status every ``poll_interval`` s (a timer, like the app's), then the result."""

@@ -14,7 +14,7 @@ files (``DIR/locust/``) are merged into ``DIR/events.csv``, ``DIR/requests.csv``
 ``DIR/histograms.json`` and ``DIR/load.json``. The photos are salted with the run id unless
 ``--photo-salt`` says otherwise, so a run on a long-lived stack starts from a cold cache.
 
-``--upload-rewrite FROM=TO`` (repeatable, each side ``host[:port]``) sends the PUTs to
+``--upload-rewrite FROM=TO`` (repeatable, each side ``host[:port]``) sends the uploads to
 pre-signed URLs naming FROM to TO instead, keeping their ``Host`` header: for a cluster whose
 S3 address only resolves inside it, e.g. a kind cluster's moto
 (``s3.fakes.svc.cluster.local:5000=127.0.0.1:30500``, its NodePort).

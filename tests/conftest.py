@@ -3,6 +3,7 @@ it, moto's S3 server and the mock OpenAI server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,10 +15,14 @@ from reference.common import storage, topology
 from reference.common.settings import Settings
 from tests.factories import MockOpenAIServer, start_mock_openai, start_moto
 
+# Settings fail closed without an environment; the tests run development settings (the
+# development secret, dev-login) unless a test says otherwise.
+os.environ.setdefault("WASTECOACH_ENVIRONMENT", "development")
+
 
 @pytest.fixture(scope="session")
 def servers() -> ServerUrls:
-    return ServerUrls.from_settings(Settings())
+    return ServerUrls.from_environment()
 
 
 @pytest.fixture(scope="session")

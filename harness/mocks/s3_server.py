@@ -7,8 +7,11 @@ subprocess rather than moto's in-process threaded server: the services and worke
 reach it over HTTP from their own processes, and its state dies with it.
 
 moto accepts pre-signed URLs but does **not** verify their signatures (nor expiry, nor the
-signed headers): a PUT to any URL of the bucket succeeds. Tests of the upload path must not claim
-signature checking; the service checks what was uploaded (size, type) itself.
+signed headers): a PUT to any URL of the bucket succeeds. Nor does it enforce a pre-signed POST's
+policy, the app's way to upload: the server here is moto's app behind
+:class:`harness.mocks.s3_post_policy.PostPolicy`, which enforces what AWS does for a POST (its
+signature, expiry, ``content-length-range``, ``eq``/``starts-with`` fields; that module lists
+what it does not emulate). The service still checks what was uploaded (size, type) itself.
 
 ``python -m harness.mocks.s3_server --port 5000 --bucket wastecoach-images`` serves until killed.
 """
@@ -65,7 +68,12 @@ class MotoS3:
             self.port = free_port(self.host)
         # Open until stop(): the log outlives this method, so no `with` block here.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
-        command = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "harness.mocks.s3_post_policy",
+            *("--host", self.host, "--port", str(self.port), "--secret-key", SECRET_KEY),
+        ]
         self._process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )

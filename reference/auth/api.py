@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, get_args
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
 from reference.auth import oauth_state, providers, service
+from reference.auth.models import NICKNAME_LENGTH
 from reference.auth.providers import ProviderProfile, ProviderRejected
 from reference.auth.schemas import (
     AccountOut,
@@ -17,10 +19,21 @@ from reference.auth.schemas import (
     TokenPair,
 )
 from reference.auth.verification import VerifyFn, verify_through_queue
-from reference.common import security
+from reference.common import limits, security
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import ApiError, error_responses
 from reference.common.security import CurrentClaims, CurrentUserId
+
+log = logging.getLogger(__name__)
+
+# The provider in a path: documented as the enum; an unknown one is 404 unknown_provider.
+ProviderPath = Annotated[
+    str,
+    Path(
+        description="The login provider.",
+        json_schema_extra={"enum": list(get_args(providers.ProviderName))},
+    ),
+]
 
 PREFIX = "/api/v1/auth"
 router = APIRouter(prefix=PREFIX, tags=["auth"])
@@ -38,7 +51,7 @@ def _logged_in(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    provider: str,
+    provider: ProviderPath,
     who: ProviderProfile,
 ) -> TokenPair:
     login = service.login(session, provider, who)
@@ -50,13 +63,29 @@ def _logged_in(
 @router.get(
     "/login/{provider}",
     response_model=LoginStart,
-    responses=error_responses(404, 503),
+    responses=error_responses(404, 429, 503),
     summary="Start a social login: the provider's authorization URL with a single-use state",
 )
-def start_login(provider: str, settings: SettingsDep) -> LoginStart:
+def start_login(
+    provider: ProviderPath, request: Request, response: Response, settings: SettingsDep
+) -> LoginStart:
     spec = providers.get(provider)
+    # Unauthenticated and each call writes a state to Redis: limited per client address.
+    address = request.client.host if request.client else "unknown"
+    limits.hit(settings, limits.LOGINS, address, limit=settings.limit_logins_per_minute)
     spec.client_secret(settings)  # refuse now, not after the user has logged in at the provider
-    state = oauth_state.issue(settings, spec.name)
+    binding = oauth_state.browser_binding(request.cookies.get(oauth_state.BINDING_COOKIE))
+    state = oauth_state.issue(settings, spec.name, binding)
+    # The callback is a top-level redirect from the provider: SameSite=Lax sends the cookie.
+    response.set_cookie(
+        oauth_state.BINDING_COOKIE,
+        binding,
+        max_age=settings.oauth_state_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=not settings.development,
+        path=PREFIX,
+    )
     return LoginStart(
         provider=spec.name,
         authorization_url=spec.authorization_url(settings, state),
@@ -76,7 +105,8 @@ def start_login(provider: str, settings: SettingsDep) -> LoginStart:
     "answers the token pair; the access token is also set as the `access_token` cookie.",
 )
 def callback(
-    provider: str,
+    provider: ProviderPath,
+    request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
@@ -86,7 +116,7 @@ def callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TokenPair:
     spec = providers.get(provider)
-    oauth_state.consume(settings, spec.name, state)
+    oauth_state.consume(settings, spec.name, state, request.cookies.get(oauth_state.BINDING_COOKIE))
     if error is not None:
         raise ApiError(400, "oauth_denied", f"{spec.name} login was not granted ({error})")
     if not code:
@@ -95,7 +125,11 @@ def callback(
     try:
         who = verify(settings, spec, code, state, spec.redirect_uri(settings))
     except ProviderRejected as exc:
-        raise ApiError(400, exc.code, exc.message) from None
+        # The provider's own error text stays in the log; the client gets the code.
+        log.warning("%s refused a login: %s: %s", spec.name, exc.code, exc.message)
+        raise ApiError(
+            400, exc.code, f"{spec.name} did not accept the login; start it again"
+        ) from None
     return _logged_in(response, session, settings, spec.name, who)
 
 
@@ -147,13 +181,16 @@ def me(user_id: CurrentUserId, session: SessionDep) -> AccountOut:
     summary="Development and test only: log in as a provider identity without the provider",
     description="Creates or finds the account of `provider`/`subject` exactly as the callback "
     "does and answers the same token pair, skipping the browser and the provider. For tests, "
-    "the local stack and load generation. Answers 404 when WASTECOACH_ENVIRONMENT=production.",
+    "the local stack and load generation. Answers 404 unless WASTECOACH_ENVIRONMENT=development.",
 )
 def dev_login(
     body: DevLoginRequest, response: Response, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
-    if settings.environment == "production":
+    if not settings.development:
         raise ApiError(404, "not_found", "Not Found")
-    spec = providers.get(body.provider, status=422)
-    who = ProviderProfile(body.subject, body.nickname or f"{spec.name}-{body.subject}", body.email)
+    spec = providers.get(body.provider)
+    # The default nickname of a long subject (up to 128) is cut to the column (it overflowed it
+    # and answered 500 for subjects of 95 characters or more).
+    nickname = (body.nickname or f"{spec.name}-{body.subject}")[:NICKNAME_LENGTH]
+    who = ProviderProfile(body.subject, nickname, body.email)
     return _logged_in(response, session, settings, spec.name, who)

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from reference.common.db import Base
 
+NICKNAME_LENGTH = 100  # the identity's nickname column; longer ones are cut to fit
+
 
 class User(Base):
     __tablename__ = "users"
@@ -35,7 +37,7 @@ class Identity(Base):
     # What the provider calls the user (Kakao's numeric id, Naver's id, Google's sub).
     subject: Mapped[str] = mapped_column(String(128))
     email: Mapped[str | None] = mapped_column(String(320))
-    nickname: Mapped[str | None] = mapped_column(String(100))
+    nickname: Mapped[str | None] = mapped_column(String(NICKNAME_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -1,7 +1,11 @@
-"""The OAuth ``state``: signed, bound to one provider, stored in Redis, usable once.
+"""The OAuth ``state``: signed, bound to one provider and to the browser that started the
+login, stored in Redis, usable once.
 
-``<nonce>.<signature>``: the HMAC (keyed with the JWT secret) refuses a forged state without a
-Redis round trip; the Redis record, taken with GETDEL, refuses a replayed or expired one.
+``<nonce>.<signature>``: the HMAC (keyed with the JWT secret) covers the provider and the
+browser's binding, a random value in an HttpOnly cookie (:data:`BINDING_COOKIE`) set when the
+login starts; it refuses a forged state, and a state started in another browser (login CSRF: an
+attacker's own login completed in the victim's browser), without a Redis round trip. The Redis
+record, taken with GETDEL, refuses a replayed or expired one.
 """
 
 from __future__ import annotations
@@ -20,34 +24,50 @@ def _key(settings: Settings, nonce: str) -> str:
     return f"{settings.redis_prefix}oauth-state:{nonce}"
 
 
-def _signature(settings: Settings, provider: str, nonce: str) -> str:
+BINDING_COOKIE = "oauth_binding"
+_BINDING_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def browser_binding(cookie: str | None) -> str:
+    """The browser's binding: its cookie's value when it is one we could have set, else new."""
+    if cookie and 16 <= len(cookie) <= 64 and set(cookie) <= _BINDING_CHARS:
+        return cookie
+    return secrets.token_urlsafe(24)
+
+
+def _signature(settings: Settings, provider: str, nonce: str, binding: str) -> str:
     digest = hmac.new(
         settings.jwt_secret.get_secret_value().encode(),
-        f"oauth-state|{provider}|{nonce}".encode(),
+        f"oauth-state|{provider}|{nonce}|{binding}".encode(),
         hashlib.sha256,
     ).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def issue(settings: Settings, provider: str) -> str:
-    """A new state for a login with ``provider``, valid for ``oauth_state_ttl_seconds``."""
+def issue(settings: Settings, provider: str, binding: str) -> str:
+    """A new state for a login with ``provider`` in the browser with ``binding``, valid for
+    ``oauth_state_ttl_seconds``."""
     nonce = secrets.token_urlsafe(24)
     get_redis(settings.redis_url).set(
         _key(settings, nonce), provider.encode(), ex=settings.oauth_state_ttl_seconds
     )
-    return f"{nonce}.{_signature(settings, provider, nonce)}"
+    return f"{nonce}.{_signature(settings, provider, nonce, binding)}"
 
 
 def _invalid(reason: str) -> ApiError:
     return ApiError(400, "invalid_state", f"the login state {reason}; start the login again")
 
 
-def consume(settings: Settings, provider: str, state: str | None) -> None:
-    """Accept a state once; ``invalid_state`` (400) when missing, forged, spent or expired."""
+def consume(settings: Settings, provider: str, state: str | None, binding: str | None) -> None:
+    """Accept a state once, in the browser that started the login; ``invalid_state`` (400)
+    when missing, forged, started elsewhere, spent or expired."""
     if not state:
         raise _invalid("is missing")
+    if not binding:
+        raise _invalid("was not started in this browser (no login cookie)")
     nonce, _, signature = state[:200].partition(".")
-    if not nonce or not hmac.compare_digest(signature, _signature(settings, provider, nonce)):
-        raise _invalid("was not issued here for this provider")
+    expected = _signature(settings, provider, nonce, binding)
+    if not nonce or not hmac.compare_digest(signature, expected):
+        raise _invalid("was not issued here for this provider and this browser")
     if get_redis(settings.redis_url).getdel(_key(settings, nonce)) is None:
         raise _invalid("was already used or has expired")

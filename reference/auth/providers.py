@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+from reference.auth.models import NICKNAME_LENGTH
 from reference.common.errors import ApiError
 from reference.common.settings import DEV_SECRET, Settings
 
 Endpoint = Literal["authorize", "token", "profile"]
+# The login providers, as the API's paths and bodies accept them (PROVIDERS has one of each).
+ProviderName = Literal["kakao", "naver", "google"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,9 @@ def _kakao_profile(body: Mapping[str, Any]) -> ProviderProfile:
     nickname = (account.get("profile") or {}).get("nickname") or (body.get("properties") or {}).get(
         "nickname"
     )
-    return ProviderProfile(str(body["id"]), _text(nickname, 100), _text(account.get("email"), 320))
+    return ProviderProfile(
+        str(body["id"]), _text(nickname, NICKNAME_LENGTH), _text(account.get("email"), 320)
+    )
 
 
 def _naver_profile(body: Mapping[str, Any]) -> ProviderProfile:
@@ -55,13 +60,13 @@ def _naver_profile(body: Mapping[str, Any]) -> ProviderProfile:
         raise ProviderRejected("provider_rejected", f"naver: {body.get('message', 'error')}")
     data = body["response"]
     return ProviderProfile(
-        str(data["id"]), _text(data.get("nickname"), 100), _text(data.get("email"), 320)
+        str(data["id"]), _text(data.get("nickname"), NICKNAME_LENGTH), _text(data.get("email"), 320)
     )
 
 
 def _google_profile(body: Mapping[str, Any]) -> ProviderProfile:
     return ProviderProfile(
-        str(body["sub"]), _text(body.get("name"), 100), _text(body.get("email"), 320)
+        str(body["sub"]), _text(body.get("name"), NICKNAME_LENGTH), _text(body.get("email"), 320)
     )
 
 
@@ -100,7 +105,7 @@ class Provider:
 
     def client_secret(self, settings: Settings) -> str:
         secret = getattr(settings, f"oauth_{self.name}_client_secret").get_secret_value()
-        if settings.environment == "production" and secret == DEV_SECRET:
+        if not settings.development and secret == DEV_SECRET:
             raise ApiError(
                 503,
                 "provider_not_configured",
@@ -179,13 +184,13 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
-def get(name: str, *, status: int = 404) -> Provider:
-    """The provider by name; ``unknown_provider`` (404 in a path, 422 in a body) otherwise."""
+def get(name: str) -> Provider:
+    """The provider by name; 404 ``unknown_provider`` otherwise (a path names no resource)."""
     try:
         return PROVIDERS[name]
     except KeyError:
         raise ApiError(
-            status,
+            404,
             "unknown_provider",
             f"no login provider {name[:32]!r}; use one of {', '.join(PROVIDERS)}",
         ) from None

@@ -8,6 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reference.auth.models import NICKNAME_LENGTH
+from reference.auth.providers import ProviderName
+
 
 class LoginStart(BaseModel):
     provider: str
@@ -41,14 +44,14 @@ class LogoutRequest(BaseModel):
 
 class DevLoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider: str = Field("kakao", max_length=16)
+    provider: ProviderName = "kakao"
     subject: str = Field(
         min_length=1,
         max_length=128,
         pattern=r"^[A-Za-z0-9._@:-]+$",
         description="The provider's user id to log in as.",
     )
-    nickname: str | None = Field(None, max_length=100)
+    nickname: str | None = Field(None, max_length=NICKNAME_LENGTH)
     email: str | None = Field(None, max_length=320)
 
 

@@ -100,7 +100,7 @@ def verify_through_queue(
         )
     except Exception as exc:
         raise ApiError(
-            503, "broker_unavailable", f"could not queue the login check ({type(exc).__name__})"
+            503, "broker_unavailable", "could not queue the login check; retry later"
         ) from exc
     meta = _wait(settings, task_id, deadline)
     if meta is None or meta["status"] == states.REVOKED:

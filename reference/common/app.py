@@ -7,18 +7,23 @@ Prometheus metrics, ``/healthz`` (liveness: the process answers, no dependency i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from reference.common import openapi
+from reference.common.body_limit import BodyLimit
 from reference.common.errors import install_error_handlers
 from reference.common.settings import Settings, get_settings
 from reference.common.telemetry import metrics_middleware
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # JSON bodies only; images go straight to S3
 
@@ -39,24 +44,12 @@ def create_app(
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version="0.1.0")
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.middleware("http")(metrics_middleware(service))
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(
-                {
-                    "code": "body_too_large",
-                    "message": f"request body over {MAX_BODY_BYTES} bytes; images go to the "
-                    "pre-signed S3 URL, not to this API",
-                },
-                status_code=413,
-            )
-        return await call_next(request)
 
     for router in routers:
         app.include_router(router)
+    openapi.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:
@@ -70,8 +63,10 @@ def create_app(
             try:
                 await run_in_threadpool(item.check, settings)
                 results[item.name] = "ok"
-            except Exception as exc:
-                results[item.name] = f"{type(exc).__name__}: {exc}"[:300]
+            except Exception:
+                # The dependency's own error text (hosts, users, versions) goes to the log only.
+                log.warning("readiness check %s failed", item.name, exc_info=True)
+                results[item.name] = "unavailable"
         ready = all(value == "ok" for value in results.values())
         body = {"status": "ready" if ready else "not_ready", "checks": results}
         if not ready:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -20,6 +24,7 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -53,6 +58,15 @@ HTTP_CODES = {
 }
 
 
+def _allowed(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def _validation_code(exc: RequestValidationError) -> str:
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return "malformed_json"
@@ -62,7 +76,7 @@ def _validation_code(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -81,17 +95,27 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI answers 400 for a JSON body that is not UTF-8; it is malformed JSON.
+            return JSONResponse(
+                {"code": "malformed_json", "message": "request body is not UTF-8 JSON"},
+                status_code=422,
+            )
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Every method of the path, not only those of the first route matching it.
+            headers = {"Allow": ", ".join(_allowed(request))}
         return JSONResponse(
-            {"code": code, "message": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"code": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The exception goes to the log; the client learns nothing of the code behind it.
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(
-            {"code": "internal_error", "message": f"unexpected {type(exc).__name__}"},
+            {"code": "internal_error", "message": "internal error; retry later"},
             status_code=500,
         )

@@ -120,7 +120,7 @@ def set_access_cookie(response: Response, settings: Settings, issued: IssuedToke
         max_age=settings.access_token_minutes * 60,
         httponly=True,
         samesite="lax",
-        secure=settings.environment == "production",
+        secure=not settings.development,
         path="/",
     )
 
@@ -131,7 +131,7 @@ def clear_access_cookie(response: Response, settings: Settings) -> None:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=settings.environment == "production",
+        secure=not settings.development,
     )
 
 

@@ -1,7 +1,9 @@
 """Typed settings read from the environment (prefix ``WASTECOACH_``).
 
-Defaults work on a developer machine with the standard servers on 127.0.0.1. Secrets have a
-development default only; any other environment must set them or start-up fails.
+Defaults work on a developer machine with the standard servers on 127.0.0.1. Settings fail
+closed: ``WASTECOACH_ENVIRONMENT`` has no default (start-up fails without it), and the published
+development secrets and ``POST /auth/dev-login`` exist only where it is ``development``; any
+other environment must set the secrets or start-up fails.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WASTECOACH_", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # No default: a deployment that forgets it must not silently get the development secret
+    # and dev-login. The local stack, the harness and the tests set "development" explicitly.
+    environment: Literal["development", "production"]
 
     # Storage tier.
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -101,6 +105,15 @@ class Settings(BaseSettings):
     oauth_attempts: int = Field(3, ge=1, le=10)
     oauth_backoff_initial_seconds: float = Field(0.2, ge=0)
 
+    # Rate limits and quotas (reference/common/limits.py), in Redis, shared by all replicas.
+    # Per user: analyses started per minute, jobs queued for the model per UTC day (each is at
+    # most one paid GPT-4o call), event streams open at once. Per client address: social logins
+    # started per minute (each writes a state to Redis before anyone is authenticated).
+    limit_scans_per_minute: int = Field(30, ge=1)
+    limit_model_calls_per_day: int = Field(300, ge=1)
+    limit_event_streams: int = Field(3, ge=1)
+    limit_logins_per_minute: int = Field(20, ge=1)
+
     # Workers expose Prometheus metrics on this port (0 disables the listener).
     worker_metrics_port: int = Field(0, ge=0, le=65535)
 
@@ -160,14 +173,30 @@ class Settings(BaseSettings):
     def _empty_is_aws(cls, value: str | None) -> str | None:
         return value or None
 
+    @property
+    def development(self) -> bool:
+        """True only where development was chosen explicitly: the development secret, dev-login
+        and cookies without ``Secure`` are allowed there and nowhere else."""
+        return self.environment == "development"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_is_explicit(cls, data: object) -> object:
+        if isinstance(data, dict) and "environment" not in data:
+            raise ValueError(
+                "WASTECOACH_ENVIRONMENT must be set: development (local stack, tests; the "
+                "development secret and dev-login) or production (everything else)"
+            )
+        return data
+
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
-        if self.environment == "production":
+        if not self.development:
             for name in ("jwt_secret", "openai_api_key"):
                 if getattr(self, name).get_secret_value() == DEV_SECRET:
                     raise ValueError(
-                        f"WASTECOACH_{name.upper()} must be set when "
-                        "WASTECOACH_ENVIRONMENT=production"
+                        f"WASTECOACH_{name.upper()} must be set outside development "
+                        f"(WASTECOACH_ENVIRONMENT={self.environment})"
                     )
             if len(self.jwt_secret.get_secret_value()) < 32:
                 raise ValueError("WASTECOACH_JWT_SECRET must be at least 32 characters (HS256)")

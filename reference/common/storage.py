@@ -1,9 +1,17 @@
-"""S3 object storage: pre-signed uploads, checks of what arrived, downloads."""
+"""S3 object storage: pre-signed uploads, checks of what arrived, downloads.
+
+Uploads are bounded where they are written and where they are read: the app uploads with a
+pre-signed POST whose policy S3 enforces (``content-length-range`` up to ``upload_max_bytes``,
+the exact key and ``Content-Type``); upload-complete records the object's size and ETag; the
+worker downloads only that object (``If-Match``), reads at most the limit, and refuses an object
+that changed since it was checked.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import boto3
 from botocore.client import BaseClient
@@ -15,9 +23,11 @@ from reference.common.settings import Settings
 
 @dataclass(frozen=True)
 class PresignedUpload:
+    """A browser-style POST: send ``fields`` then the file (last, named ``file``) as
+    multipart/form-data to ``url``."""
+
     url: str
-    method: str
-    headers: dict[str, str]
+    fields: dict[str, str]
     expires_in: int
 
 
@@ -25,6 +35,24 @@ class PresignedUpload:
 class ObjectInfo:
     size: int
     content_type: str | None
+    etag: str
+
+
+class ObjectChanged(Exception):
+    """The object is not the one upload-complete checked (replaced, or over the limit)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+_MISSING = ("404", "NoSuchKey", "NotFound")
+_PRECONDITION = ("412", "PreconditionFailed")
 
 
 @lru_cache(maxsize=8)
@@ -53,44 +81,96 @@ def s3_client(settings: Settings) -> BaseClient:
     )
 
 
-def presign_put(settings: Settings, key: str, content_type: str) -> PresignedUpload:
-    """A pre-signed PUT; the Content-Type is part of the signature, so the app must send it."""
-    url = s3_client(settings).generate_presigned_url(
-        "put_object",
-        Params={"Bucket": settings.s3_bucket, "Key": key, "ContentType": content_type},
+def presign_post(settings: Settings, key: str, content_type: str) -> PresignedUpload:
+    """A pre-signed POST whose policy allows this key only, this Content-Type only, and 1 to
+    ``upload_max_bytes`` bytes; S3 refuses anything else before storing a byte of it."""
+    conditions: list[Any] = [
+        ["content-length-range", 1, settings.upload_max_bytes],
+        {"Content-Type": content_type},
+    ]
+    post = s3_client(settings).generate_presigned_post(
+        settings.s3_bucket,
+        key,
+        Fields={"Content-Type": content_type},
+        Conditions=conditions,
         ExpiresIn=settings.presign_expiry_seconds,
-        HttpMethod="PUT",
     )
-    return PresignedUpload(
-        url, "PUT", {"Content-Type": content_type}, settings.presign_expiry_seconds
-    )
+    return PresignedUpload(post["url"], dict(post["fields"]), settings.presign_expiry_seconds)
 
 
 def head(settings: Settings, key: str) -> ObjectInfo | None:
     try:
         answer = s3_client(settings).head_object(Bucket=settings.s3_bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _error_code(exc) in _MISSING:
             return None
         raise
-    return ObjectInfo(int(answer["ContentLength"]), answer.get("ContentType"))
+    return ObjectInfo(int(answer["ContentLength"]), answer.get("ContentType"), answer["ETag"])
 
 
-def read_prefix(settings: Settings, key: str, length: int = 64) -> bytes:
-    answer = s3_client(settings).get_object(
-        Bucket=settings.s3_bucket, Key=key, Range=f"bytes=0-{length - 1}"
-    )
-    return answer["Body"].read()
-
-
-def download(settings: Settings, key: str) -> bytes | None:
+def read_prefix(settings: Settings, key: str, *, length: int, etag: str) -> bytes:
+    """The object's first ``length`` bytes, provided it is still the object with ``etag``."""
     try:
-        answer = s3_client(settings).get_object(Bucket=settings.s3_bucket, Key=key)
+        answer = s3_client(settings).get_object(
+            Bucket=settings.s3_bucket, Key=key, Range=f"bytes=0-{length - 1}", IfMatch=etag
+        )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
+        if _error_code(exc) in _PRECONDITION + _MISSING:
+            raise ObjectChanged(
+                "upload_changed", "the upload changed while it was checked"
+            ) from None
         raise
-    return answer["Body"].read()
+    return answer["Body"].read(length)
+
+
+def download(settings: Settings, key: str, *, checked: ObjectInfo, max_bytes: int) -> bytes | None:
+    """The bytes of the object upload-complete checked (``checked``: its size and ETag); None
+    when it is gone. Never reads more than ``max_bytes``; raises :class:`ObjectChanged` when the
+    object was replaced since (another ETag or size) or is over the limit."""
+    try:
+        answer = s3_client(settings).get_object(
+            Bucket=settings.s3_bucket, Key=key, IfMatch=checked.etag
+        )
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING:
+            return None
+        if _error_code(exc) in _PRECONDITION:
+            raise ObjectChanged(
+                "image_changed", f"object {key} was replaced after upload-complete checked it"
+            ) from None
+        raise
+    body = answer["Body"]
+    try:
+        length = int(answer["ContentLength"])
+        if length > max_bytes:
+            raise ObjectChanged(
+                "image_too_large", f"object {key} is {length} bytes, over the {max_bytes} limit"
+            )
+        # At most one byte over the limit, whatever the length header said.
+        data: bytes = body.read(max_bytes + 1)
+    finally:
+        body.close()
+    if len(data) > max_bytes:
+        raise ObjectChanged("image_too_large", f"object {key} is over the {max_bytes} limit")
+    if len(data) != checked.size or answer.get("ETag", checked.etag) != checked.etag:
+        raise ObjectChanged(
+            "image_changed",
+            f"object {key} is {len(data)} bytes, {checked.size} were checked at upload-complete",
+        )
+    return data
+
+
+def delete_objects(settings: Settings, keys: list[str]) -> None:
+    """Delete these objects of the bucket (missing ones are no error), 1000 per request."""
+    client = s3_client(settings)
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        answer = client.delete_objects(
+            Bucket=settings.s3_bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise RuntimeError(f"S3 refused to delete {first.get('Key')}: {first.get('Code')}")
 
 
 def ensure_bucket(settings: Settings) -> None:

@@ -48,11 +48,25 @@ MODEL_SECONDS = Histogram(
     ["model"],
     buckets=(0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30),
 )
+RATE_LIMITED = Counter(
+    "wastecoach_rate_limited_total",
+    "Requests refused with 429 by a rate limit or quota, by limit (scans_per_minute, "
+    "model_calls_per_day, event_streams, logins_per_minute).",
+    ["limit"],
+)
 QUEUE_DEPTH = Gauge(
     "wastecoach_queue_messages",
     "Messages ready in a RabbitMQ queue when last sampled.",
     ["queue"],
 )
+
+
+# The method label takes these and "other": a client inventing methods must not add series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
 
 
 def _route_template(request: Request) -> str:
@@ -78,9 +92,8 @@ def metrics_middleware(
             return response
         finally:
             route = _route_template(request)
-            HTTP_REQUESTS.labels(service, route, request.method, str(status)).inc()
-            HTTP_LATENCY.labels(service, route, request.method).observe(
-                time.perf_counter() - started
-            )
+            method = method_label(request.method)
+            HTTP_REQUESTS.labels(service, route, method, str(status)).inc()
+            HTTP_LATENCY.labels(service, route, method).observe(time.perf_counter() - started)
 
     return record

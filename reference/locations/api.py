@@ -9,12 +9,13 @@ OpenAPI schema as minimum/maximum.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
+from reference.common.params import bounded, check_limit
 from reference.common.security import get_current_user_id
 from reference.locations import search as map_search
 from reference.locations import service
@@ -31,12 +32,8 @@ router = APIRouter(
 )
 
 
-def _bounded(description: str, low: float, high: float) -> Any:
-    return Query(description=description, json_schema_extra={"minimum": low, "maximum": high})
-
-
-Lat = Annotated[float, _bounded("Latitude, WGS84 degrees.", -90, 90)]
-Lon = Annotated[float, _bounded("Longitude, WGS84 degrees.", -180, 180)]
+Lat = Annotated[float, bounded("Latitude, WGS84 degrees.", -90, 90)]
+Lon = Annotated[float, bounded("Longitude, WGS84 degrees.", -180, 180)]
 RADIUS_DOC = f"Metres, {service.RADIUS_MIN_M} to {service.RADIUS_MAX_M}."
 
 
@@ -50,19 +47,20 @@ def nearby(
     session: SessionDep,
     lat: Lat,
     lon: Lon,
-    radius: Annotated[int, _bounded(RADIUS_DOC, service.RADIUS_MIN_M, service.RADIUS_MAX_M)] = 1000,
+    radius: Annotated[int, bounded(RADIUS_DOC, service.RADIUS_MIN_M, service.RADIUS_MAX_M)] = 1000,
     category: Annotated[
         list[str],
         Query(
             description="Only points accepting this category (repeat for several: points "
-            f"accepting all of them). One of: {', '.join(c.value for c in Category)}."
+            f"accepting all of them). One of: {', '.join(c.value for c in Category)}.",
+            json_schema_extra={"items": {"type": "string", "enum": [c.value for c in Category]}},
         ),
     ] = [],  # noqa: B006 - FastAPI copies defaults per request; a list is its idiom here
-    limit: Annotated[int, _bounded("At most this many points.", 1, service.NEARBY_LIMIT_MAX)] = 20,
+    limit: Annotated[int, bounded("At most this many points.", 1, service.NEARBY_LIMIT_MAX)] = 20,
 ) -> NearbyOut:
     service.check_position(lat, lon)
     service.check_radius(radius)
-    service.check_limit(limit, service.NEARBY_LIMIT_MAX)
+    check_limit(limit, service.NEARBY_LIMIT_MAX)
     categories = service.parse_categories(category)
     points = service.nearby(session, lat, lon, radius, categories, limit)
     return NearbyOut(
@@ -76,7 +74,16 @@ def nearby(
     responses=error_responses(404, 422),
     summary="One collection point",
 )
-def point(point_id: str, session: SessionDep) -> PointOut:
+def point(
+    point_id: Annotated[
+        str,
+        Path(
+            description="The point's id, a positive integer.",
+            json_schema_extra={"pattern": "^[1-9][0-9]{0,8}$"},
+        ),
+    ],
+    session: SessionDep,
+) -> PointOut:
     return service.get_point(session, service.parse_point_id(point_id))
 
 
@@ -92,13 +99,19 @@ def point(point_id: str, session: SessionDep) -> PointOut:
 )
 def search(
     settings: SettingsDep,
-    q: Annotated[str, Query(description="Keyword, e.g. 폐건전지 or 주민센터.")],
+    q: Annotated[
+        str,
+        Query(
+            description="Keyword, e.g. 폐건전지 or 주민센터: 1 to 100 characters besides spaces.",
+            json_schema_extra={"pattern": "\\S", "maxLength": 100},
+        ),
+    ],
     lat: Lat,
     lon: Lon,
-    radius: Annotated[int, _bounded(RADIUS_DOC, service.RADIUS_MIN_M, service.RADIUS_MAX_M)] = 5000,
-    limit: Annotated[int, _bounded("At most this many places.", 1, MAX_SIZE)] = MAX_SIZE,
+    radius: Annotated[int, bounded(RADIUS_DOC, service.RADIUS_MIN_M, service.RADIUS_MAX_M)] = 5000,
+    limit: Annotated[int, bounded("At most this many places.", 1, MAX_SIZE)] = MAX_SIZE,
 ) -> SearchOut:
     service.check_position(lat, lon)
     service.check_radius(radius)
-    service.check_limit(limit, MAX_SIZE)
+    check_limit(limit, MAX_SIZE)
     return map_search.search(settings, q, lat, lon, radius, limit)

@@ -9,6 +9,7 @@ the caller's exact position, so a cached answer is as right as a fresh one.
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,8 @@ from reference.locations.geo import haversine_m
 from reference.locations.kakao import MapSearchError
 from reference.locations.schemas import MapAnswer, PlaceOut, SearchOut
 from reference.workers.publisher import publisher_for
+
+log = logging.getLogger(__name__)
 
 TASK = "map.search"
 API_PRIORITY = 5  # the seed's priority for q.api work
@@ -87,7 +90,7 @@ def _ask_worker(settings: Settings, query: str, lat: float, lon: float, radius: 
         raise ApiError(
             503,
             "broker_unavailable",
-            f"could not queue the search, retry later ({type(exc).__name__})",
+            "could not queue the search, retry later",
         ) from exc
     try:
         value = result.get(timeout=wait, propagate=False)
@@ -102,10 +105,20 @@ def _ask_worker(settings: Settings, query: str, lat: float, lon: float, radius: 
         return MapAnswer.model_validate(value)
     if isinstance(value, MapSearchError):
         status = 504 if value.code == "map_timeout" else 502
-        raise ApiError(status, value.code, value.message, upstream_status=value.upstream_status)
+        # Kakao's own error text stays in the log: clients get the code and a fixed message.
+        log.warning("map search failed: %s: %s", value.code, value.message)
+        raise ApiError(
+            status,
+            value.code,
+            "the map search did not finish in time; try again"
+            if status == 504
+            else "the map search is not available; try again later",
+            upstream_status=value.upstream_status,
+        )
     if state == "REVOKED":
         raise ApiError(504, "map_timeout", "the map search expired before a worker took it")
-    raise ApiError(502, "map_unavailable", f"the map search failed ({value!r})"[:300])
+    log.warning("map search failed in the worker: %r", value)
+    raise ApiError(502, "map_unavailable", "the map search failed; try again later")
 
 
 def search(

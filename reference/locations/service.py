@@ -42,11 +42,6 @@ def check_radius(radius: int) -> None:
         raise _out_of_range("invalid_radius", "radius", radius, RADIUS_MIN_M, RADIUS_MAX_M)
 
 
-def check_limit(limit: int, high: int) -> None:
-    if not 1 <= limit <= high:
-        raise _out_of_range("invalid_limit", "limit", limit, 1, high)
-
-
 def parse_categories(raw: list[str]) -> list[Category]:
     """The ``category`` filters, each a :class:`Category` value (422 ``invalid_category``)."""
     known = {c.value for c in Category}

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 from reference.common import revocation, security
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
+from reference.common.params import bounded, check_limit
 from reference.common.security import CurrentClaims, CurrentUserId
 from reference.users import service
 from reference.users.schemas import HistoryPage, ProfileOut, ProfileUpdate, StatsOut
@@ -45,8 +46,9 @@ def patch_me(user_id: CurrentUserId, body: ProfileUpdate, session: SessionDep) -
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 404),
-    summary="Delete the account: profile, identities and scans; every token is revoked",
+    responses=error_responses(401, 404, 503),
+    summary="Delete the account: profile, identities, scans and their photos; every token is "
+    "revoked",
 )
 def delete_me(claims: CurrentClaims, session: SessionDep, settings: SettingsDep) -> Response:
     service.delete_account(session, settings, claims.user_id)
@@ -66,9 +68,17 @@ def delete_me(claims: CurrentClaims, session: SessionDep, settings: SettingsDep)
 def get_history(
     user_id: CurrentUserId,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=HISTORY_MAX)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, bounded("At most this many scans.", 1, HISTORY_MAX)] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="next_cursor of the previous page (opaque).",
+            json_schema_extra={"pattern": "^[A-Za-z0-9_-]+$"},
+        ),
+    ] = None,
 ) -> HistoryPage:
+    check_limit(limit, HISTORY_MAX)
     return service.history(session, user_id, limit, cursor)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from reference.users.regions import RegionCode
 from reference.waste.categories import Category
@@ -34,9 +35,10 @@ class ProfileUpdate(BaseModel):
     """Fields to change; the ones left out stay as they are. ``region: null`` clears it."""
 
     model_config = ConfigDict(extra="forbid")
-    nickname: Nickname | None = None
+    # Left out means unchanged; null is refused for these two (so the schema has no null).
+    nickname: Nickname | SkipJsonSchema[None] = None
     region: RegionCode | None = None
-    notifications_opt_in: StrictBool | None = None
+    notifications_opt_in: StrictBool | SkipJsonSchema[None] = None
 
     @model_validator(mode="before")
     @classmethod

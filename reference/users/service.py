@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from reference.auth.models import Identity, User
+from reference.common import storage
 from reference.common.cache import Keys, get_redis
 from reference.common.errors import ApiError
 from reference.common.settings import Settings
@@ -74,14 +75,27 @@ def update_profile(session: Session, user_id: uuid.UUID, update: ProfileUpdate) 
 
 
 def delete_account(session: Session, settings: Settings, user_id: uuid.UUID) -> int:
-    """Remove the profile, the account with its identities, and the user's jobs (their live
-    progress in Redis too). Returns how many jobs went. The analyses stay: they are the shared
-    cache of what photographed items are, and name no one."""
+    """Remove the profile, the account with its identities, the user's jobs (their live
+    progress in Redis too) and their photos in S3. Returns how many jobs went. The analyses
+    stay: they are the shared cache of what photographed items are, and name no one.
+
+    The photos go before the database commits: if S3 fails, nothing is deleted and the call
+    can be repeated (503); a photo deleted twice is no error."""
     profile = session.get(Profile, user_id)
     user = session.get(User, user_id)
     if profile is None and user is None:
         raise ApiError(404, "profile_not_found", "this account does not exist (deleted?)")
-    jobs = session.scalars(delete(Job).where(Job.user_id == user_id).returning(Job.id)).all()
+    deleted = session.execute(
+        delete(Job).where(Job.user_id == user_id).returning(Job.id, Job.object_key)
+    ).all()
+    jobs = [job_id for job_id, _ in deleted]
+    try:
+        storage.delete_objects(settings, [key for _, key in deleted])
+    except Exception as exc:
+        session.rollback()
+        raise ApiError(
+            503, "storage_unavailable", "the photos could not be deleted; retry later"
+        ) from exc
     session.execute(delete(Profile).where(Profile.user_id == user_id))
     session.execute(delete(Identity).where(Identity.user_id == user_id))
     session.execute(delete(User).where(User.id == user_id))

@@ -139,6 +139,20 @@ def _start(settings: Settings, job_id: uuid.UUID) -> tuple[Job, Analysis | None,
         return job, None, False
 
 
+def _download_checked(settings: Settings, job: Job) -> bytes | None:
+    """The photo upload-complete checked, read up to the limit; ``JobFailed`` when the object
+    was replaced since or is over the limit (the worker never holds more than the limit)."""
+    if job.size_bytes is None or job.upload_etag is None:
+        raise JobFailed("image_changed", "the job was queued without a checked upload")
+    checked = storage.ObjectInfo(job.size_bytes, job.content_type, job.upload_etag)
+    try:
+        return storage.download(
+            settings, job.object_key, checked=checked, max_bytes=settings.upload_max_bytes
+        )
+    except storage.ObjectChanged as exc:
+        raise JobFailed(exc.code, exc.message) from None
+
+
 def _cached(settings: Settings, key: str) -> ResultBody | None:
     """The cached answer; a corrupt entry is dropped and counts as a miss."""
     if not settings.cache_enabled:
@@ -239,7 +253,7 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
         stages = StageTimer()
         progress.set_stage(job_id, JobStatus.PROCESSING, "downloading")
         with stages.stage("download"):
-            data = storage.download(settings, job.object_key)
+            data = _download_checked(settings, job)
         if data is None:
             raise JobFailed("image_missing", f"object {job.object_key} is gone from the bucket")
 

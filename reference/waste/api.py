@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,9 +13,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from reference.common import limits
 from reference.common.db import session_scope
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
+from reference.common.params import JobIdPath
 from reference.common.security import CurrentUserId
 from reference.common.settings import Settings
 from reference.waste import service
@@ -54,16 +57,35 @@ def _links(job_id: str) -> JobLinks:
     )
 
 
+def _job_link(operation_id: str, description: str) -> dict[str, object]:
+    return {
+        "operationId": operation_id,
+        "parameters": {"job_id": "$response.body#/job_id"},
+        "description": description,
+    }
+
+
+# OpenAPI links: the job analyze created is what the other operations take.
+JOB_LINKS = {
+    "UploadComplete": _job_link("uploadComplete", "the photo is in S3: queue the job"),
+    "JobStatus": _job_link("jobStatus", "the job's progress"),
+    "JobResult": _job_link("jobResult", "the job's answer"),
+}
+
+
 @router.post(
     "/analyze",
     status_code=status.HTTP_201_CREATED,
     response_model=AnalyzeResponse,
-    responses=error_responses(401, 422),
-    summary="Start an analysis: a job id and a pre-signed S3 PUT for the photo",
+    operation_id="analyze",
+    responses={201: {"description": "the job and its upload", "links": JOB_LINKS}}
+    | error_responses(401, 422, 429),
+    summary="Start an analysis: a job id and a pre-signed S3 POST for the photo",
 )
 def analyze(
     body: AnalyzeRequest, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
 ) -> AnalyzeResponse:
+    limits.hit(settings, limits.SCANS, str(user_id), limit=settings.limit_scans_per_minute)
     job, target = service.create_job(session, settings, body.content_type, body.mode, user_id)
     return AnalyzeResponse(
         job_id=job.id, status=job.status, upload=target, links=_links(str(job.id))
@@ -74,11 +96,12 @@ def analyze(
     "/upload-complete/{job_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadCompleteOut,
-    responses=error_responses(401, 404, 409, 413, 415, 422, 503),
+    operation_id="uploadComplete",
+    responses=error_responses(401, 404, 409, 413, 415, 422, 429, 503),
     summary="The photo is in S3: check it and queue the analysis (idempotent)",
 )
 def upload_complete(
-    job_id: str,
+    job_id: JobIdPath,
     user_id: CurrentUserId,
     session: SessionDep,
     settings: SettingsDep,
@@ -92,11 +115,12 @@ def upload_complete(
 @router.get(
     "/status/{job_id}",
     response_model=JobState,
+    operation_id="jobStatus",
     responses=error_responses(401, 404, 422),
     summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
 )
 def job_status(
-    job_id: str, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
+    job_id: JobIdPath, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
 ) -> JobState:
     parsed = service.parse_job_id(job_id)
     service.check_owner(session, settings, parsed, user_id)
@@ -109,12 +133,13 @@ def job_status(
 @router.get(
     "/result/{job_id}",
     response_model=ResultOut,
+    operation_id="jobResult",
     responses={202: {"model": ResultOut, "description": "still processing"}}
     | error_responses(401, 404, 422),
     summary="The answer: 200 once the job is done or failed, 202 while it is not",
 )
 def job_result(
-    job_id: str,
+    job_id: JobIdPath,
     response: Response,
     user_id: CurrentUserId,
     session: SessionDep,
@@ -141,42 +166,56 @@ def _result(settings: Settings, job_id: uuid.UUID) -> ResultOut | None:
 
 
 async def _follow(
-    request: Request, settings: Settings, job_id: str
+    request: Request, settings: Settings, job_id: uuid.UUID, slot: limits.Slot
 ) -> AsyncIterator[dict[str, str]]:
     """The job's progress as it changes, from Redis, or from PostgreSQL when Redis has lost
-    the job (restarted, evicted), as status and result fall back."""
-    parsed = service.parse_job_id(job_id)
+    the job (restarted, evicted), as status and result fall back; the stream's slot is given
+    back however it ends."""
     last = None
     deadline = time.monotonic() + STREAM_MAX_SECONDS
-    while time.monotonic() < deadline:
-        if await request.is_disconnected():
-            return
-        state = await run_in_threadpool(_state, settings, parsed)
-        if state is not None and state.model_dump_json() != last:
-            last = state.model_dump_json()
-            yield {"event": "progress", "data": last}
-            if state.status.terminal:
-                result = await run_in_threadpool(_result, settings, parsed)
-                if result is not None:
-                    yield {"event": "result", "data": result.model_dump_json()}
+    try:
+        while time.monotonic() < deadline:
+            if await request.is_disconnected():
                 return
-        await asyncio.sleep(STREAM_POLL_SECONDS)
-    yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
+            state = await run_in_threadpool(_state, settings, job_id)
+            if state is not None and state.model_dump_json() != last:
+                last = state.model_dump_json()
+                yield {"event": "progress", "data": last}
+                if state.status.terminal:
+                    result = await run_in_threadpool(_result, settings, job_id)
+                    if result is not None:
+                        yield {"event": "result", "data": result.model_dump_json()}
+                    return
+            await asyncio.sleep(STREAM_POLL_SECONDS)
+        yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
+    finally:
+        await run_in_threadpool(limits.release, settings, slot)
 
 
 @router.get(
     "/events/{job_id}",
-    responses={200: {"content": {"text/event-stream": {}}}} | error_responses(401, 404, 422),
+    operation_id="jobEvents",
+    responses={200: {"content": {"text/event-stream": {}}}} | error_responses(401, 404, 422, 429),
     summary="Server-sent events of the job's progress, ending with its result",
     description="The access token comes from the Authorization header or, for EventSource "
     "clients that cannot set headers, the `access_token` cookie.",
 )
 async def job_events(
-    job_id: str, request: Request, user_id: CurrentUserId, settings: SettingsDep
+    job_id: JobIdPath, request: Request, user_id: CurrentUserId, settings: SettingsDep
 ) -> EventSourceResponse:
     parsed = service.parse_job_id(job_id)
     await run_in_threadpool(_owned_or_404, settings, parsed, user_id)
-    return EventSourceResponse(_follow(request, settings, job_id), ping=15)
+    # The place is held until the stream ends (or expires with it, should this process die).
+    slot = await run_in_threadpool(
+        functools.partial(
+            limits.acquire_stream,
+            settings,
+            str(user_id),
+            limit=settings.limit_event_streams,
+            hold_seconds=STREAM_MAX_SECONDS + 30,
+        )
+    )
+    return EventSourceResponse(_follow(request, settings, parsed, slot), ping=15)
 
 
 def _owned_or_404(settings: Settings, job_id: uuid.UUID, user_id: uuid.UUID) -> None:

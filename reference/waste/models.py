@@ -69,7 +69,9 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(24), default=JobStatus.AWAITING_UPLOAD.value)
     content_type: Mapped[str] = mapped_column(String(64))
     object_key: Mapped[str] = mapped_column(String(300))
+    # What upload-complete checked: the worker reads that object only (size and ETag).
     size_bytes: Mapped[int | None] = mapped_column(Integer)
+    upload_etag: Mapped[str | None] = mapped_column(String(80))
     content_key: Mapped[str | None] = mapped_column(String(64))
     cache_hit: Mapped[bool | None]
     deliveries: Mapped[int] = mapped_column(Integer, default=0)

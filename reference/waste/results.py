@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from reference.waste.categories import LABELS_KO, Category
+from reference.waste.failures import public_message
 from reference.waste.models import Analysis, Job, JobStatus
 from reference.waste.schemas import ErrorInfo, ResultBody, ResultOut, Timings
 
@@ -50,7 +51,9 @@ def result_out(job: Job, analysis: Analysis | None) -> ResultOut:
     status = JobStatus(job.status)
     error = None
     if status == JobStatus.FAILED:
-        error = ErrorInfo(code=job.error_code or "failed", message=job.error_message or "")
+        code = job.error_code or "failed"
+        # The stored message may carry the model's or S3's own text: clients get the fixed one.
+        error = ErrorInfo(code=code, message=public_message(code))
     return ResultOut(
         job_id=job.id,
         status=status,

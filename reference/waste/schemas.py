@@ -19,15 +19,22 @@ class AnalyzeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content_type: ContentType = Field(
-        "image/jpeg", description="The photo's type; the pre-signed PUT must send it."
+        "image/jpeg", description="The photo's type; the pre-signed POST allows this one only."
     )
     mode: Mode = Field(Mode.ANALYZE, description="analyze (GPT-4o, full) or classify (lighter)")
 
 
 class UploadTarget(BaseModel):
+    """A pre-signed S3 POST: send ``fields`` and then the photo as the last part, named
+    ``file``, as multipart/form-data. S3 refuses a photo over ``max_bytes``, another key or
+    another Content-Type (the signed policy says so)."""
+
     url: str
-    method: Literal["PUT"] = "PUT"
-    headers: dict[str, str] = Field(description="Headers the PUT must carry (signed).")
+    method: Literal["POST"] = "POST"
+    fields: dict[str, str] = Field(
+        description="Form fields to send before the file, unchanged (the policy and its "
+        "signature among them)."
+    )
     expires_at: datetime
     max_bytes: int
 

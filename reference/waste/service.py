@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
-from reference.common import storage
+from reference.common import limits, storage
 from reference.common.errors import ApiError
 from reference.common.settings import Settings
 from reference.waste import images
@@ -53,10 +53,10 @@ def create_job(
     # Commit before answering: the app may call upload-complete at once, before a
     # dependency's teardown would commit (seen as 404 job_not_found under load).
     session.commit()
-    presigned = storage.presign_put(settings, job.object_key, content_type)
+    presigned = storage.presign_post(settings, job.object_key, content_type)
     target = UploadTarget(
         url=presigned.url,
-        headers=presigned.headers,
+        fields=presigned.fields,
         expires_at=datetime.now(UTC) + timedelta(seconds=presigned.expires_in),
         max_bytes=settings.upload_max_bytes,
     )
@@ -93,11 +93,11 @@ def check_owner(
         raise _not_found(job_id)
 
 
-def _check_upload(settings: Settings, job: Job) -> int:
+def _check_upload(settings: Settings, job: Job) -> storage.ObjectInfo:
     info = storage.head(settings, job.object_key)
     if info is None:
         raise ApiError(
-            409, "upload_missing", "no image at the upload URL yet: PUT the photo, then retry"
+            409, "upload_missing", "no image at the upload URL yet: POST the photo, then retry"
         )
     if info.size > settings.upload_max_bytes:
         raise ApiError(
@@ -107,11 +107,19 @@ def _check_upload(settings: Settings, job: Job) -> int:
         )
     if info.size == 0:
         raise ApiError(422, "upload_empty", "the uploaded object is empty")
-    if images.sniff(storage.read_prefix(settings, job.object_key, images.SNIFF_BYTES)) is None:
+    try:
+        prefix = storage.read_prefix(
+            settings, job.object_key, length=images.SNIFF_BYTES, etag=info.etag
+        )
+    except storage.ObjectChanged:
+        raise ApiError(
+            409, "upload_changed", "the photo changed while it was checked; retry"
+        ) from None
+    if images.sniff(prefix) is None:
         raise ApiError(
             415, "upload_not_image", "the uploaded object is not a JPEG, PNG, WebP or HEIC image"
         )
-    return info.size
+    return info
 
 
 def complete_upload(
@@ -123,12 +131,26 @@ def complete_upload(
     """
     if job.status != JobStatus.AWAITING_UPLOAD.value:
         return job, True
-    size = _check_upload(settings, job)
+    checked = _check_upload(settings, job)
+    if job.user_id is not None:
+        # Each queued job may be one paid model call: the daily quota counts uploads that
+        # passed the check (a retry after upload_missing costs nothing).
+        limits.hit(
+            settings,
+            limits.MODEL_CALLS,
+            str(job.user_id),
+            limit=settings.limit_model_calls_per_day,
+        )
     # Only the request that moves the job out of awaiting_upload publishes its task.
     claimed = session.execute(
         update(Job)
         .where(Job.id == job.id, Job.status == JobStatus.AWAITING_UPLOAD.value)
-        .values(status=JobStatus.QUEUED.value, size_bytes=size, queued_at=func.clock_timestamp())
+        .values(
+            status=JobStatus.QUEUED.value,
+            size_bytes=checked.size,
+            upload_etag=checked.etag,
+            queued_at=func.clock_timestamp(),
+        )
         .returning(Job.id)
     ).first()
     if claimed is None:
@@ -145,7 +167,7 @@ def complete_upload(
         raise ApiError(
             503,
             "broker_unavailable",
-            f"could not queue the job, retry later ({type(exc).__name__})",
+            "could not queue the job, retry later",
         ) from exc
     session.commit()
     session.refresh(job)

@@ -23,6 +23,8 @@ from tests.factories import TEST_OPENAI, photo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
+UPLOAD_LIMIT = 2 * 1024 * 1024  # above every test photo; the oversized object is far above it
+
 
 @pytest.fixture(scope="module")
 def stack(servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
@@ -34,6 +36,7 @@ def stack(servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "openai_attempts": 2,
             "openai_backoff_initial_seconds": 0.01,
             "openai_backoff_max_seconds": 0.02,
+            "upload_max_bytes": UPLOAD_LIMIT,
         },
     )
     with LocalStack(options) as running:
@@ -128,3 +131,29 @@ def test_a_worker_killed_mid_task_does_not_lose_the_job(
     assert result["status"] == "done" and result["result"]["category"] == "bulky"
     with session_scope(stack.settings.database_url) as session:
         assert session.get(Job, uuid.UUID(job["job_id"])).deliveries == 2
+
+
+def test_a_photo_replaced_after_upload_complete_fails_its_job_not_the_worker(
+    stack: LocalStack, mock_url: str
+) -> None:
+    assert stack.settings is not None
+    from reference.common import storage
+
+    stack.processes["worker-ai"].kill()  # so the replacement lands before any download
+    with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
+        job = client.start()
+        client.upload(job, photo("soju_bottle", seed=uuid.uuid4().int % 10_000))
+        client.complete(job["job_id"])
+        # The bucket's owner (or anyone on moto, or a leaked credential) swaps the checked
+        # photo for 40 MB, 20 times the limit.
+        oversized = b"\xff\xd8\xff" + bytes(40 * 1024 * 1024)
+        storage.s3_client(stack.settings).put_object(
+            Bucket=stack.settings.s3_bucket, Key=job["upload"]["fields"]["key"], Body=oversized
+        )
+        worker = stack.start_worker("ai")
+        failed = client.wait_polling(job["job_id"], interval=0.2, timeout=30)
+        assert failed["status"] == "failed" and failed["error"]["code"] == "image_changed"
+        # The same worker process goes on with honest work.
+        after = client.analyze_photo(photo("tuna_can", seed=uuid.uuid4().int % 10_000), timeout=30)
+    assert after.status == "done"
+    assert worker.alive() and stack.processes["worker-ai"] is worker

@@ -410,8 +410,7 @@ def test_a_build_slower_on_every_job_fails_the_stack_overhead_gate(
     tmp_path: Path, servers: ServerUrls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """About 1 s more per job in the AI worker's S3 download, hits and misses alike."""
-    for key, value in builds.environment("slow_jobs").items():
-        monkeypatch.setenv(key, value)
+    _with_build(monkeypatch, "slow_jobs")
     result = _run(tmp_path, servers)
     _assert_fails(result, "overhead")
     assert (_observed(result, "overhead") or 0) > 1000
@@ -423,8 +422,7 @@ def test_a_build_slower_on_cache_hits_fails_the_cache_hit_gate(
     tmp_path: Path, servers: ServerUrls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """About 1 s more on every cache hit (decoding the cached answer); misses unchanged."""
-    for key, value in builds.environment("slow_hits").items():
-        monkeypatch.setenv(key, value)
+    _with_build(monkeypatch, "slow_hits")
     result = _run(tmp_path, servers)
     _assert_fails(result, "hits")
     assert (_observed(result, "hits") or 0) > 1000
@@ -445,8 +443,6 @@ def _stage_times(result: RunResult, column: str, *, hit: bool | None = None) -> 
 
 def _with_build(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Run the stack's child processes as the faulty build ``name`` (tests/harness/builds)."""
-    from tests.harness import builds
-
     for key, value in builds.environment(name).items():
         monkeypatch.setenv(key, value)
 
@@ -473,3 +469,19 @@ def test_progress_frozen_until_done_fails_the_progress_gate(
     verdicts = _verdicts(result)
     for key in ("history", "stats", "backwards", "status_result", "follow"):
         assert verdicts[key] is Verdict.PASS, (key, verdicts)
+
+
+def test_a_compressed_scenario_scales_the_rate_limits(tmp_path: Path) -> None:
+    import math
+
+    from harness.run import _stack_options
+    from harness.scenario.loader import load_scenario
+    from reference.common.settings import Settings
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
+    scenario = load_scenario(path)
+    options = _stack_options(scenario, RunOptions(path), tmp_path)
+    default = Settings.model_fields["limit_scans_per_minute"].default
+    scale = scenario.load.time_scale
+    assert scale < 1
+    assert options.settings_overrides["limit_scans_per_minute"] == math.ceil(default / scale)

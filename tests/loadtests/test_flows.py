@@ -20,10 +20,16 @@ from loadtests.records import EVENT_COLUMNS, ProcessRecorder
 from tests.loadtests.factories import TinyServer
 
 BASE = "http://api.test"
-UPLOAD = "http://s3.test/bucket/key"
+UPLOAD = "http://s3.test/bucket"
 # A pre-signed URL naming an address only the API's side resolves (.invalid never does).
 IN_CLUSTER = "s3.cluster.invalid:5000"
-PRESIGNED = f"http://{IN_CLUSTER}/bucket/key?X-Amz-Signature=ab&X-Amz-SignedHeaders=host"
+PRESIGNED = f"http://{IN_CLUSTER}/bucket"
+FIELDS = {
+    "key": "uploads/key.jpeg",
+    "Content-Type": "image/jpeg",
+    "policy": "e30=",
+    "x-amz-signature": "ab",
+}
 QUEUED = "2026-01-01T00:00:00.000+00:00"
 STARTED = "2026-01-01T00:00:00.250+00:00"
 
@@ -46,10 +52,10 @@ class FakeApi:
         if route == "login":
             return httpx.Response(404, json={"code": "not_found"})
         if route == "analyze":
-            upload = {"method": "PUT", "url": UPLOAD, "headers": {"Content-Type": "image/jpeg"}}
+            upload = {"method": "POST", "url": UPLOAD, "fields": FIELDS}
             return httpx.Response(201, json={"job_id": self.job, "upload": upload})
         if route == "upload":
-            return httpx.Response(200)
+            return httpx.Response(204)
         if route == "complete":
             return httpx.Response(202, json={"job_id": self.job, "status": "queued"})
         if route == "status":
@@ -153,7 +159,7 @@ def test_a_polled_scan_records_every_step(recorder: ProcessRecorder, tmp_path: P
     assert [(r["method"], r["name"], r["status"], r["ok"]) for r in requests] == [
         ("POST", "/api/v1/auth/dev-login", "404", "true"),
         ("POST", "/api/v1/waste/analyze", "201", "true"),
-        ("PUT", "s3:pre-signed-put", "200", "true"),
+        ("POST", "s3:pre-signed-post", "204", "true"),
         ("POST", "/api/v1/waste/upload-complete/{job_id}", "202", "true"),
         ("GET", "/api/v1/waste/status/{job_id}", "200", "true"),
         ("GET", "/api/v1/waste/status/{job_id}", "200", "true"),
@@ -174,6 +180,21 @@ def test_login_sends_the_token_on_every_later_api_call(recorder: ProcessRecorder
     assert {auth for host, auth in after_login if host == "api.test"} == {"Bearer tok"}
     # the pre-signed S3 upload carries its own signature, never our token
     assert {auth for host, auth in after_login if host == "s3.test"} == {None}
+
+
+def test_a_rate_limited_scan_waits_as_long_as_it_was_told(recorder: ProcessRecorder) -> None:
+    refused = httpx.Response(429, json={"code": "scan_rate_limited"}, headers={"Retry-After": "1"})
+    api = FakeApi(analyze=lambda r: refused)
+    started = time.perf_counter()
+    row = run_scan(session(api, recorder))
+    waited = time.perf_counter() - started
+    assert (row["status"], row["error_code"], row["http_status"]) == (
+        "error",
+        "scan_rate_limited",
+        "429",
+    )
+    assert waited >= 1.0  # the next scan starts after Retry-After, not at once
+    assert float(row["end_to_end_ms"]) < 1000  # the wait is not counted as the scan's time
 
 
 def test_a_rejected_upload_complete_is_an_error_at_that_stage(
@@ -250,7 +271,7 @@ def test_map_and_profile_screens_record_their_requests(
 
 def presigned_in_cluster(api: FakeApi) -> Callable[[httpx.Request], httpx.Response]:
     def analyze(request: httpx.Request) -> httpx.Response:
-        upload = {"method": "PUT", "url": PRESIGNED, "headers": {"Content-Type": "image/jpeg"}}
+        upload = {"method": "POST", "url": PRESIGNED, "fields": FIELDS}
         return httpx.Response(201, json={"job_id": api.job, "upload": upload})
 
     return analyze
@@ -285,15 +306,12 @@ def test_an_upload_rewrite_puts_to_the_reachable_address_with_the_original_host(
         row = run_scan(app)
         app.close()
     assert row["status"] == "done", row
-    (put,) = s3.seen
-    assert (put.method, put.target) == (
-        "PUT",
-        "/bucket/key?X-Amz-Signature=ab&X-Amz-SignedHeaders=host",
-    )
-    assert put.host == IN_CLUSTER  # what the signature covers, not where it was sent
-    assert put.body and put.body.startswith(b"\xff\xd8")  # the JPEG itself
-    upload = next(r for r in rows(tmp_path / "requests-3.csv") if r["method"] == "PUT")
-    assert (upload["name"], upload["status"], upload["ok"]) == ("s3:pre-signed-put", "200", "true")
+    (post,) = s3.seen
+    assert (post.method, post.target) == ("POST", "/bucket")
+    assert post.host == IN_CLUSTER  # where the app was told to upload, not where it was sent
+    assert b'name="policy"' in post.body and b"\r\n\r\n\xff\xd8" in post.body  # fields, JPEG
+    upload = next(r for r in rows(tmp_path / "requests-3.csv") if r["name"] == "s3:pre-signed-post")
+    assert (upload["name"], upload["status"], upload["ok"]) == ("s3:pre-signed-post", "204", "true")
 
 
 def test_without_the_rewrite_the_in_cluster_address_is_unreachable(

@@ -99,9 +99,10 @@ def test_upload_rewrites_go_to_every_process(tmp_path: Path) -> None:
 
 
 def fake_gateway(upload_url: str) -> Any:
-    """Answers like the gateway with one finished job; uploads (/bucket/...) answer 200."""
+    """Answers like the gateway with one finished job; uploads (POST /bucket) answer 204."""
     job = "00000000-0000-4000-8000-000000000001"
-    upload = {"method": "PUT", "url": upload_url, "headers": {"Content-Type": "image/jpeg"}}
+    fields = {"key": f"uploads/{job}.jpeg", "Content-Type": "image/jpeg", "policy": "e30="}
+    upload = {"method": "POST", "url": upload_url, "fields": fields}
     answers: dict[str, tuple[int, dict[str, Any] | None]] = {
         "/healthz": (200, {"status": "ok"}),
         "/api/v1/waste/analyze": (201, {"job_id": job, "upload": upload}),
@@ -114,15 +115,15 @@ def fake_gateway(upload_url: str) -> Any:
     }
 
     def answer(method: str, path: str) -> tuple[int, dict[str, Any] | None]:
-        if method == "PUT" and path.startswith("/bucket/"):
-            return 200, None
+        if method == "POST" and path == "/bucket":
+            return 204, None
         return answers.get(path, (404, {"code": "not_found"}))
 
     return answer
 
 
 @pytest.mark.slow
-def test_a_run_puts_to_the_rewritten_address_with_the_original_host(tmp_path: Path) -> None:
+def test_a_run_uploads_to_the_rewritten_address_with_the_original_host(tmp_path: Path) -> None:
     """Against a fake gateway whose pre-signed URLs name an address nothing resolves (like a
     kind cluster's moto): every upload reaches the server the rewrite names, Host unchanged."""
     in_cluster = "s3.cluster.invalid:5000"
@@ -132,18 +133,16 @@ def test_a_run_puts_to_the_rewritten_address_with_the_original_host(tmp_path: Pa
         mix='scan = 1\nfollow = "poll"\nthink_time = { kind = "fixed", seconds = 0.2 }',
     )
     out = tmp_path / "run"
-    with TinyServer(fake_gateway(f"http://{in_cluster}/bucket/key?X-Amz-Signature=ab")) as api:
+    with TinyServer(fake_gateway(f"http://{in_cluster}/bucket")) as api:
         done = loadtests(
             "--scenario", str(write(tmp_path, text)), "--base-url", api.url, "--out", str(out),
             "--upload-rewrite", f"{in_cluster}={api.netloc}",
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    puts = [seen for seen in api.seen if seen.method == "PUT"]
-    assert puts and {(p.target, p.host) for p in puts} == {
-        ("/bucket/key?X-Amz-Signature=ab", in_cluster)
-    }
-    uploads = [r for r in read(out / "requests.csv") if r["name"] == "s3:pre-signed-put"]
-    assert len(uploads) == len(puts) and {r["ok"] for r in uploads} == {"true"}
+    posts = [seen for seen in api.seen if seen.target == "/bucket"]
+    assert posts and {(p.method, p.host) for p in posts} == {("POST", in_cluster)}
+    uploads = [r for r in read(out / "requests.csv") if r["name"] == "s3:pre-signed-post"]
+    assert len(uploads) == len(posts) and {r["ok"] for r in uploads} == {"true"}
     load = json.loads((out / "load.json").read_text())
     assert load["upload_rewrites"] == {in_cluster: api.netloc}
 
@@ -242,7 +241,7 @@ class TestRuns:
         assert not [n for n in names if UUID.search(n)], names
         assert {
             "/api/v1/waste/analyze",
-            "s3:pre-signed-put",
+            "s3:pre-signed-post",
             "/api/v1/waste/upload-complete/{job_id}",
             "/api/v1/waste/status/{job_id}",
             "/api/v1/waste/result/{job_id}",

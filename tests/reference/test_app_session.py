@@ -43,7 +43,7 @@ def test_a_mobile_app_session(gateway: TestClient, settings: Settings) -> None:
     assert profile.status_code == 200, profile.text
 
     job = gateway.post("/api/v1/waste/analyze", json={}, headers=auth).json()
-    assert put_photo(job, photo("beer_bottle", seed=uuid.uuid4().int % 10_000)).status_code == 200
+    assert put_photo(job, photo("beer_bottle", seed=uuid.uuid4().int % 10_000)).status_code == 204
     queued = gateway.post(f"/api/v1/waste/upload-complete/{job['job_id']}", headers=auth)
     assert queued.status_code == 202
     analysis.run(settings, uuid.UUID(job["job_id"]))  # the AI worker's pipeline, in-process

@@ -49,6 +49,8 @@ def auth_settings(auth_box: Sandbox, oauth_fake: FakeProviders) -> Settings:
         oauth_http_timeout_seconds=1.0,
         oauth_backoff_initial_seconds=0.01,
         oauth_verify_timeout_seconds=10.0,
+        # Every test logs in from the one test client address; the limit has its own tests.
+        limit_logins_per_minute=100_000,
     )
 
 

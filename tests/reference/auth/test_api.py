@@ -93,8 +93,9 @@ def test_unknown_provider(client: TestClient) -> None:
         client.get("/api/v1/auth/callback/facebook", params={"code": "c", "state": "s"}),
     ):
         assert answer.status_code == 404 and answer.json()["code"] == "unknown_provider"
+    # In a body the provider is an enum of the schema: a validation error like any other field.
     body = client.post("/api/v1/auth/dev-login", json={"provider": "apple", "subject": "1"})
-    assert body.status_code == 422 and body.json()["code"] == "unknown_provider"
+    assert body.status_code == 422 and body.json()["code"] == "invalid_request"
 
 
 def test_the_state_is_single_use_and_cannot_be_forged(
@@ -126,6 +127,25 @@ def test_the_state_is_single_use_and_cannot_be_forged(
     assert rows(auth_settings) == tuple(n + 1 for n in before)
 
 
+def test_the_state_works_only_in_the_browser_that_started_the_login(
+    client: TestClient, auth_settings: Settings
+) -> None:
+    # Login CSRF: the attacker starts a login, then has the victim's browser finish it.
+    client.app.dependency_overrides[get_verifier] = lambda: profile_for("attacker")  # type: ignore[attr-defined]
+    before = rows(auth_settings)
+    query = follow_provider(client, "kakao")
+    assert client.cookies.get("oauth_binding")
+    with TestClient(client.app) as victim:  # another browser: no cookie, or its own
+        for cookie in (None, "v" * 32):
+            if cookie is not None:
+                victim.cookies.set("oauth_binding", cookie, path="/api/v1/auth")
+            answer = victim.get("/api/v1/auth/callback/kakao", params=query)
+            assert answer.status_code == 400 and answer.json()["code"] == "invalid_state"
+    assert rows(auth_settings) == before
+    # In the browser that started it, the same state still logs in.
+    assert client.get("/api/v1/auth/callback/kakao", params=query).status_code == 200
+
+
 def test_an_expired_state_is_refused(client: TestClient, auth_settings: Settings) -> None:
     client.app.dependency_overrides[get_verifier] = lambda: profile_for("late-user")  # type: ignore[attr-defined]
     query = follow_provider(client, "google")
@@ -149,12 +169,13 @@ def test_a_denied_login_and_a_missing_code(client: TestClient, auth_settings: Se
 
 def test_a_provider_refusal_is_a_400(client: TestClient, auth_settings: Settings) -> None:
     def refuse(*_: object) -> ProviderProfile:
-        raise ProviderRejected("provider_rejected", "kakao refused the code: spent")
+        raise ProviderRejected("provider_rejected", "kakao said: KOE320 internal-host-7")
 
     client.app.dependency_overrides[get_verifier] = lambda: refuse  # type: ignore[attr-defined]
     before = rows(auth_settings)
     answer = client.get("/api/v1/auth/callback/kakao", params=follow_provider(client, "kakao"))
     assert answer.status_code == 400 and answer.json()["code"] == "provider_rejected"
+    assert "KOE320" not in answer.text  # the provider's own text stays in the log
     assert rows(auth_settings) == before
 
 
@@ -192,9 +213,24 @@ def test_dev_login_creates_once_then_finds(client: TestClient, auth_settings: Se
     assert other["user_id"] != first["user_id"]
     me = client.get("/api/v1/auth/me", headers=auth(first["access_token"])).json()
     assert [(i["provider"], i["subject"]) for i in me["identities"]] == [("naver", subject)]
-    for bad in ({"subject": ""}, {"subject": "a b"}, {"subject": "x" * 129}, {"nope": 1}):
+    for bad in (
+        {"subject": ""},
+        {"subject": "a b"},
+        {"subject": "x" * 129},
+        {"nope": 1},
+    ):
         answer = client.post("/api/v1/auth/dev-login", json=bad)
         assert answer.status_code == 422 and answer.json()["code"] == "invalid_request", bad
+
+
+@pytest.mark.parametrize("length", [94, 95, 128])
+def test_dev_login_with_a_long_subject(client: TestClient, length: int) -> None:
+    # The default nickname "<provider>-<subject>" overflowed its 100-character column (500).
+    subject = uuid.uuid4().hex + "s" * (length - 32)
+    pair = dev_login(client, subject)
+    me = client.get("/api/v1/auth/me", headers=auth(pair["access_token"])).json()
+    assert me["identities"][0]["subject"] == subject
+    assert len(me["identities"][0]["nickname"]) <= 100
 
 
 def test_concurrent_first_logins_make_one_account(

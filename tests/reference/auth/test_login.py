@@ -94,7 +94,8 @@ def test_a_replayed_code_is_refused_by_the_provider(
     replay = query | {"state": client.get("/api/v1/auth/login/kakao").json()["state"]}
     answer = client.get("/api/v1/auth/callback/kakao", params=replay)
     assert answer.status_code == 400 and answer.json()["code"] == "provider_rejected"
-    assert "KOE320" not in answer.text and "kakao refused the code" in answer.json()["message"]
+    # The provider's own words stay in the log; the client gets the code and a fixed message.
+    assert "KOE320" not in answer.text and "not found" not in answer.text
     assert count(auth_settings, User) == users
 
 

@@ -115,3 +115,11 @@ def test_verify_code_calls_the_token_and_profile_hosts(recorded: list[httpx.Requ
         ("GET", REAL_OAUTH_ENDPOINTS["google"][2]),
     ]
     assert recorded[1].headers["Authorization"] == "Bearer at-1"
+
+
+def test_the_provider_names_are_the_providers() -> None:
+    from typing import get_args
+
+    from reference.auth.providers import PROVIDERS, ProviderName
+
+    assert set(get_args(ProviderName)) == set(PROVIDERS)

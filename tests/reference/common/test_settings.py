@@ -13,6 +13,26 @@ def test_defaults_point_at_local_servers() -> None:
     assert settings.cache_ttl_seconds == 7 * 24 * 3600
 
 
+def test_environment_has_no_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WASTECOACH_ENVIRONMENT", raising=False)
+    with pytest.raises(ValidationError, match="WASTECOACH_ENVIRONMENT must be set"):
+        Settings()
+
+
+@pytest.mark.parametrize("environment", ["test", "staging", "prod", ""])
+def test_only_the_two_environments_are_accepted(environment: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(environment=environment)
+
+
+def test_development_is_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASTECOACH_ENVIRONMENT", "development")
+    assert Settings().development
+    assert not Settings(
+        environment="production", jwt_secret="s" * 32, openai_api_key="k"
+    ).development
+
+
 def test_production_refuses_development_secrets() -> None:
     with pytest.raises(ValidationError, match="WASTECOACH_JWT_SECRET must be set"):
         Settings(environment="production")

@@ -143,7 +143,7 @@ def test_kakao_refusing_the_key_is_a_502_without_retries(
     answer = client.get(SEARCH, params={"q": query("약국"), **GANGNAM})
     assert answer.status_code == 502
     assert answer.json()["code"] == "map_rejected"
-    assert "appkey" in answer.json()["message"]
+    assert "appkey" not in answer.text  # Kakao's own text stays in the worker's log
     assert fresh_fake.stats()["outcomes"]["unauthorized"] == 1
     assert fresh_fake.stats()["calls"] == 1
 
@@ -154,7 +154,7 @@ def test_kakao_too_slow_for_the_worker_is_a_504(client: TestClient, fresh_fake: 
     answer = client.get(SEARCH, params={"q": query("주민센터"), **GANGNAM})
     assert answer.status_code == 504
     assert answer.json()["code"] == "map_timeout"
-    assert answer.json()["message"].startswith("Kakao did not answer")
+    assert "Timeout" not in answer.text  # no exception text reaches the client
     assert fresh_fake.stats()["calls"] == 2
 
 

@@ -73,8 +73,9 @@ def test_history_of_a_new_user_is_empty(client: TestClient, account: Account) ->
 @pytest.mark.parametrize(
     ("params", "code"),
     [
-        ({"limit": 0}, "invalid_request"),
-        ({"limit": 101}, "invalid_request"),
+        # The same code as every other route's limit (locations answered invalid_limit).
+        ({"limit": 0}, "invalid_limit"),
+        ({"limit": 101}, "invalid_limit"),
         ({"limit": "ten"}, "invalid_request"),
         ({"cursor": "not-a-cursor"}, "invalid_cursor"),
         ({"cursor": base64.urlsafe_b64encode(b"2025-01-01|nope").decode()}, "invalid_cursor"),

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from reference.auth.models import Identity, User
-from reference.common import revocation, security
+from reference.common import revocation, security, storage
 from reference.common.cache import Keys, get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings
@@ -239,3 +239,20 @@ def test_health_readiness_openapi(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/users/me", "/api/v1/users/me/history", "/api/v1/users/me/stats"} <= set(paths)
     assert set(paths["/api/v1/users/me"]) == {"get", "patch", "delete"}
+
+
+def test_delete_removes_the_accounts_photos_from_s3(
+    client: TestClient, settings: Settings, account: Account
+) -> None:
+    other = make_account(settings, "사진남김")
+    mine = [add_scan(settings, account.user_id, minutes_ago=m) for m in (2, 1)]
+    theirs = add_scan(settings, other.user_id, minutes_ago=1)
+    s3 = storage.s3_client(settings)
+    with session_scope(settings.database_url) as session:
+        keys = {job: session.get(Job, job).object_key for job in (*mine, theirs)}  # type: ignore[union-attr]
+    for key in keys.values():
+        s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=b"\xff\xd8\xff photo")
+    assert client.delete("/api/v1/users/me", headers=account.headers).status_code == 204
+    for job in mine:
+        assert storage.head(settings, keys[job]) is None
+    assert storage.head(settings, keys[theirs]) is not None  # another user's photo stays

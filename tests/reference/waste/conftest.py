@@ -41,8 +41,9 @@ def client(settings: Settings, auth_headers: dict[str, str]) -> Iterator[TestCli
 
 
 def put_photo(job: dict, data: bytes, content_type: str | None = None) -> httpx.Response:
-    """PUT to the pre-signed URL over real HTTP, as the app does."""
-    headers = dict(job["upload"]["headers"])
+    """POST to the pre-signed upload over real HTTP, as the app does (``content_type``: send
+    another Content-Type field than the policy's)."""
+    fields = dict(job["upload"]["fields"])
     if content_type is not None:
-        headers["Content-Type"] = content_type
-    return httpx.put(job["upload"]["url"], content=data, headers=headers)
+        fields["Content-Type"] = content_type
+    return httpx.post(job["upload"]["url"], data=fields, files={"file": ("photo", data)})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -179,3 +179,58 @@ def test_every_result_says_where_its_processing_time_went(
         stages = ("queue_wait_ms", "download_ms", "cache_lookup_ms", "model_ms", "store_ms")
         assert sum(timings[s] or 0 for s in stages) <= timings["processing_ms"], timings
     assert miss["model_ms"] > 0 and hit["model_ms"] is None
+
+
+def _replace(settings: Settings, job_id: uuid.UUID, data: bytes) -> None:
+    with session_scope(settings.database_url) as session:
+        key = session.get(Job, job_id).object_key  # type: ignore[union-attr]
+    storage.s3_client(settings).put_object(Bucket=settings.s3_bucket, Key=key, Body=data)
+
+
+@pytest.mark.parametrize(
+    ("replacement", "code"),
+    [
+        (lambda size: b"\xff\xd8\xff" + bytes(size - 3), "image_changed"),  # same size
+        (lambda size: b"\xff\xd8\xff" + bytes(size), "image_changed"),  # larger, in limit
+        # Over the limit: refused on its ETag (If-Match), before a byte of it is read.
+        (lambda size: b"\xff\xd8\xff" + bytes(11 * 1024 * 1024), "image_changed"),
+    ],
+)
+def test_a_photo_replaced_after_upload_complete_fails_the_job(
+    client: TestClient,
+    settings: Settings,
+    fresh_mock: MockOpenAIServer,
+    replacement: Callable[[int], bytes],
+    code: str,
+) -> None:
+    data = photo("tuna_can", seed=uuid.uuid4().int % 10_000)
+    job_id = submitted(client, data)
+    _replace(settings, job_id, replacement(len(data)))
+    with pytest.raises(analysis.JobFailed) as failed:
+        analysis.run(settings, job_id)
+    assert failed.value.code == code
+    result = client.get(f"/api/v1/waste/result/{job_id}").json()
+    assert result["status"] == "failed" and result["error"]["code"] == code
+    assert fresh_mock.stats()["calls"] == 0  # nothing was paid for
+
+
+def test_a_photo_just_at_the_limit_is_analyzed(
+    client: TestClient, settings: Settings, fresh_mock: MockOpenAIServer
+) -> None:
+    data = photo("tuna_can", seed=uuid.uuid4().int % 10_000)
+    exact = settings.model_copy(update={"upload_max_bytes": len(data)})
+    job_id = submitted(client, data)
+    assert analysis.run(exact, job_id).status == JobStatus.DONE
+
+
+def test_the_worker_reads_no_object_over_its_own_limit(
+    client: TestClient, settings: Settings, fresh_mock: MockOpenAIServer
+) -> None:
+    # The limit shrank after the check (a new deployment): the worker's own bound holds.
+    data = photo("tuna_can", seed=uuid.uuid4().int % 10_000)
+    job_id = submitted(client, data)
+    smaller = settings.model_copy(update={"upload_max_bytes": len(data) - 1})
+    with pytest.raises(analysis.JobFailed) as failed:
+        analysis.run(smaller, job_id)
+    assert failed.value.code == "image_too_large"
+    assert fresh_mock.stats()["calls"] == 0

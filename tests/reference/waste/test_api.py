@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
 
 from harness.waits import wait_for
-from reference.common import topology
+from reference.common import storage, topology
 from reference.common.cache import Keys, get_redis
 from reference.common.settings import Settings
 from reference.gateway import app
@@ -32,12 +34,15 @@ def start(client: TestClient, **body: object) -> dict:
     return answer.json()
 
 
-def test_analyze_gives_a_presigned_put(client: TestClient, settings: Settings) -> None:
+def test_analyze_gives_a_presigned_post(client: TestClient, settings: Settings) -> None:
     job = start(client)
     assert job["status"] == "awaiting_upload"
     upload = job["upload"]
-    assert upload["method"] == "PUT" and upload["headers"] == {"Content-Type": "image/jpeg"}
-    assert "X-Amz-Signature=" in upload["url"] and "X-Amz-Expires=900" in upload["url"]
+    assert upload["method"] == "POST" and upload["fields"]["Content-Type"] == "image/jpeg"
+    assert upload["fields"]["key"].startswith("uploads/") and "x-amz-signature" in upload["fields"]
+    policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+    assert ["content-length-range", 1, settings.upload_max_bytes] in policy["conditions"]
+    assert {"Content-Type": "image/jpeg"} in policy["conditions"]
     assert upload["max_bytes"] == settings.upload_max_bytes
     assert job["links"]["result"] == f"/api/v1/waste/result/{job['job_id']}"
     status = client.get(job["links"]["status"]).json()
@@ -52,7 +57,7 @@ def test_upload_complete_queues_one_task_even_when_repeated(
     client: TestClient, broker: Connection
 ) -> None:
     job = start(client)
-    assert put_photo(job, photo()).status_code == 200
+    assert put_photo(job, photo()).status_code == 204
     first = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
     assert first.status_code == 202 and first.json() == {
         "job_id": job["job_id"],
@@ -86,7 +91,6 @@ def test_classify_mode_publishes_image_classify(client: TestClient, broker: Conn
     [
         (None, 409, "upload_missing"),
         (b"%PDF-1.7 not an image at all", 415, "upload_not_image"),
-        (b"", 422, "upload_empty"),
     ],
 )
 def test_bad_uploads_are_refused_and_nothing_is_queued(
@@ -104,22 +108,65 @@ def test_bad_uploads_are_refused_and_nothing_is_queued(
     assert client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
 
 
-def test_oversized_upload_is_refused(
-    settings: Settings, broker: Connection, auth_headers: dict[str, str]
-) -> None:
-    small = settings.model_copy(update={"upload_max_bytes": 1000})
+def store_directly(settings: Settings, job: dict, data: bytes) -> None:
+    """Write the job's object past the upload policy (as only the bucket's owner can)."""
+    storage.s3_client(settings).put_object(
+        Bucket=settings.s3_bucket, Key=job["upload"]["fields"]["key"], Body=data
+    )
+
+
+@pytest.fixture
+def small_client(settings: Settings, auth_headers: dict[str, str]) -> Iterator[TestClient]:
+    """The gateway with uploads limited to 1000 bytes."""
     from reference.common.settings import get_settings
 
+    small = settings.model_copy(update={"upload_max_bytes": 1000})
     app.dependency_overrides[get_settings] = lambda: small
     try:
         with TestClient(app, headers=auth_headers) as client:
-            job = start(client)
-            assert job["upload"]["max_bytes"] == 1000
-            put_photo(job, photo())
-            answer = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+            yield client
     finally:
         app.dependency_overrides.clear()
-    assert answer.status_code == 413 and answer.json()["code"] == "upload_too_large"
+
+
+def test_s3_refuses_an_upload_over_the_limit(small_client: TestClient, broker: Connection) -> None:
+    job = start(small_client)
+    assert job["upload"]["max_bytes"] == 1000
+    refused = put_photo(job, b"\xff\xd8\xff" + b"x" * 998)  # 1001 bytes
+    assert refused.status_code == 400 and "EntityTooLarge" in refused.text
+    answer = small_client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert answer.status_code == 409 and answer.json()["code"] == "upload_missing"
+    # Just below the limit, the same upload goes through.
+    assert put_photo(job, b"\xff\xd8\xff" + b"x" * 997).status_code == 204
+    assert small_client.post(f"/api/v1/waste/upload-complete/{job['job_id']}").status_code == 202
+    wait_for(lambda: ai_depth(broker) == 1, timeout=10, describe="one message in q.ai")
+
+
+def test_s3_refuses_another_content_type_and_an_empty_file(client: TestClient) -> None:
+    job = start(client)
+    other = put_photo(job, photo(), content_type="text/html")
+    assert other.status_code == 403 and "AccessDenied" in other.text
+    assert put_photo(job, b"").status_code == 400  # EntityTooSmall: the range starts at 1
+    answer = client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert answer.status_code == 409 and answer.json()["code"] == "upload_missing"
+
+
+@pytest.mark.parametrize(
+    ("size", "status", "code"), [(1001, 413, "upload_too_large"), (0, 422, "upload_empty")]
+)
+def test_upload_complete_checks_the_size_itself(
+    small_client: TestClient,
+    settings: Settings,
+    broker: Connection,
+    size: int,
+    status: int,
+    code: str,
+) -> None:
+    # Objects the policy did not bound (written by the bucket's owner) are still checked.
+    job = start(small_client)
+    store_directly(settings, job, (b"\xff\xd8\xff" + b"x" * size)[:size])
+    answer = small_client.post(f"/api/v1/waste/upload-complete/{job['job_id']}")
+    assert answer.status_code == status and answer.json()["code"] == code
     assert ai_depth(broker) == 0
 
 
