@@ -41,6 +41,12 @@ class ServerUrls:
             settings.broker_management_url,
         )
 
+    @classmethod
+    def from_environment(cls) -> ServerUrls:
+        """The servers ``WASTECOACH_*_URL`` name (the defaults on 127.0.0.1 without them); the
+        harness runs development stacks, so it says so rather than needing the variable."""
+        return cls.from_settings(Settings(environment="development"))
+
 
 def management_api(broker_url: str, management_url: str = "") -> str:
     """The management API's base (``.../api``): ``management_url`` if set, else the broker's
@@ -63,12 +69,6 @@ def check_management(urls: ServerUrls) -> None:
             "enable it (rabbitmq-plugins enable rabbitmq_management) or set "
             "WASTECOACH_BROKER_MANAGEMENT_URL"
         ) from None
-
-    @classmethod
-    def from_environment(cls) -> ServerUrls:
-        """The servers ``WASTECOACH_*_URL`` name (the defaults on 127.0.0.1 without them); the
-        harness runs development stacks, so it says so rather than needing the variable."""
-        return cls.from_settings(Settings(environment="development"))
 
 
 def _libpq(url: str) -> str:
