@@ -28,7 +28,9 @@ from harness.collect.redis_stats import RedisSampler
 from harness.collect.resources import ResourceSampler, Watched
 from harness.collect.sampler import Sampler
 from harness.collect.series import Series, point
+from harness.fault_timeline import FaultError, FaultTimeline
 from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation
+from harness.providers.select import SelectMode
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.rundata import (
@@ -43,8 +45,11 @@ from harness.report.rundata import (
 )
 from harness.sandbox import ServerUrls
 from harness.scenario import Scenario, load_scenario, toml_writer
+from harness.scenario.faults import RESTARTS, proxied_servers
+from harness.scenario.faults import owned_servers as owned_by_faults
+from harness.servers import RunServers, ServersError
 from harness.settle import settle_open_jobs
-from harness.stack import LocalStack, StackOptions
+from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 from harness.stats import percentile
 from reference.common import topology
 from reference.common.settings import Settings
@@ -65,9 +70,6 @@ def _tier(process: str) -> str:
 # plus half a second per Locust process.
 LOAD_START_GRACE = 6.0
 
-# Collection points loaded into the local stack, as many as the seed's sample city.
-LOCATION_POINTS = 3000
-
 
 class HarnessError(RuntimeError):
     """The harness could not run the scenario (exit code 2); the message says why."""
@@ -79,7 +81,9 @@ class RunOptions:
     target: str | None = None  # a deployed stack's base URL; None brings a local stack up
     reports_dir: Path = Path("reports")
     processes: int | None = None
-    servers: ServerUrls = field(default_factory=lambda: ServerUrls.from_settings(Settings()))
+    # How the local stack gets its servers (``--servers``; harness.servers), or the URLs of
+    # servers already running to use as they are.
+    servers: SelectMode | ServerUrls = "auto"
     # For tests that break the system on purpose: settings of the stack's services and workers,
     # and extra arguments per worker (e.g. {"ai": ("--queues=q.ai,q.batch",)}).
     stack_settings: dict[str, object] = field(default_factory=dict)
@@ -125,7 +129,9 @@ def _effective_scenario(scenario: Scenario, options: RunOptions, run_dir: Path) 
     return path
 
 
-def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> StackOptions:
+def _stack_options(
+    scenario: Scenario, options: RunOptions, run_dir: Path, servers: ServerUrls
+) -> StackOptions:
     openai_config = run_dir / "openai-mock.json"
     openai_config.write_text(scenario.fakes.openai.model_dump_json(indent=2))
     settings: dict[str, object] = {}
@@ -135,7 +141,7 @@ def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> St
     kakao_config = run_dir / "kakao-fake.json"
     kakao_config.write_text(scenario.fakes.kakao.model_dump_json(indent=2))
     return StackOptions(
-        servers=options.servers,
+        servers=servers,
         run_dir=run_dir,
         workers=options.workers,
         worker_replicas={w.name: w.replicas for w in topology.WORKERS}
@@ -145,7 +151,8 @@ def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> St
         kakao_args=("--config", str(kakao_config)),
         settings_overrides={**settings, **options.stack_settings},
         worker_args=dict(options.worker_args),
-        location_points=LOCATION_POINTS,
+        location_points=SEED_LOCATION_POINTS,
+        proxied=tuple(sorted(proxied_servers(scenario.faults))),
     )
 
 
@@ -344,6 +351,24 @@ def _gate_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
     return rows
 
 
+def _check_fault_servers(scenario: Scenario, options: RunOptions) -> None:
+    """Refuse, before anything starts, faults this run cannot carry out (the field named)."""
+    for index, fault in enumerate(scenario.faults):
+        where = f"faults[{index}] ({fault.label})"
+        if options.target is not None:
+            raise HarnessError(f"{where}: faults act on a local stack; drop --target")
+        needs = owned_by_faults((fault,))
+        if needs and (isinstance(options.servers, ServerUrls) or options.servers == "running"):
+            raise HarnessError(
+                f"{where}: it needs {', '.join(sorted(needs))} owned by the run, and this run "
+                "uses running servers; use --servers auto, ephemeral or container"
+            )
+        if fault.kind in RESTARTS and options.servers == "container":
+            raise HarnessError(
+                f"{where}: restarts act on ephemeral servers only; use --servers auto or ephemeral"
+            )
+
+
 def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     """Run one scenario end to end; raises ``HarnessError`` when the harness cannot."""
     from harness.sandbox import ServerUnreachable
@@ -361,6 +386,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             raise HarnessError(f"--upload-rewrite {exc}") from None
     if options.faults and options.target is not None:
         raise HarnessError("faults are injected into a local stack; drop --target or --fault")
+    _check_fault_servers(scenario, options)
     try:
         injected = [faults.fault(name) for name in options.faults]
     except KeyError as exc:
@@ -373,12 +399,30 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     scenario = load_scenario(scenario_path)
     series = Series()
     stack: LocalStack | None = None
+    servers: RunServers | None = None
+    timeline: FaultTimeline | None = None
     notes: list[str] = []
     closing = contextlib.ExitStack()
+    owned_servers = contextlib.ExitStack()
+    server_modes: dict[str, str] = {}
     try:
         if options.target is None:
+            if isinstance(options.servers, ServerUrls):
+                urls = options.servers
+                server_modes = dict.fromkeys(("postgres", "redis", "rabbitmq"), "running")
+            else:
+                progress(f"getting servers ({options.servers})...")
+                try:
+                    must_own = owned_by_faults(scenario.faults)
+                    servers = owned_servers.enter_context(
+                        RunServers(options.servers, owned=must_own)  # type: ignore[arg-type]
+                    )
+                except ServersError as exc:
+                    raise HarnessError(str(exc)) from None
+                urls = servers.urls()
+                server_modes = dict(servers.modes())
             progress(f"bringing the stack up for {scenario.name}...")
-            stack = LocalStack(_stack_options(scenario, options, run_dir))
+            stack = LocalStack(_stack_options(scenario, options, run_dir, urls))
             try:
                 stack.start()
             except (StackError, ServerUnreachable) as exc:
@@ -391,7 +435,9 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         samplers: dict[str, Any] = {}
         flood = None
         if stack is not None and stack.settings is not None:
-            samplers["rabbitmq"] = RabbitSampler(stack.settings.broker_url)
+            samplers["rabbitmq"] = RabbitSampler(
+                stack.settings.broker_url, api=stack.options.servers.management_api
+            )
             samplers["redis"] = RedisSampler(stack.settings.redis_url)
             samplers["metrics"] = PrometheusSampler(stack.metrics_urls)
             samplers["resources"] = ResourceSampler(
@@ -412,6 +458,17 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         started = time.time() + LOAD_START_GRACE + 0.5 * processes
         if flood is not None:
             flood.start(started)
+        if stack is not None and scenario.faults:
+            try:
+                timeline = FaultTimeline(
+                    scenario.faults,
+                    stack=stack,
+                    servers=servers,
+                    time_scale=scenario.load.time_scale,
+                    progress=progress,
+                ).start(started)
+            except FaultError as exc:
+                raise HarnessError(str(exc)) from None
         try:
             with contextlib.ExitStack() as active:
                 for inject, name in zip(injected, options.faults, strict=True):
@@ -420,9 +477,14 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
                     active.enter_context(inject(stack))
                 _run_load(options, scenario_path, base_url, run_dir, progress, started)
         finally:
+            if timeline is not None:
+                timeline.stop()
             if flood is not None:
                 flood.stop()
             sampler.stop()
+        if timeline is not None and timeline.errors():
+            assert stack is not None
+            raise HarnessError("; ".join(timeline.errors()) + f"\n{stack.logs_digest()}")
         ended = time.time()
         started, ended = _load_window(run_dir, started, ended)
         notes += [f"collector {name} failed: {error}" for name, error in sampler.errors.items()]
@@ -447,6 +509,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
                 "users_override": options.users,
             },
             "target": base_url if options.target else f"local stack ({base_url})",
+            "servers": server_modes,
             "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
             "duration_seconds": ended - started,
             "warmup_seconds": scenario.warmup,
@@ -456,6 +519,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             "gates": _gate_rows(evaluation),
             "stack_startup_seconds": stack.startup_seconds if stack else {},
             "faults": list(options.faults),
+            "fault_windows": [w.to_dict() for w in timeline.windows] if timeline else [],
             "stack_overrides": {
                 "settings": {k: str(v) for k, v in options.stack_settings.items()},
                 "worker_args": {k: list(v) for k, v in options.worker_args.items()},
@@ -471,8 +535,11 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         return RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
     finally:
         closing.close()
-        if stack is not None:
-            stack.stop()
+        try:
+            if stack is not None:
+                stack.stop()
+        finally:
+            owned_servers.close()
 
 
 __all__ = ["EXIT_HARNESS_ERROR", "HarnessError", "RunOptions", "RunResult", "run"]

@@ -23,15 +23,24 @@ class ServerUnreachable(RuntimeError):
 
 @dataclass(frozen=True)
 class ServerUrls:
-    """Where the shared servers are (admin-capable URLs)."""
+    """Where the servers are (admin-capable URLs); ``management_url`` is RabbitMQ's management
+    API (empty: port 15672 on the broker's host)."""
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    management_url: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerUrls:
         return cls(settings.database_url, settings.redis_url, settings.broker_url)
+
+    @property
+    def management_api(self) -> str:
+        """The management API's ``.../api`` base URL."""
+        if self.management_url:
+            return f"{self.management_url.rstrip('/')}/api"
+        return f"http://{urlsplit(self.broker_url).hostname or '127.0.0.1'}:15672/api"
 
 
 def _libpq(url: str) -> str:
@@ -77,11 +86,11 @@ class VhostAdmin:
     """Creates and deletes RabbitMQ vhosts: the management API if it answers, else rabbitmqctl
     (only for a broker on this machine)."""
 
-    def __init__(self, broker_url: str) -> None:
+    def __init__(self, broker_url: str, api: str) -> None:
         parts = urlsplit(broker_url)
         self.host = parts.hostname or "127.0.0.1"
         self.auth = (parts.username or "guest", parts.password or "guest")
-        self.api = f"http://{self.host}:15672/api"
+        self.api = api
 
     def _api_answers(self) -> bool:
         try:
@@ -139,7 +148,7 @@ class Sandbox:
             with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.name}"')
             self.database_url = _with_path(self.servers.database_url, f"/{self.name}")
-            VhostAdmin(self.servers.broker_url).create(self.name)
+            VhostAdmin(self.servers.broker_url, self.servers.management_api).create(self.name)
             self.broker_url = _with_path(self.servers.broker_url, f"/{quote(self.name, safe='')}")
         except BaseException:
             self.close()
@@ -152,7 +161,7 @@ class Sandbox:
         dispose_engine(self.database_url)  # this process's pooled connections go first
         with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        VhostAdmin(self.servers.broker_url).delete(self.name)
+        VhostAdmin(self.servers.broker_url, self.servers.management_api).delete(self.name)
         client = redis.Redis.from_url(self.servers.redis_url)
         keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=1000))
         for start in range(0, len(keys), 500):

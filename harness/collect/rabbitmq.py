@@ -12,10 +12,13 @@ from reference.common import topology
 
 
 class RabbitSampler:
-    def __init__(self, broker_url: str, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, broker_url: str, client: httpx.Client | None = None, *, api: str | None = None
+    ) -> None:
         parts = urlsplit(broker_url)
         self.vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        self.api = f"http://{parts.hostname or '127.0.0.1'}:15672/api"
+        # The management API (``http://HOST:PORT/api``); default: port 15672 on the broker's host.
+        self.api = api or f"http://{parts.hostname or '127.0.0.1'}:15672/api"
         self.http = client or httpx.Client(
             auth=(unquote(parts.username or "guest"), unquote(parts.password or "guest")),
             timeout=5,

@@ -29,6 +29,8 @@ TEMPLATE = """<!doctype html>
 <h1>{{ s.scenario.name }} <span class="badge {{ s.verdict }}">{{ s.verdict }}</span></h1>
 <p>{{ s.scenario.description }}</p>
 <p>Run <code>{{ s.run_id }}</code> · target <code>{{ s.target }}</code> ·
+ {% if s.servers %}servers {% for kind, mode in s.servers.items() %}<code>{{ kind }}
+ {{ mode }}</code> {% endfor %}·{% endif %}
  {{ s.started_at }} · {{ "%.0f" | format(s.duration_seconds) }} s
  {% if s.warmup_seconds %}(first {{ "%.0f" | format(s.warmup_seconds) }} s excluded
  from gates){% endif %}</p>

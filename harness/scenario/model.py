@@ -20,6 +20,7 @@ from harness.measurements import Samples
 from harness.mocks.catalog import ITEMS, VARIANTS
 from harness.mocks.openai_config import MockOpenAIConfig, Rate, UniformLatency
 from harness.scenario.durations import Distribution, Seconds
+from harness.scenario.faults import Fault, check_timeline
 from harness.scenario.scaled import ScaledScenario
 
 CATALOG_SIZE = len(ITEMS)
@@ -220,6 +221,7 @@ class Scenario(_Model):
     images: Images = Field(default_factory=Images)
     fakes: Fakes = Field(default_factory=Fakes)
     background: Background = Field(default_factory=Background)
+    faults: tuple[Fault, ...] = ()
     gates: tuple[Gate, ...] = Field(min_length=1)
 
     @field_validator("name")
@@ -239,6 +241,11 @@ class Scenario(_Model):
                 ("background", "batch", "start"),
                 f"must be before the end of the stages ({self.load.nominal_duration:g} s)",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _faults_within_run(self) -> Self:
+        check_timeline(self.faults, self.load.nominal_duration)
         return self
 
     @property

@@ -117,3 +117,16 @@ def test_kind_without_the_kind_binary_says_what_is_missing(
     result = runner.invoke(app, ["kind", "smoke"])
     assert result.exit_code == 2
     assert "kind is not installed" in result.output
+
+
+def test_an_unknown_servers_mode_is_refused_with_one_line() -> None:
+    result = runner.invoke(app, ["run", "smoke", "--servers", "docker"])
+    assert result.exit_code == 2
+    assert "--servers 'docker'" in result.output and "ephemeral" in result.output
+
+
+def test_the_servers_variable_is_read_like_the_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASTECOACH_SERVERS", "nowhere")
+    result = runner.invoke(app, ["up"])
+    assert result.exit_code == 2
+    assert "'nowhere'" in result.output
