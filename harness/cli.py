@@ -297,11 +297,39 @@ def _print_summary(summary: dict[str, object], run_dir: Path) -> None:
             str(row.get("samples", "")),
         )
     console.print(gates)
+    _print_faults(summary)
     for note in summary.get("notes") or []:  # type: ignore[union-attr]
         console.print(f"[yellow]note:[/yellow] {note}")
     verdict = str(summary.get("verdict"))
     shown = f"[{colours.get(verdict, 'white')}]{verdict}[/]"
     console.print(f"verdict: {shown}   report: {run_dir / 'report.html'}")
+
+
+def _print_faults(summary: dict[str, object]) -> None:
+    outcomes = summary.get("fault_outcomes") or []
+    assert isinstance(outcomes, list)
+    if not outcomes:
+        return
+    table = Table(title="faults")
+    for column in ("fault", "p95 before / during / after ms", "recovery s", "lost", "failed",
+                   "answered twice"):  # fmt: skip
+        table.add_column(column)
+
+    def p95(phase: dict[str, object] | None) -> str:
+        value = phase.get("p95_ms") if phase else None
+        return "-" if value is None else f"{value:.0f}"
+
+    for o in outcomes:
+        recovered = o.get("recovery_seconds")
+        table.add_row(
+            str(o.get("label")),
+            f"{p95(o.get('before'))} / {p95(o.get('during'))} / {p95(o.get('after'))}",
+            "never" if recovered is None else f"{recovered:.1f}",
+            str(o.get("lost")),
+            str(o.get("failed")),
+            str(o.get("answered_twice")),
+        )
+    console.print(table)
 
 
 @app.command()

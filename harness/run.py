@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from harness import faults, observations
+from harness import faults, observations, recovery
 from harness.collect.prometheus import PrometheusSampler
 from harness.collect.rabbitmq import RabbitSampler
 from harness.collect.redis_stats import RedisSampler
@@ -48,7 +48,7 @@ from harness.scenario import Scenario, load_scenario, toml_writer
 from harness.scenario.faults import RESTARTS, proxied_servers
 from harness.scenario.faults import owned_servers as owned_by_faults
 from harness.servers import RunServers, ServersError
-from harness.settle import settle_open_jobs
+from harness.settle import finish_times, settle_open_jobs
 from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 from harness.stats import percentile
 from reference.common import topology
@@ -67,8 +67,10 @@ def _tier(process: str) -> str:
 
 
 # Seconds from launching the load generator to its t=0 (its imports and Locust's start-up),
-# plus half a second per Locust process.
-LOAD_START_GRACE = 6.0
+# plus half a second per Locust process. 6 s was too short on a busy machine (load average 19
+# on two cores: `python -m loadtests --help` alone took 8 s, and the load generator refused
+# --start-at), so the stack waits a little longer before the load on a quiet one.
+LOAD_START_GRACE = 20.0
 
 
 class HarnessError(RuntimeError):
@@ -498,6 +500,18 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             notes += settle_notes
             write_events(run_dir / EVENTS, events)
         samples = observations.build(events, requests, series, start=started, end=ended)
+        outcomes: list[recovery.FaultOutcome] = []
+        if timeline is not None and stack is not None:
+            twice = recovery.answered_twice(events, finish_times(events, stack))
+            outcomes = recovery.judge_faults(
+                [w.to_dict() for w in timeline.windows],
+                events,
+                series,
+                twice=twice,
+                time_scale=scenario.load.time_scale,
+                run_end=ended,
+            )
+            recovery.add_observations(samples, outcomes, events, twice=twice)
         evaluation = scenario.evaluate(samples)
         series.write_csv(run_dir / SERIES)
         summary = {
@@ -520,6 +534,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             "stack_startup_seconds": stack.startup_seconds if stack else {},
             "faults": list(options.faults),
             "fault_windows": [w.to_dict() for w in timeline.windows] if timeline else [],
+            "fault_outcomes": [o.to_dict() for o in outcomes],
             "stack_overrides": {
                 "settings": {k: str(v) for k, v in options.stack_settings.items()},
                 "worker_args": {k: list(v) for k, v in options.worker_args.items()},

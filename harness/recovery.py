@@ -1,0 +1,272 @@
+"""What a fault run measures, per fault (Chaos Toolkit's steady-state hypothesis, checked
+before, during and after each fault):
+
+- ``before`` / ``during`` / ``after``: processing p95, jobs, failed and lost for the scans that
+  started in the sliding window before the fault, inside it, and once it had recovered;
+- recovery time: from the end of the fault until the processing p95 over a sliding window and
+  the queue depths are back at their steady level (what the window before the fault showed,
+  with :data:`P95_TOLERANCE` and :data:`DEPTH_SLACK`); ``None`` when they never were;
+- jobs lost, failed and answered twice among the jobs the fault touched (in flight during the
+  fault or accepted within :data:`INFLUENCE_SECONDS` after it).
+
+A job *answered twice* is one whose stored answer changed after the app had it: the database's
+``finished_at`` is later than when the user saw the result (a redelivery that ran the job
+again and wrote a second answer). A second answer written before the user looked is not seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.collect.series import Series
+from harness.measurements import Samples
+from harness.stats import percentile
+
+#: The sliding window of the steady-state checks, in real seconds at ``time_scale`` 1.
+WINDOW_SECONDS = 10.0
+#: Processing p95 counts as back when within this factor of the level before the fault ...
+P95_TOLERANCE = 1.5
+#: ... and queue depths when at most this many messages above their level before it.
+DEPTH_SLACK = 2.0
+#: A job accepted this long after a fault ended still counts as touched by it.
+INFLUENCE_SECONDS = 30.0
+#: Fewest finished scans a window needs to say anything about a p95.
+MIN_WINDOW_JOBS = 3
+#: Queues whose depth must come back (q.dlq keeps what failed; q.batch is background).
+STEADY_QUEUES = ("q.ai", "q.api")
+#: Seconds of slack between the database's clock and the user's view of a finished job.
+ANSWER_SLACK = 1.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """The steady-state probe over one stretch of the timeline."""
+
+    start: float
+    end: float
+    jobs: int
+    failed: int
+    lost: int
+    p95_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FaultOutcome:
+    """One fault as the system lived it."""
+
+    label: str
+    kind: str
+    started: float
+    ended: float
+    before: Phase
+    during: Phase
+    after: Phase | None
+    recovery_seconds: float | None
+    lost: int
+    failed: int
+    answered_twice: int
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["recovered"] = self.recovery_seconds is not None
+        return data
+
+
+def seen_at(event: Mapping[str, Any]) -> float | None:
+    """When the user had the scan's outcome (epoch seconds), from its scheduled start."""
+    scheduled, took = event.get("scheduled_at"), event.get("end_to_end_ms")
+    if scheduled is None or took is None:
+        return None
+    return float(scheduled) + float(took) / 1000.0
+
+
+def _span(event: Mapping[str, Any]) -> tuple[float, float]:
+    start = float(event.get("started_at") or event.get("scheduled_at") or 0.0)
+    return start, seen_at(event) or start
+
+
+def _accepted(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [e for e in events if e.get("accepted")]
+
+
+def _lost(event: Mapping[str, Any]) -> bool:
+    return event.get("status") not in ("done", "failed")
+
+
+def phase(events: Sequence[Mapping[str, Any]], start: float, end: float) -> Phase:
+    """The probe over the accepted scans that started in ``[start, end)``."""
+    inside = [e for e in _accepted(events) if start <= _span(e)[0] < end]
+    times = [
+        float(e["processing_ms"])
+        for e in inside
+        if e.get("status") == "done" and e.get("processing_ms") is not None
+    ]
+    return Phase(
+        start=start,
+        end=end,
+        jobs=len(inside),
+        failed=sum(e.get("status") == "failed" for e in inside),
+        lost=sum(_lost(e) for e in inside),
+        p95_ms=percentile(times, 95) if len(times) >= MIN_WINDOW_JOBS else None,
+    )
+
+
+def _depths(series: Series, start: float, end: float) -> list[float]:
+    return [
+        p.value
+        for p in series.select("queue_depth")
+        if p.tag("queue") in STEADY_QUEUES and start <= p.ts < end
+    ]
+
+
+def recovery_seconds(
+    events: Sequence[Mapping[str, Any]],
+    series: Series,
+    *,
+    fault_end: float,
+    before: Phase,
+    baseline_p95: float | None,
+    window: float,
+    run_end: float,
+    step: float = 0.5,
+) -> float | None:
+    """Seconds from ``fault_end`` to the first moment whose following ``window`` has the
+    processing p95 and the queue depths back at the steady level; ``None`` if none has."""
+    level = before.p95_ms if before.p95_ms is not None else baseline_p95
+    if level is None:
+        return None
+    steady_depth = max(_depths(series, before.start, before.end), default=0.0) + DEPTH_SLACK
+    t = fault_end
+    while t + window <= run_end + 1e-9:
+        probe = phase(events, t, t + window)
+        depths = _depths(series, t, t + window)
+        if (
+            probe.p95_ms is not None
+            and probe.p95_ms <= level * P95_TOLERANCE
+            and probe.lost == 0
+            and depths
+            and max(depths) <= steady_depth
+        ):
+            return t - fault_end
+        t += step
+    return None
+
+
+def touched(event: Mapping[str, Any], started: float, ended: float) -> bool:
+    """Whether a job was in flight during the fault or accepted soon after it."""
+    begin, finish = _span(event)
+    if _lost(event):
+        finish = float("inf")  # a lost job was in flight until the end
+    return begin <= ended + INFLUENCE_SECONDS and finish >= started
+
+
+def judge_faults(
+    windows: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    series: Series,
+    *,
+    twice: set[str],
+    time_scale: float,
+    run_end: float,
+) -> list[FaultOutcome]:
+    """One outcome per fault that began and ended (``windows``: the timeline's, as dicts)."""
+    window = max(3.0, WINDOW_SECONDS * time_scale)
+    played = [w for w in windows if w.get("started") and w.get("ended")]
+    quiet = [
+        e
+        for e in events
+        if not any(touched(e, float(w["started"]), float(w["ended"])) for w in played)
+    ]
+    baseline = phase(quiet, float("-inf"), float("inf")).p95_ms
+    outcomes = []
+    for w in played:
+        started, ended = float(w["started"]), float(w["ended"])
+        before = phase(events, started - window, started)
+        recovered = recovery_seconds(
+            events,
+            series,
+            fault_end=ended,
+            before=before,
+            baseline_p95=baseline,
+            window=window,
+            run_end=run_end,
+        )
+        after = None
+        if recovered is not None:
+            after = phase(events, ended + recovered, ended + recovered + window)
+        hit = [e for e in _accepted(events) if touched(e, started, ended)]
+        outcomes.append(
+            FaultOutcome(
+                label=str(w["label"]),
+                kind=str(w["kind"]),
+                started=started,
+                ended=ended,
+                before=before,
+                during=phase(events, started, ended),
+                after=after,
+                recovery_seconds=recovered,
+                lost=sum(_lost(e) for e in hit),
+                failed=sum(e.get("status") == "failed" for e in hit),
+                answered_twice=sum(str(e.get("job_id")) in twice for e in hit),
+            )
+        )
+    return outcomes
+
+
+def answered_twice(
+    events: Iterable[Mapping[str, Any]], finished: Mapping[str, float | None]
+) -> set[str]:
+    """Jobs the user saw done whose stored answer was written again afterwards.
+
+    ``finished`` maps job ids to the database's ``finished_at`` (epoch seconds).
+    """
+    twice = set()
+    for e in events:
+        job = str(e.get("job_id") or "")
+        seen = seen_at(e)
+        stored = finished.get(job)
+        if e.get("settled_late"):
+            continue  # the user never saw it end: there is no first answer to compare with
+        done = e.get("status") == "done" and seen is not None and stored is not None
+        if done and stored > seen + ANSWER_SLACK:  # type: ignore[operator]
+            twice.add(job)
+    return twice
+
+
+def add_observations(
+    samples: Samples,
+    outcomes: Sequence[FaultOutcome],
+    events: Sequence[Mapping[str, Any]],
+    *,
+    twice: set[str],
+) -> None:
+    """The fault gates' metrics (see :mod:`harness.measurements`)."""
+    for o in outcomes:
+        tags = {"fault": o.label}
+        samples.record_event("unrecovered_faults", o.recovery_seconds is None, t=o.ended, tags=tags)
+        if o.recovery_seconds is not None:
+            samples.record("recovery_time", o.recovery_seconds * 1000, t=o.ended, tags=tags)
+        if o.after is not None:
+            for e in _accepted(events):
+                begin = _span(e)[0]
+                if (
+                    o.after.start <= begin < o.after.end
+                    and e.get("status") == "done"
+                    and e.get("processing_ms") is not None
+                ):
+                    samples.record(
+                        "processing_after_fault", float(e["processing_ms"]), t=begin, tags=tags
+                    )
+    for e in _accepted(events):
+        begin = _span(e)[0]
+        if e.get("status") == "done":
+            samples.record_event("answered_twice", str(e.get("job_id")) in twice, t=begin)
+        if e.get("status") in ("done", "failed") and not any(
+            touched(e, o.started, o.ended) for o in outcomes
+        ):
+            samples.record_event("failed_outside_faults", e.get("status") == "failed", t=begin)
