@@ -191,8 +191,10 @@ class FaultTimeline:
             return
         try:
             self.progress(f"fault {window.label}: begins")
-            action.begin()
+            # The fault starts when acting on it starts (a server's shutdown is part of it) and
+            # ends when it is undone (a restarted server answers again).
             window.started = time.time()
+            action.begin()
             self.stop_event.wait(max(0.0, window.planned_end - time.time()))
             action.end()
             window.ended = time.time()
