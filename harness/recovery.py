@@ -1,13 +1,18 @@
 """What a fault run measures, per fault (Chaos Toolkit's steady-state hypothesis, checked
 before, during and after each fault):
 
-- ``before`` / ``during`` / ``after``: processing p95, jobs, failed and lost for the scans that
-  started in the sliding window before the fault, inside it, and once it had recovered;
-- recovery time: from the end of the fault until the processing p95 over a sliding window and
-  the queue depths are back at their steady level (what the window before the fault showed,
-  with :data:`P95_TOLERANCE` and :data:`DEPTH_SLACK`); ``None`` when they never were;
-- jobs lost, failed and answered twice among the jobs the fault touched (in flight during the
-  fault or accepted within :data:`INFLUENCE_SECONDS` after it).
+- ``before`` / ``during`` / ``after``: for the sliding window before the fault, the fault itself
+  and the window once it had recovered, the processing p95 of the scans that *finished* in it
+  (as a monitor's sliding-window percentile sees it: a backlog draining late counts), and the
+  jobs, failed and lost among the scans that *started* in it;
+- recovery time: from the end of the fault (a restarted server answering again) until the
+  processing p95 over a sliding window and the queue depths are back at their steady level
+  (what the window before the fault showed, with :data:`P95_TOLERANCE` and
+  :data:`DEPTH_SLACK`); ``None`` when they never were;
+- jobs lost, failed and answered twice among the jobs the fault owns. Each job belongs to at
+  most one fault: the last one that began before the job ended (and ended no more than
+  :data:`INFLUENCE_SECONDS` before the job began); a lost job, which never ended, to the first
+  fault it lived through.
 
 A job *answered twice* is one whose stored answer changed after the app had it: the database's
 ``finished_at`` is later than when the user saw the result (a redelivery that ran the job
@@ -99,12 +104,16 @@ def _lost(event: Mapping[str, Any]) -> bool:
 
 
 def phase(events: Sequence[Mapping[str, Any]], start: float, end: float) -> Phase:
-    """The probe over the accepted scans that started in ``[start, end)``."""
+    """The probe over ``[start, end)``: p95 of the scans that finished in it, counts of the
+    accepted scans that started in it."""
     inside = [e for e in _accepted(events) if start <= _span(e)[0] < end]
     times = [
         float(e["processing_ms"])
-        for e in inside
-        if e.get("status") == "done" and e.get("processing_ms") is not None
+        for e in _accepted(events)
+        if e.get("status") == "done"
+        and e.get("processing_ms") is not None
+        and not e.get("settled_late")
+        and start <= _span(e)[1] < end
     ]
     return Phase(
         start=start,
@@ -157,12 +166,22 @@ def recovery_seconds(
     return None
 
 
-def touched(event: Mapping[str, Any], started: float, ended: float) -> bool:
-    """Whether a job was in flight during the fault or accepted soon after it."""
+def owner(event: Mapping[str, Any], windows: Sequence[tuple[float, float]]) -> int | None:
+    """The index of the fault (``windows``: (started, ended), in time order) a job belongs to,
+    or ``None`` when no fault touched it."""
     begin, finish = _span(event)
     if _lost(event):
-        finish = float("inf")  # a lost job was in flight until the end
-    return begin <= ended + INFLUENCE_SECONDS and finish >= started
+        lived = [i for i, (_, ended) in enumerate(windows) if ended >= begin]
+        if lived:
+            return lived[0]
+        last = len(windows) - 1
+        return last if windows and begin <= windows[last][1] + INFLUENCE_SECONDS else None
+    candidates = [
+        i
+        for i, (started, ended) in enumerate(windows)
+        if started <= finish and begin <= ended + INFLUENCE_SECONDS
+    ]
+    return candidates[-1] if candidates else None
 
 
 def judge_faults(
@@ -176,16 +195,15 @@ def judge_faults(
 ) -> list[FaultOutcome]:
     """One outcome per fault that began and ended (``windows``: the timeline's, as dicts)."""
     window = max(3.0, WINDOW_SECONDS * time_scale)
-    played = [w for w in windows if w.get("started") and w.get("ended")]
-    quiet = [
-        e
-        for e in events
-        if not any(touched(e, float(w["started"]), float(w["ended"])) for w in played)
-    ]
-    baseline = phase(quiet, float("-inf"), float("inf")).p95_ms
+    played = sorted(
+        (w for w in windows if w.get("started") and w.get("ended")), key=lambda w: w["started"]
+    )
+    spans = [(float(w["started"]), float(w["ended"])) for w in played]
+    owners = [(e, owner(e, spans)) for e in _accepted(events)]
+    baseline = phase([e for e, o in owners if o is None], float("-inf"), float("inf")).p95_ms
     outcomes = []
-    for w in played:
-        started, ended = float(w["started"]), float(w["ended"])
+    for index, w in enumerate(played):
+        started, ended = spans[index]
         before = phase(events, started - window, started)
         recovered = recovery_seconds(
             events,
@@ -199,7 +217,7 @@ def judge_faults(
         after = None
         if recovered is not None:
             after = phase(events, ended + recovered, ended + recovered + window)
-        hit = [e for e in _accepted(events) if touched(e, started, ended)]
+        own = [e for e, o in owners if o == index]
         outcomes.append(
             FaultOutcome(
                 label=str(w["label"]),
@@ -210,9 +228,9 @@ def judge_faults(
                 during=phase(events, started, ended),
                 after=after,
                 recovery_seconds=recovered,
-                lost=sum(_lost(e) for e in hit),
-                failed=sum(e.get("status") == "failed" for e in hit),
-                answered_twice=sum(str(e.get("job_id")) in twice for e in hit),
+                lost=sum(_lost(e) for e in own),
+                failed=sum(e.get("status") == "failed" for e in own),
+                answered_twice=sum(str(e.get("job_id")) in twice for e in own),
             )
         )
     return outcomes
@@ -246,6 +264,7 @@ def add_observations(
     twice: set[str],
 ) -> None:
     """The fault gates' metrics (see :mod:`harness.measurements`)."""
+    spans = [(o.started, o.ended) for o in outcomes]
     for o in outcomes:
         tags = {"fault": o.label}
         samples.record_event("unrecovered_faults", o.recovery_seconds is None, t=o.ended, tags=tags)
@@ -253,20 +272,19 @@ def add_observations(
             samples.record("recovery_time", o.recovery_seconds * 1000, t=o.ended, tags=tags)
         if o.after is not None:
             for e in _accepted(events):
-                begin = _span(e)[0]
+                finish = _span(e)[1]
                 if (
-                    o.after.start <= begin < o.after.end
+                    o.after.start <= finish < o.after.end
                     and e.get("status") == "done"
                     and e.get("processing_ms") is not None
+                    and not e.get("settled_late")
                 ):
                     samples.record(
-                        "processing_after_fault", float(e["processing_ms"]), t=begin, tags=tags
+                        "processing_after_fault", float(e["processing_ms"]), t=finish, tags=tags
                     )
     for e in _accepted(events):
         begin = _span(e)[0]
         if e.get("status") == "done":
             samples.record_event("answered_twice", str(e.get("job_id")) in twice, t=begin)
-        if e.get("status") in ("done", "failed") and not any(
-            touched(e, o.started, o.ended) for o in outcomes
-        ):
+        if e.get("status") in ("done", "failed") and owner(e, spans) is None:
             samples.record_event("failed_outside_faults", e.get("status") == "failed", t=begin)

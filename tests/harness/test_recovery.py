@@ -61,8 +61,9 @@ def test_recovery_is_when_p95_and_queues_are_back() -> None:
     outcome = _judge(_timeline(slow_until=T0 + 48), _series(busy_until=T0 + 52))
     assert outcome.before.p95_ms == pytest.approx(400.0)
     assert outcome.during.p95_ms == pytest.approx(8000.0)
-    # The queue is the later of the two: back at 52 s, about 12 s after the fault ended.
-    assert outcome.recovery_seconds == pytest.approx(12.0, abs=1.0)  # depth sampled each 1 s
+    # The queue is back at 52 s; the p95 over the scans finishing in the window later: the last
+    # slow scan (started at 47.5 s, 8.1 s long) finishes at 55.6 s, 15.6 s after the fault.
+    assert outcome.recovery_seconds == pytest.approx(15.6, abs=1.0)  # 0.5 s steps, 1 s samples
     assert outcome.after is not None and outcome.after.p95_ms == pytest.approx(400.0)
     assert (outcome.lost, outcome.failed, outcome.answered_twice) == (0, 0, 0)
 
@@ -127,3 +128,15 @@ def test_the_fault_gates_fail_what_they_guard() -> None:
 def test_a_slow_recovery_fails_the_recovery_gate() -> None:
     verdicts = _fault_gates(_timeline(slow_until=T0 + 75), _series(busy_until=T0 + 45), set())
     assert verdicts["recovery_time"] is Verdict.FAIL
+
+
+def test_each_job_belongs_to_one_fault_at_most() -> None:
+    windows = [(T0 + 30, T0 + 40), (T0 + 70, T0 + 80)]
+    assert recovery.owner(_scan(T0 + 10), windows) is None  # long before either
+    assert recovery.owner(_scan(T0 + 35), windows) == 0
+    # Started 25 s after the first fault, ended during the second: the second's.
+    assert recovery.owner(_scan(T0 + 65, ms=6000), windows) == 1
+    # A lost job belongs to the first fault it lived through, not to every later one.
+    assert recovery.owner(_scan(T0 + 29, status="processing"), windows) == 0
+    assert recovery.owner(_scan(T0 + 60, status="processing"), windows) == 1
+    assert recovery.owner(_scan(T0 + 200, status="processing"), windows) is None

@@ -164,3 +164,26 @@ def test_a_restart_on_servers_the_run_does_not_own_is_refused_before_it_starts(
         with pytest.raises(HarnessError, match=r"faults\[0\] \(broker-restart\).*owned by the run"):
             run(RunOptions(scenario_path=scenario, reports_dir=tmp_path / "r", servers=servers))
     assert not (tmp_path / "r").exists()  # refused before the run folder was made
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_job_answered_again_after_the_user_had_it_fails_the_answered_twice_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in builds.environment("double_answer").items():
+        monkeypatch.setenv(key, value)
+    result = run(
+        RunOptions(
+            scenario_path=_scenario(tmp_path, WORKER_KILL, seconds=70),
+            reports_dir=tmp_path / "reports",
+            workers=("ai",),
+            seed_replicas=False,
+            drain_seconds=20.0,
+        )
+    )
+    verdicts = _verdicts(result)
+    assert verdicts["no job answered twice"] is Verdict.FAIL, result.summary["headline"]
+    assert verdicts["no job lost"] is Verdict.PASS  # the breakage is the second answer alone
+    assert result.exit_code == 1
