@@ -7,8 +7,9 @@ before, during and after each fault):
   jobs, failed and lost among the scans that *started* in it;
 - recovery time: from the end of the fault (a restarted server answering again) until the
   processing p95 over a sliding window and the queue depths are back at their steady level
-  (what the window before the fault showed, with :data:`P95_TOLERANCE` and
-  :data:`DEPTH_SLACK`); ``None`` when they never were;
+  (p95: the higher of the window before the fault and the run before its first fault, times
+  :data:`P95_TOLERANCE`; depths: the window before, plus :data:`DEPTH_SLACK`); ``None`` when
+  they never were;
 - jobs lost, failed and answered twice among the jobs the fault owns. Each job belongs to at
   most one fault: the last one that began before the job ended (and ended no more than
   :data:`INFLUENCE_SECONDS` before the job began); a lost job, which never ended, to the first
@@ -146,9 +147,12 @@ def recovery_seconds(
 ) -> float | None:
     """Seconds from ``fault_end`` to the first moment whose following ``window`` has the
     processing p95 and the queue depths back at the steady level; ``None`` if none has."""
-    level = before.p95_ms if before.p95_ms is not None else baseline_p95
-    if level is None:
+    # The steady level: what the window before the fault showed, or what the run showed before
+    # its first fault if that is higher (one quiet window is a noisy probe).
+    levels = [p for p in (before.p95_ms, baseline_p95) if p is not None]
+    if not levels:
         return None
+    level = max(levels)
     steady_depth = max(_depths(series, before.start, before.end), default=0.0) + DEPTH_SLACK
     t = fault_end
     while t + window <= run_end + 1e-9:
@@ -200,11 +204,17 @@ def judge_faults(
     )
     spans = [(float(w["started"]), float(w["ended"])) for w in played]
     owners = [(e, owner(e, spans)) for e in _accepted(events)]
-    baseline = phase([e for e, o in owners if o is None], float("-inf"), float("inf")).p95_ms
+    # The steady state before the experiment (Chaos Toolkit's hypothesis): scans finished
+    # before the first fault began.
+    first = spans[0][0] if spans else run_end
+    baseline = phase(events, float("-inf"), first).p95_ms
     outcomes = []
     for index, w in enumerate(played):
         started, ended = spans[index]
         before = phase(events, started - window, started)
+        # A window reaching into the next fault would measure that one: recovery is looked
+        # for until the next fault begins.
+        until = spans[index + 1][0] if index + 1 < len(spans) else run_end
         recovered = recovery_seconds(
             events,
             series,
@@ -212,7 +222,7 @@ def judge_faults(
             before=before,
             baseline_p95=baseline,
             window=window,
-            run_end=run_end,
+            run_end=until,
         )
         after = None
         if recovered is not None:

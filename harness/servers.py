@@ -76,13 +76,17 @@ class RunServers:
         kinds: tuple[Kind, ...] = get_args(Kind)
         try:
             given = {kind: self._provider(kind) for kind in kinds}
-            self._tier = StorageTier(self.mode, providers=given).start()
         except ProviderError as exc:
             if self.mode == "auto":
                 raise ServersError(
                     f"no servers for the run ({exc.message}); {THREE_WAYS}"
                 ) from None
             raise ServersError(f"--servers {self.mode}: {exc.message}") from None
+        try:
+            self._tier = StorageTier(self.mode, providers=given).start()
+        except ProviderError as exc:
+            # Chosen, but it did not come up: the server's own log says why.
+            raise ServersError(f"the run's servers did not start: {exc}") from None
         return self
 
     def stop(self) -> None:

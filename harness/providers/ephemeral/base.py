@@ -175,8 +175,12 @@ class EphemeralServer(Provider):
         runtime = self._runtime
         if runtime is None or runtime.process is None:
             raise ProviderError(f"ephemeral {self.spec.title} is not running; nothing to halt")
+        self._before_halt()
         stop_process(runtime.process, self.stop_signal, self.stop_timeout)
         runtime.process = None
+
+    def _before_halt(self) -> None:
+        """Work before a halt, so a restart keeps what a restarted server would keep."""
 
     def resume(self) -> None:
         """Start the halted server again on the same ports and data; a start-up timeout

@@ -40,7 +40,8 @@ log.file = false
 class EphemeralRabbitMQ(EphemeralServer):
     """A private RabbitMQ node on 127.0.0.1 with the default ``guest`` user, deleted on stop."""
 
-    default_startup_timeout = 60.0
+    # The management plugin makes a boot take longer; on a busy machine well over a minute.
+    default_startup_timeout = 120.0
     # A clean stop checkpoints message stores; give it time before SIGKILL.
     stop_timeout = 30.0
     extra_ports = 2  # Erlang distribution (RABBITMQ_DIST_PORT), then the management API
