@@ -195,9 +195,11 @@ def judge_faults(
     *,
     twice: set[str],
     time_scale: float,
+    steady_from: float,
     run_end: float,
 ) -> list[FaultOutcome]:
-    """One outcome per fault that began and ended (``windows``: the timeline's, as dicts)."""
+    """One outcome per fault that began and ended (``windows``: the timeline's, as dicts);
+    ``steady_from`` is the end of the warm-up (a cold cache is no steady state)."""
     window = max(3.0, WINDOW_SECONDS * time_scale)
     played = sorted(
         (w for w in windows if w.get("started") and w.get("ended")), key=lambda w: w["started"]
@@ -205,9 +207,9 @@ def judge_faults(
     spans = [(float(w["started"]), float(w["ended"])) for w in played]
     owners = [(e, owner(e, spans)) for e in _accepted(events)]
     # The steady state before the experiment (Chaos Toolkit's hypothesis): scans finished
-    # before the first fault began.
+    # after the warm-up and before the first fault began.
     first = spans[0][0] if spans else run_end
-    baseline = phase(events, float("-inf"), first).p95_ms
+    baseline = phase(events, steady_from, first).p95_ms
     outcomes = []
     for index, w in enumerate(played):
         started, ended = spans[index]

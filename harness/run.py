@@ -509,6 +509,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
                 series,
                 twice=twice,
                 time_scale=scenario.load.time_scale,
+                steady_from=started + scenario.warmup,
                 run_end=ended,
             )
             recovery.add_observations(samples, outcomes, events, twice=twice)

@@ -53,7 +53,13 @@ def _series(busy_until: float) -> Series:
 
 def _judge(events: list[dict], series: Series, twice: set[str] | None = None):
     return recovery.judge_faults(
-        [FAULT], events, series, twice=twice or set(), time_scale=1.0, run_end=T0 + 100
+        [FAULT],
+        events,
+        series,
+        twice=twice or set(),
+        time_scale=1.0,
+        steady_from=T0,
+        run_end=T0 + 100,
     )[0]
 
 
