@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Self, get_args
 
+import httpx
+
 from harness.providers import ProviderError, StorageTier
 from harness.providers.base import Kind, Mode, Provider
 from harness.providers.container import ContainerProvider
 from harness.providers.ephemeral.base import EphemeralServer
 from harness.providers.ephemeral.rabbitmq import EphemeralRabbitMQ
+from harness.providers.running import RunningProvider
 from harness.providers.select import MODES, SelectMode, choose, make
 from harness.sandbox import ServerUrls
 
@@ -41,6 +44,24 @@ def mode_from(value: str | None) -> SelectMode:
     if chosen not in MODES:
         raise ServersError(f"--servers {chosen!r}: choose one of {', '.join(MODES)}")
     return chosen  # type: ignore[return-value]
+
+
+def _management_problem(provider: RunningProvider) -> str | None:
+    """Why a running RabbitMQ's management API cannot serve the run (vhosts, queue
+    statistics), or ``None`` when it answers."""
+    api = ServerUrls(broker_url=provider.target).management_api
+    try:
+        answer = httpx.get(f"{api}/overview", auth=("guest", "guest"), timeout=3)
+    except httpx.HTTPError as exc:
+        reason = type(exc).__name__
+    else:
+        if answer.status_code == 200:
+            return None
+        reason = f"HTTP {answer.status_code}"
+    return (
+        f"RabbitMQ's management API at {api} does not answer ({reason}); enable it "
+        "(rabbitmq-plugins enable rabbitmq_management) or use --servers ephemeral"
+    )
 
 
 class RunServers:
@@ -69,7 +90,27 @@ class RunServers:
                     continue
                 return provider
             raise ProviderError(f"the run must own {kind}; tried " + " | ".join(found))
-        return choose(kind, self.mode)
+        provider = choose(kind, self.mode)
+        if kind == "rabbitmq" and isinstance(provider, RunningProvider):
+            problem = _management_problem(provider)
+            if problem and self.mode == "auto":
+                return self._owned("rabbitmq", problem)
+            if problem:
+                raise ProviderError(problem)
+        return provider
+
+    def _owned(self, kind: Kind, running_problem: str) -> Provider:
+        """An ephemeral (else container) server, after the running one proved unusable."""
+        found = [f"running: {running_problem}"]
+        for candidate in ("ephemeral", "container"):
+            provider = make(kind, candidate)
+            try:
+                provider.check_available()
+            except ProviderError as exc:
+                found.append(f"{candidate}: {exc.message}")
+                continue
+            return provider
+        raise ProviderError(f"no way to provide {kind}; tried " + " | ".join(found))
 
     def start(self) -> Self:
         """Choose and start every server; raises :class:`ServersError` (one line) on failure."""

@@ -78,3 +78,14 @@ def test_auto_under_ownership_skips_the_running_servers() -> None:
         assert servers.modes()["postgres"] == "running"  # the machine's own, which answer here
         with pytest.raises(ServersError, match="ephemeral"):
             servers.restartable("postgres")
+
+
+def test_a_running_broker_without_its_management_api_is_passed_over_by_auto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harness.servers as servers_module
+
+    monkeypatch.setattr(servers_module, "_management_problem", lambda provider: "no API")
+    assert RunServers("auto")._provider("rabbitmq").mode == "ephemeral"
+    with pytest.raises(ProviderError, match="no API"):
+        RunServers("running")._provider("rabbitmq")
