@@ -2,8 +2,10 @@
 ``nox -s tests``, ``nox -s lint``, ``nox -s demo``, ``nox -s up``, ``nox -s bench``,
 ``nox -s report -- reports/<run-id>``, ``nox -s compare -- BASELINE CANDIDATE``.
 
-The storage servers (PostgreSQL, Redis, RabbitMQ) must be running; every session isolates
-itself in its own database, vhost and Redis key prefix. Arguments after ``--`` go to the tool.
+The storage servers (PostgreSQL, Redis, RabbitMQ) are the running ones, else ephemeral servers
+from the installed binaries, else containers (``--servers``, ``WASTECOACH_SERVERS``); every
+session isolates itself in its own database, vhost and Redis key prefix. Arguments after ``--``
+go to the tool.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from rich.table import Table
 
 from harness.errors import HarnessError, as_harness_error
 from harness.report.rundata import RunData
-from harness.sandbox import ServerUrls
-from harness.stack import LocalStack, StackOptions
+from harness.servers import RunServers, mode_from
+from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 from reference.common.settings import Settings
 
 if TYPE_CHECKING:
@@ -104,20 +104,42 @@ def _run_dir(kind: str) -> Path:
     return REPORTS / f"{kind}-{stamp}"
 
 
-def _options(kind: str, latency: str, workers: tuple[str, ...] = ("ai",)) -> StackOptions:
+ServersOpt = Annotated[
+    str,
+    typer.Option(
+        "--servers",
+        envvar="WASTECOACH_SERVERS",
+        help="PostgreSQL, Redis and RabbitMQ: auto (running if they answer, else ephemeral "
+        "from installed binaries, else containers), running, ephemeral or container",
+    ),
+]
+
+
+def _options(kind: str, latency: str, **overrides: object) -> StackOptions:
+    fields: dict[str, object] = {"workers": ("ai",), **overrides}
     return StackOptions(
-        servers=ServerUrls.from_environment(),
         run_dir=_run_dir(kind),
-        workers=workers,
         openai_args=("--latency", latency),
+        **fields,  # type: ignore[arg-type]
     )
 
 
-def _start(options: StackOptions) -> LocalStack:
-    stack = LocalStack(options)
-    with console.status("bringing the stack up..."):
-        stack.start()
-    return stack
+@contextlib.contextmanager
+def _local_stack(options: StackOptions, servers: str) -> Iterator[LocalStack]:
+    """The servers (``--servers``) and the stack on them, both taken down on the way out."""
+    mode = mode_from(servers)
+    with contextlib.ExitStack() as owned:
+        with console.status(f"getting servers ({mode})..."):
+            run_servers = owned.enter_context(RunServers(mode))
+        stack = LocalStack(replace(options, servers=run_servers.urls()))
+        with console.status("bringing the stack up..."):
+            stack.start()
+        console.print(f"servers: {', '.join(f'{k} {m}' for k, m in run_servers.modes().items())}")
+        try:
+            yield stack
+        finally:
+            with console.status("taking the stack down..."):
+                stack.stop()
 
 
 def _print_urls(stack: LocalStack) -> None:
@@ -129,23 +151,46 @@ def _print_urls(stack: LocalStack) -> None:
 
 
 @_command()
-def up(latency: LatencyOpt = "uniform:2:5") -> None:
-    """Bring the stack up against the running servers, print its URLs, stop on Ctrl-C."""
-    stack = _start(_options("up", latency))
+def up(
+    latency: LatencyOpt = "uniform:2:5",
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="the gateway's port (default: a free one)")
+    ] = None,
+    servers: ServersOpt = "auto",
+) -> None:
+    """Bring up the stack the mobile app needs (every worker at the seed's replicas, beat, the
+    collection points), print its URLs and its health, stop on Ctrl-C."""
+    from reference.common import topology
+
+    options = _options(
+        "up",
+        latency,
+        workers=tuple(w.name for w in topology.WORKERS),
+        worker_replicas={w.name: w.replicas for w in topology.WORKERS},
+        beat=True,
+        location_points=SEED_LOCATION_POINTS,
+        gateway_port=port,
+    )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    try:
+    with _local_stack(options, servers) as stack:
         _print_urls(stack)
         console.print("press Ctrl-C to stop")
-        while not stopping.is_set():
-            if dead := stack.unexpected_deaths():
-                raise HarnessError("; ".join(dead), logs=stack.log_dir)
-            stopping.wait(1.0)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        with console.status("taking the stack down..."):
-            stack.stop()
+        reported: list[str] = []
+        try:
+            while not stopping.is_set():
+                problems = stack.health()
+                if problems != reported:
+                    for problem in problems:
+                        err.print(f"[yellow]unhealthy:[/yellow] {problem}")
+                    if reported and not problems:
+                        console.print("healthy again")
+                    reported = problems
+                if dead := stack.unexpected_deaths():
+                    raise HarnessError("; ".join(dead), logs=stack.log_dir)
+                stopping.wait(1.0)
+        except KeyboardInterrupt:
+            pass
     console.print("stack stopped, sandbox removed")
 
 
@@ -153,6 +198,7 @@ def up(latency: LatencyOpt = "uniform:2:5") -> None:
 def demo(
     latency: LatencyOpt = "uniform:2:5",
     item: Annotated[str, typer.Option(help="catalog item to photograph")] = "water_bottle",
+    servers: ServersOpt = "auto",
 ) -> None:
     """Analyse a sample photo through the whole flow twice (a cache miss, then a hit)."""
     from harness.auth_client import LoginError, dev_login
@@ -167,16 +213,14 @@ def demo(
         )
         raise typer.Exit(2) from None
     photo = catalog.render(photo_item, seed=int(time.time()))  # a fresh photo: first is a miss
-    stack = _start(_options("demo", latency))
-    try:
+    with _local_stack(_options("demo", latency), servers) as stack:
         _print_urls(stack)
-        with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
-            flows = [client.analyze_photo(photo, follow="poll") for _ in range(2)]
-    except (FlowError, LoginError, TimeoutError) as exc:
-        err.print(f"[red]failed:[/red] {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        stack.stop()
+        try:
+            with WasteClient(stack.base_url, token=dev_login(stack.base_url)) as client:
+                flows = [client.analyze_photo(photo, follow="poll") for _ in range(2)]
+        except (FlowError, LoginError, TimeoutError) as exc:
+            err.print(f"[red]failed:[/red] {exc}")
+            raise typer.Exit(1) from None
     table = Table(title=f"photo of {photo_item.name_en} ({len(photo)} bytes)")
     for column in (
         "run",
@@ -216,16 +260,14 @@ def bench(
     photos: Annotated[int, typer.Option(min=1, help="distinct photos (each run twice)")] = 30,
     concurrency: Annotated[int, typer.Option(min=1, help="flows in flight")] = 3,
     latency: LatencyOpt = "uniform:2:5",
+    servers: ServersOpt = "auto",
 ) -> None:
     """Benchmark the image path: processing time for misses and hits, and stack overhead."""
     from harness.bench import run_bench
 
     options = _options("bench", latency)
-    stack = _start(options)
-    try:
+    with _local_stack(options, servers) as stack:
         result = run_bench(stack.base_url, photos, concurrency)
-    finally:
-        stack.stop()
     report = result.report()
     report["latency"] = latency
     report["concurrency"] = concurrency
@@ -271,7 +313,11 @@ def _settings_overrides(pairs: list[str]) -> dict[str, object]:
 def _print_summary(summary: dict[str, object], run_dir: Path) -> None:
     headline = summary.get("headline") or {}
     assert isinstance(headline, dict)
-    numbers = Table(title=f"{summary.get('run_id')} ({summary.get('target')})", show_header=False)
+    servers = summary.get("servers") or {}
+    assert isinstance(servers, dict)
+    used = ", ".join(f"{kind} {mode}" for kind, mode in servers.items())
+    title = f"{summary.get('run_id')} ({summary.get('target')}" + (f"; {used})" if used else ")")
+    numbers = Table(title=title, show_header=False)
     for key, value in headline.items():
         numbers.add_row(str(key), str(value))
     console.print(numbers)
@@ -291,11 +337,39 @@ def _print_summary(summary: dict[str, object], run_dir: Path) -> None:
             str(row.get("samples", "")),
         )
     console.print(gates)
+    _print_faults(summary)
     for note in summary.get("notes") or []:  # type: ignore[union-attr]
         console.print(f"[yellow]note:[/yellow] {note}")
     verdict = str(summary.get("verdict"))
     shown = f"[{colours.get(verdict, 'white')}]{verdict}[/]"
     console.print(f"verdict: {shown}   report: {run_dir / 'report.html'}")
+
+
+def _print_faults(summary: dict[str, object]) -> None:
+    outcomes = summary.get("fault_outcomes") or []
+    assert isinstance(outcomes, list)
+    if not outcomes:
+        return
+    table = Table(title="faults")
+    for column in ("fault", "p95 before / during / after ms", "recovery s", "lost", "failed",
+                   "answered twice"):  # fmt: skip
+        table.add_column(column)
+
+    def p95(phase: dict[str, object] | None) -> str:
+        value = phase.get("p95_ms") if phase else None
+        return "-" if value is None else f"{value:.0f}"
+
+    for o in outcomes:
+        recovered = o.get("recovery_seconds")
+        table.add_row(
+            str(o.get("label")),
+            f"{p95(o.get('before'))} / {p95(o.get('during'))} / {p95(o.get('after'))}",
+            "never" if recovered is None else f"{recovered:.1f}",
+            str(o.get("lost")),
+            str(o.get("failed")),
+            str(o.get("answered_twice")),
+        )
+    console.print(table)
 
 
 @_command()
@@ -354,6 +428,7 @@ def run(
         str | None,
         typer.Option(help="with --target: publish the scenario's q.batch flood to this broker"),
     ] = None,
+    servers: ServersOpt = "auto",
 ) -> None:
     """Run a scenario, judge its gates, write reports/<run-id>/ (exit 0 pass, 1 fail, 2 harness)."""
     from harness.run import run as run_scenario
@@ -373,6 +448,7 @@ def run(
         fault=fault,
         drain=drain,
         inconclusive_ok=inconclusive_ok,
+        servers=servers,
     )
     options.prometheus, options.flood_broker = prometheus, flood_broker
     with _stop_on_sigterm():
@@ -394,6 +470,7 @@ def _run_options(
     fault: list[str] = [],  # noqa: B006 - never mutated
     drain: float,
     inconclusive_ok: bool = False,
+    servers: str = "auto",
 ) -> RunOptions:
     """The command line's run options, every part checked (a bad one: one line, exit 2)."""
     from harness.faults import FAULTS
@@ -418,7 +495,7 @@ def _run_options(
         processes=processes,
         users=users,
         upload_rewrites=tuple(upload_rewrite),
-        servers=ServerUrls.from_environment(),
+        servers=mode_from(servers),
         stack_settings=_settings_overrides(set_),
         worker_args=worker_args,
         faults=tuple(fault),
@@ -498,6 +575,7 @@ def capacity(
     drain: Annotated[
         float, typer.Option(min=0, help="seconds unfinished jobs get to end after the load")
     ] = 60.0,
+    servers: ServersOpt = "auto",
 ) -> None:
     """Find the largest user count whose gates pass, by bisection over real runs (exit 0 found,
     1 even --low fails, 2 harness)."""
@@ -520,6 +598,7 @@ def capacity(
         set_=set_,
         worker_arg=worker_arg,
         drain=drain,
+        servers=servers,
     )
     loaded = load_scenario(options.scenario_path)
     known = [g.title for g in loaded.gates]

@@ -283,8 +283,47 @@ _SPECS = (
             lambda tags: tiers.tier_budget(tags["tier"]).memory_bytes,
         ),
     ),
+    # The fault timeline's (harness.recovery): one per fault, tagged with its label.
+    MetricSpec(
+        "recovery_time", MetricKind.TREND, "ms",
+        "per fault that recovered: from its end until processing p95 over a sliding window "
+        "and the queue depths are back at their level before it",
+        "runner", {"fault": None},
+    ),
+    MetricSpec(
+        "unrecovered_faults", MetricKind.RATE, "ratio",
+        "one per fault: 1 when its steady state never came back before the run ended",
+        "runner", {"fault": None},
+    ),
+    MetricSpec(
+        "processing_after_fault", MetricKind.TREND, "ms",
+        "processing time of the scans started in the window after a fault recovered",
+        "runner", {"fault": None},
+    ),
+    MetricSpec(
+        "answered_twice", MetricKind.RATE, "ratio",
+        "one per job the user saw done: 1 when its stored answer was written again afterwards "
+        "(a redelivery ran it a second time)",
+        "runner",
+    ),
+    MetricSpec(
+        "failed_outside_faults", MetricKind.RATE, "ratio",
+        "one per ended job no fault touched (in flight during one, or accepted within 30 s "
+        "after): 1 when it failed",
+        "runner",
+    ),
 )  # fmt: skip
 METRICS: Mapping[str, MetricSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
+#: Metrics only a run with ``[[faults]]`` records (harness.recovery).
+FAULT_METRICS = frozenset(
+    {
+        "recovery_time",
+        "unrecovered_faults",
+        "processing_after_fault",
+        "answered_twice",
+        "failed_outside_faults",
+    }
+)
 
 
 def metric(name: str) -> MetricSpec:

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from harness import faults, observations
+from harness import faults, observations, recovery
 from harness.collect.prometheus import PrometheusSampler
 from harness.collect.rabbitmq import RabbitSampler
 from harness.collect.redis_stats import RedisSampler
@@ -31,9 +31,11 @@ from harness.collect.resources import ResourceSampler, Watched
 from harness.collect.sampler import Sampler
 from harness.collect.series import Series, point
 from harness.errors import CleanupError, HarnessError, as_harness_error
+from harness.fault_timeline import FaultError, FaultTimeline
 from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation, Verdict
 from harness.gates.evaluate import exit_code as exit_code_of
 from harness.measurements import Samples
+from harness.providers.select import SelectMode
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.rundata import (
@@ -50,8 +52,11 @@ from harness.report.rundata import (
 )
 from harness.sandbox import ServerUrls, check_management, check_servers
 from harness.scenario import Scenario, load_scenario, toml_writer
-from harness.settle import settle_open_jobs
-from harness.stack import LocalStack, StackOptions
+from harness.scenario.faults import RESTARTS, proxied_servers
+from harness.scenario.faults import owned_servers as owned_by_faults
+from harness.servers import RunServers, ServersError
+from harness.settle import finish_times, settle_open_jobs
+from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 from harness.stats import percentile
 from harness.watch import LoadWatch
 from loadtests.runner import PARTS as LOAD_PARTS
@@ -71,12 +76,10 @@ def _tier(process: str) -> str:
 
 
 # Seconds from launching the load generator to its t=0 (its imports and Locust's start-up),
-# plus half a second per Locust process (RunOptions.load_start_grace). 6 s was missed twice in a
-# row on a 2-core machine at load average 12 (gevent and Locust imports alone took longer).
-LOAD_START_GRACE = 15.0
-
-# Collection points loaded into the local stack, as many as the seed's sample city.
-LOCATION_POINTS = 3000
+# plus half a second per Locust process. 6 s was too short on a busy machine (load average 19
+# on two cores: `python -m loadtests --help` alone took 8 s, and the load generator refused
+# --start-at), so the stack waits a little longer before the load on a quiet one.
+LOAD_START_GRACE = 20.0
 
 
 @dataclass
@@ -85,7 +88,9 @@ class RunOptions:
     target: str | None = None  # a deployed stack's base URL; None brings a local stack up
     reports_dir: Path = Path("reports")
     processes: int | None = None
-    servers: ServerUrls = field(default_factory=lambda: ServerUrls.from_environment())
+    # How the local stack gets its servers (``--servers``; harness.servers), or the URLs of
+    # servers already running to use as they are.
+    servers: SelectMode | ServerUrls = "auto"
     # For tests that break the system on purpose: settings of the stack's services and workers,
     # and extra arguments per worker (e.g. {"ai": ("--queues=q.ai,q.batch",)}).
     stack_settings: dict[str, object] = field(default_factory=dict)
@@ -142,7 +147,9 @@ def _effective_scenario(scenario: Scenario, options: RunOptions, run_dir: Path) 
 RATE_LIMITS = ("limit_scans_per_minute", "limit_model_calls_per_day", "limit_logins_per_minute")
 
 
-def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> StackOptions:
+def _stack_options(
+    scenario: Scenario, options: RunOptions, run_dir: Path, servers: ServerUrls
+) -> StackOptions:
     openai_config = run_dir / "openai-mock.json"
     openai_config.write_text(scenario.fakes.openai.model_dump_json(indent=2))
     settings: dict[str, object] = {}
@@ -158,7 +165,7 @@ def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> St
     kakao_config = run_dir / "kakao-fake.json"
     kakao_config.write_text(scenario.fakes.kakao.model_dump_json(indent=2))
     return StackOptions(
-        servers=options.servers,
+        servers=servers,
         run_dir=run_dir,
         workers=options.workers,
         worker_replicas={w.name: w.replicas for w in topology.WORKERS}
@@ -168,7 +175,8 @@ def _stack_options(scenario: Scenario, options: RunOptions, run_dir: Path) -> St
         kakao_args=("--config", str(kakao_config)),
         settings_overrides={**settings, **options.stack_settings},
         worker_args=dict(options.worker_args),
-        location_points=LOCATION_POINTS,
+        location_points=SEED_LOCATION_POINTS,
+        proxied=tuple(sorted(proxied_servers(scenario.faults))),
     )
 
 
@@ -386,6 +394,24 @@ def _gate_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
     return rows
 
 
+def _check_fault_servers(scenario: Scenario, options: RunOptions) -> None:
+    """Refuse, before anything starts, faults this run cannot carry out (the field named)."""
+    for index, fault in enumerate(scenario.faults):
+        where = f"faults[{index}] ({fault.label})"
+        if options.target is not None:
+            raise HarnessError(f"{where}: faults act on a local stack; drop --target")
+        needs = owned_by_faults((fault,))
+        if needs and (isinstance(options.servers, ServerUrls) or options.servers == "running"):
+            raise HarnessError(
+                f"{where}: it needs {', '.join(sorted(needs))} owned by the run, and this run "
+                "uses running servers; use --servers auto, ephemeral or container"
+            )
+        if fault.kind in RESTARTS and options.servers == "container":
+            raise HarnessError(
+                f"{where}: restarts act on ephemeral servers only; use --servers auto or ephemeral"
+            )
+
+
 def _target_gauges(
     options: RunOptions,
     scenario: Scenario,
@@ -445,6 +471,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         )
     if options.faults and options.target is not None:
         raise HarnessError("faults are injected into a local stack; drop --target or --fault")
+    _check_fault_servers(scenario, options)
     try:
         injected = [faults.fault(name) for name in options.faults]
     except KeyError as exc:
@@ -457,15 +484,33 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     scenario = load_scenario(scenario_path)
     series = Series()
     stack: LocalStack | None = None
+    servers: RunServers | None = None
+    timeline: FaultTimeline | None = None
     notes: list[str] = []
     closing = contextlib.ExitStack()
     result: RunResult | None = None
+    owned_servers = contextlib.ExitStack()
+    server_modes: dict[str, str] = {}
     try:
         if options.target is None:
+            if isinstance(options.servers, ServerUrls):
+                urls = options.servers
+                check_servers(urls)  # say what is down before anything starts
+                check_management(urls)  # the queue gates read it
+                server_modes = dict.fromkeys(("postgres", "redis", "rabbitmq"), "running")
+            else:
+                progress(f"getting servers ({options.servers})...")
+                try:
+                    must_own = owned_by_faults(scenario.faults)
+                    servers = owned_servers.enter_context(
+                        RunServers(options.servers, owned=must_own)  # type: ignore[arg-type]
+                    )
+                except ServersError as exc:
+                    raise HarnessError(str(exc), logs=run_dir) from None
+                urls = servers.urls()
+                server_modes = dict(servers.modes())
             progress(f"bringing the stack up for {scenario.name}...")
-            check_servers(options.servers)  # say what is down before anything starts
-            check_management(options.servers)  # the queue gates read it
-            stack = LocalStack(_stack_options(scenario, options, run_dir))
+            stack = LocalStack(_stack_options(scenario, options, run_dir, urls))
             stack.start()
             base_url = stack.base_url
         else:
@@ -476,7 +521,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         flood = None
         if stack is not None and stack.settings is not None:
             samplers["rabbitmq"] = RabbitSampler(
-                stack.settings.broker_url, management_url=stack.settings.broker_management_url
+                stack.settings.broker_url, management_url=urls.management_url
             )
             samplers["redis"] = RedisSampler(stack.settings.redis_url)
             samplers["metrics"] = PrometheusSampler(stack.metrics_urls)
@@ -510,6 +555,17 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             series=series,
             events_dir=run_dir / LOAD_PARTS,
         )
+        if stack is not None and scenario.faults:
+            try:
+                timeline = FaultTimeline(
+                    scenario.faults,
+                    stack=stack,
+                    servers=servers,
+                    time_scale=scenario.load.time_scale,
+                    progress=progress,
+                ).start(started)
+            except FaultError as exc:
+                raise HarnessError(str(exc)) from None
         try:
             with contextlib.ExitStack() as active:
                 for inject, name in zip(injected, options.faults, strict=True):
@@ -518,9 +574,14 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
                     active.enter_context(inject(stack))
                 _run_load(options, scenario_path, base_url, run_dir, progress, started, watch=watch)
         finally:
+            if timeline is not None:
+                timeline.stop()
             if flood is not None:
                 flood.stop()
             sampler.stop()
+        if timeline is not None and timeline.errors():
+            assert stack is not None
+            raise HarnessError("; ".join(timeline.errors()) + f"\n{stack.logs_digest()}")
         ended = time.time()
         started, planned_end = _load_window(run_dir, started, ended)
         ended = min(ended, planned_end) if watch.abort else planned_end
@@ -549,6 +610,19 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         )
         if options.target is not None:
             notes += _target_gauges(options, scenario, samples, flood=flood, progress=progress)
+        outcomes: list[recovery.FaultOutcome] = []
+        if timeline is not None and stack is not None:
+            twice = recovery.answered_twice(events, finish_times(events, stack))
+            outcomes = recovery.judge_faults(
+                [w.to_dict() for w in timeline.windows],
+                events,
+                series,
+                twice=twice,
+                time_scale=scenario.load.time_scale,
+                steady_from=started + scenario.warmup,
+                run_end=ended,
+            )
+            recovery.add_observations(samples, outcomes, events, twice=twice)
         evaluation = scenario.evaluate(samples)
         verdict, exit_code = _verdict(evaluation, watch=watch, options=options, notes=notes)
         series.write_csv(run_dir / SERIES)
@@ -561,6 +635,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
                 "users_override": options.users,
             },
             "target": base_url if options.target else f"local stack ({base_url})",
+            "servers": server_modes,
             "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
             "duration_seconds": ended - started,
             "warmup_seconds": scenario.warmup,
@@ -571,6 +646,8 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
             "gates": _gate_rows(evaluation),
             "stack_startup_seconds": stack.startup_seconds if stack else {},
             "faults": list(options.faults),
+            "fault_windows": [w.to_dict() for w in timeline.windows] if timeline else [],
+            "fault_outcomes": [o.to_dict() for o in outcomes],
             "stack_overrides": {
                 "settings": {k: str(v) for k, v in options.stack_settings.items()},
                 "worker_args": {k: list(v) for k, v in options.worker_args.items()},
@@ -587,15 +664,15 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     except Exception as exc:
         logs = run_dir / "logs" if (run_dir / "logs").exists() else run_dir
         failure = as_harness_error(exc, logs=logs)
-        cleanup = _clean_up(closing, stack)
+        cleanup = _clean_up(closing, stack, owned_servers)
         if cleanup is not None:  # the first failure is the one to report; both in --debug
             failure.detail = f"{failure.detail}\nand then: {cleanup.line()}".strip()
         raise failure from exc
     except BaseException:  # Ctrl-C, SIGTERM: still take the stack down
-        _clean_up(closing, stack)
+        _clean_up(closing, stack, owned_servers)
         raise
     assert result is not None
-    cleanup = _clean_up(closing, stack)
+    cleanup = _clean_up(closing, stack, owned_servers)
     if cleanup is not None:
         _record_harness_failure(result, cleanup)
         cleanup.message += f" (after the verdict, {result.summary['verdict']}, in {run_dir})"
@@ -621,11 +698,13 @@ def _verdict(
     return verdict, exit_code_of(verdict, inconclusive_ok=options.inconclusive_ok)
 
 
-def _clean_up(closing: contextlib.ExitStack, stack: LocalStack | None) -> CleanupError | None:
-    """Close the samplers and take the stack down (both, whatever fails); the first failure
-    is returned, never raised."""
+def _clean_up(
+    closing: contextlib.ExitStack, stack: LocalStack | None, servers: contextlib.ExitStack
+) -> CleanupError | None:
+    """Close the samplers, take the stack down, then stop the servers the run started (each,
+    whatever fails); the first failure is returned, never raised."""
     failures: list[CleanupError] = []
-    for step in (closing.close, stack.stop if stack is not None else None):
+    for step in (closing.close, stack.stop if stack is not None else None, servers.close):
         if step is None:
             continue
         try:

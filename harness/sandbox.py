@@ -25,7 +25,8 @@ class ServerUnreachable(HarnessError):
 
 @dataclass(frozen=True)
 class ServerUrls:
-    """Where the shared servers are (admin-capable URLs)."""
+    """Where the servers are (admin-capable URLs); ``management_url`` is RabbitMQ's management
+    API (empty: port 15672 on the broker's host)."""
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"

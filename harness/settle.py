@@ -98,3 +98,18 @@ def settle_open_jobs(
         f"acceptance, or the load stopped); {settled} ended on the server within "
         f"{drain_seconds:.0f} s more, {lost} did not (lost)"
     ]
+
+
+def finish_times(events: list[dict[str, Any]], stack: LocalStack) -> dict[str, float | None]:
+    """The database's ``finished_at`` (epoch seconds) of every accepted job: compared with when
+    the user saw the answer, it shows a job answered again after that (a redelivery)."""
+    from sqlalchemy import select
+
+    from reference.common.db import session_scope
+    from reference.waste.models import Job
+
+    assert stack.settings is not None
+    ids = [uuid.UUID(e["job_id"]) for e in events if e.get("accepted") and e.get("job_id")]
+    with session_scope(stack.settings.database_url) as session:
+        rows = session.execute(select(Job.id, Job.finished_at).where(Job.id.in_(ids))).all()
+    return {str(r.id): r.finished_at.timestamp() if r.finished_at else None for r in rows}

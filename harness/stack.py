@@ -10,18 +10,28 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from kombu import Connection
 
 from harness.errors import CleanupError, HarnessError
 from harness.processes import ManagedProcess, free_port
+from harness.proxy import TcpProxy
 from harness.sandbox import Sandbox, ServerUrls
 from harness.waits import WaitAborted, WaitTimeout, wait_for
 from reference import migrations
 from reference.common import storage, topology
 from reference.common.serving import UVICORN_FLAGS
 from reference.common.settings import Settings
+
+# Collection points loaded for /locations by default, as many as the seed's sample city.
+SEED_LOCATION_POINTS = 3000
+
+
+def worker_key(name: str, replica: int = 1) -> str:
+    """A worker replica's process name: ``worker-ai``, ``worker-ai-2``, ..."""
+    return f"worker-{name}" if replica == 1 else f"worker-{name}-{replica}"
 
 
 class StackError(HarnessError):
@@ -46,6 +56,11 @@ class StackOptions:
     worker_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Collection points loaded for /locations (0: none).
     location_points: int = 0
+    # Celery beat (the q.sched schedule) as a process of its own.
+    beat: bool = False
+    # Servers ("postgres", "redis", "rabbitmq") the services and workers reach through a TCP
+    # proxy (harness.proxy), for latency and reset faults; the harness itself goes direct.
+    proxied: tuple[str, ...] = ()
     gateway_port: int | None = None
     start_timeout: float = 60.0
 
@@ -63,13 +78,15 @@ class LocalStack:
         self.oauth_url = ""
         self.startup_seconds: dict[str, float] = {}
         self.metrics_urls: dict[str, str] = {}
+        self.proxies: dict[str, TcpProxy] = {}
+        self._child_settings: Settings | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LocalStack:
         try:
             self._start()
         except BaseException as exc:
-            logs = self._logs_digest()
+            logs = self.logs_digest()
             with contextlib.suppress(Exception):  # the start-up error is the one to report
                 self.stop()
             if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: nothing to explain
@@ -106,6 +123,8 @@ class LocalStack:
         self._timed("sandbox", t)
         log_dir = self.options.run_dir / "logs"
         s3_port, openai_port, kakao_port, oauth_port = (free_port() for _ in range(4))
+        port = self.options.gateway_port or free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
         self.s3_url = f"http://127.0.0.1:{s3_port}"
         self.openai_url = f"http://127.0.0.1:{openai_port}/v1"
         self.kakao_url = f"http://127.0.0.1:{kakao_port}"
@@ -118,10 +137,13 @@ class LocalStack:
                 "oauth_kakao_base_url": f"{self.oauth_url}/kakao",
                 "oauth_naver_base_url": f"{self.oauth_url}/naver",
                 "oauth_google_base_url": f"{self.oauth_url}/google",
+                # The providers send the browser back to the port the gateway really serves.
+                "oauth_redirect_base_url": self.base_url,
                 **self.options.settings_overrides,
             }
         )
-        env = self.settings.to_env()
+        self._child_settings = self._through_proxies(self.settings)
+        env = self._child_settings.to_env()
         t = time.perf_counter()
         self._spawn(
             "s3",
@@ -168,8 +190,6 @@ class LocalStack:
         self._timed("s3", fakes_spawned)
 
         t = time.perf_counter()
-        port = self.options.gateway_port or free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
         self._spawn(
             "gateway",
             "uvicorn",
@@ -191,6 +211,10 @@ class LocalStack:
         for name in self.options.workers:
             for replica in range(1, self.options.worker_replicas.get(name, 1) + 1):
                 self._spawn_worker(name, replica)
+        if self.options.beat:
+            schedule = self.options.run_dir / "celerybeat-schedule"
+            beat_args = ["beat", f"--schedule={schedule}"]
+            self._spawn("beat", "reference.workers", beat_args, env, log_dir)
         self._wait_http("openai", f"http://127.0.0.1:{openai_port}/healthz")
         self._wait_http("kakao", f"{self.kakao_url}/healthz")
         self._wait_http("oauth", f"{self.oauth_url}/healthz")
@@ -199,6 +223,18 @@ class LocalStack:
         for name in self.options.workers:
             self.wait_for_consumers(name)
         self._timed("services_and_workers", t)
+
+    def _through_proxies(self, settings: Settings) -> Settings:
+        """The settings the children get: each proxied server's URL points at its proxy."""
+        fields = {"postgres": "database_url", "redis": "redis_url", "rabbitmq": "broker_url"}
+        changed: dict[str, str] = {}
+        for server in self.options.proxied:
+            url = urlsplit(getattr(settings, fields[server]))
+            proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 0, name=server).start()
+            self.proxies[server] = proxy
+            netloc = url.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
+            changed[fields[server]] = urlunsplit(url._replace(netloc=netloc))
+        return settings.model_copy(update=changed)
 
     def _spawn(
         self, name: str, module: str, args: list[str], env: dict[str, str], log_dir: Path
@@ -251,28 +287,61 @@ class LocalStack:
                 f"{exc}{where}", detail=process.log_tail() if process else ""
             ) from None
 
-    def start_worker(self, name: str) -> ManagedProcess:
-        """Start (another) worker process of the topology, e.g. after one was killed."""
+    def start_worker(self, name: str, replica: int = 1) -> ManagedProcess:
+        """Start a worker replica of the topology again, e.g. after it was killed, and wait
+        until it consumes."""
         assert self.settings is not None
-        key = f"worker-{name}"
+        key = worker_key(name, replica)
         if key in self.processes and self.processes[key].alive():
             raise StackError(f"{key} is already running")
-        process = self._spawn_worker(name)
+        process = self._spawn_worker(name, replica)
         self.wait_for_consumers(name)
         return process
+
+    def kill_process(self, key: str) -> None:
+        """SIGKILL one process of the stack (a crash, on purpose: a fault). The one call that
+        kills a stack process on purpose, so a watchdog can be told it was intended."""
+        process = self.processes.get(key)
+        if process is None:
+            raise StackError(f"no process {key!r} in the stack; known: {', '.join(self.processes)}")
+        process.kill()
 
     def _spawn_worker(self, name: str, replica: int = 1) -> ManagedProcess:
         """A worker process with its own metrics port (scraped during runs); replicas after
         the first are called ``worker-<name>-<n>``."""
-        assert self.settings is not None
-        port = free_port()
-        env = {**self.settings.to_env(), "WASTECOACH_WORKER_METRICS_PORT": str(port)}
-        key = f"worker-{name}" if replica == 1 else f"worker-{name}-{replica}"
+        assert self._child_settings is not None
+        key = worker_key(name, replica)
+        # A restarted replica keeps its metrics port: the scrapers keep their URL.
+        known = self.metrics_urls.get(key)
+        port = int(urlsplit(known).port or 0) if known else free_port()
+        env = {**self._child_settings.to_env(), "WASTECOACH_WORKER_METRICS_PORT": str(port)}
         self.metrics_urls[key] = f"http://127.0.0.1:{port}/metrics"
         # A node name per replica (the last --hostname wins): Celery warns about duplicates.
         args = ["run", name, f"--hostname={name}-{replica}@%h"]
         args += self.options.worker_args.get(name, ())
         return self._spawn(key, "reference.workers", args, env, self.options.run_dir / "logs")
+
+    def health(self) -> list[str]:
+        """What is wrong with the running stack: processes that exited and queues of the
+        topology that no consumer reads (their worker died or never started). Empty: healthy."""
+        assert self.settings is not None
+        problems = [
+            f"{name} exited with code {p.exit_code()}"
+            for name, p in self.processes.items()
+            if not p.alive()
+        ]
+        consumed = {q for w in topology.WORKERS for q in w.queues}
+        try:
+            with Connection(self.settings.broker_url, connect_timeout=3) as conn:
+                depths = list(topology.iter_depths(conn))
+        except Exception as exc:
+            return [*problems, f"broker does not answer ({type(exc).__name__}: {exc})"]
+        problems += [
+            f"{queue} has no consumer ({ready} messages waiting)"
+            for queue, ready, consumers in depths
+            if queue in consumed and consumers == 0
+        ]
+        return problems
 
     def stop(self) -> None:
         """Ask every process to stop at once, then wait for each (SIGKILL after its grace),
@@ -287,6 +356,8 @@ class LocalStack:
                 process.stop()
             except Exception as exc:
                 stuck.append(f"{process.name} (pid {process.pid}: {type(exc).__name__})")
+        for proxy in self.proxies.values():
+            proxy.stop()
         try:
             self.sandbox.close()
         except CleanupError as exc:
@@ -319,7 +390,7 @@ class LocalStack:
             "logs": str(self.log_dir),
         }
 
-    def _logs_digest(self) -> str:
+    def logs_digest(self) -> str:
         return "\n".join(
             f"--- {name} ({'running' if p.alive() else f'exit {p.exit_code()}'}) ---\n"
             f"{p.log_tail(20)}"

@@ -52,8 +52,9 @@ class ContainerProvider(Provider):
     """A server in a throw-away container; its mapped port is published as the URL.
 
     The image is ``WASTECOACH_<KIND>_IMAGE`` or the pinned default (``postgres:15-alpine``,
-    ``redis:7-alpine``, ``rabbitmq:3.10-alpine``). testcontainers pulls it when absent and,
-    unless ``TESTCONTAINERS_RYUK_DISABLED=true``, starts its Ryuk reaper container as well.
+    ``redis:7-alpine``, ``rabbitmq:3.10-management-alpine``). testcontainers pulls it when
+    absent and, unless ``TESTCONTAINERS_RYUK_DISABLED=true``, starts its Ryuk reaper container
+    as well.
     """
 
     mode = "container"
@@ -86,7 +87,10 @@ class ContainerProvider(Provider):
         self.check_available()
         from testcontainers.core.container import DockerContainer
 
-        container = DockerContainer(self.image).with_exposed_ports(self.spec.container_port)
+        ports = [self.spec.container_port]
+        if self.spec.container_admin_port is not None:
+            ports.append(self.spec.container_admin_port)
+        container = DockerContainer(self.image).with_exposed_ports(*ports)
         for name, value in self.spec.container_env.items():
             container.with_env(name, value)
         self._container = container
@@ -114,6 +118,15 @@ class ContainerProvider(Provider):
             logs=self.log_tail,
         )
         return url
+
+    def management_url(self) -> str:
+        """``http://HOST:PORT`` of the container's admin port (RabbitMQ's management API)."""
+        admin = self.spec.container_admin_port
+        if self._container is None or admin is None:
+            raise ProviderError(f"{self.spec.title} container has no admin port or is not started")
+        host = self._container.get_container_host_ip()
+        host = "127.0.0.1" if host == "localhost" else host
+        return f"http://{host}:{self._container.get_exposed_port(admin)}"
 
     def _stop(self) -> None:
         container, self._container = self._container, None

@@ -33,7 +33,7 @@ from typing import Self
 import httpx
 import yaml
 
-from harness.client import FlowResult, RewriteUploads, WasteClient
+from harness.client import FlowResult, WasteClient
 from harness.providers.base import ProviderError
 from harness.providers.readiness import tail_text, wait_ready
 
@@ -112,9 +112,6 @@ class ClusterTarget:
 
         wait_ready([ready], timeout=timeout, what=f"the API at {self.base_url}")
         return self
-
-    def upload_client(self, timeout: float = 30.0) -> httpx.Client:
-        return httpx.Client(timeout=timeout, transport=RewriteUploads(self.upload_rewrites))
 
     def client(self) -> WasteClient:
         """The app's client for this target; the caller closes it."""

@@ -43,6 +43,8 @@ class KindSpec:
     image: str
     container_port: int
     container_env: Mapping[str, str] = field(default_factory=dict)
+    #: A second port the harness talks to in the container (RabbitMQ's management API).
+    container_admin_port: int | None = None
 
     @property
     def env_var(self) -> str:
@@ -101,9 +103,11 @@ SPECS: dict[Kind, KindSpec] = {
         probe=amqp_probe,
         client=amqp_client,
         min_version=(3, 9),
-        # 3.10 as in the design: classic queues with per-message priority.
-        image="rabbitmq:3.10-alpine",
+        # 3.10 as in the design: classic queues with per-message priority. The management
+        # image: the harness creates a vhost per run and reads queue statistics through it.
+        image="rabbitmq:3.10-management-alpine",
         container_port=5672,
+        container_admin_port=15672,
     ),
 }
 

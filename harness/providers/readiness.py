@@ -8,7 +8,6 @@ the whole timeout, and a timeout carries the tail of the server's log.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -40,16 +39,6 @@ def process_alive(process: subprocess.Popen[bytes], what: str) -> Check:
         code = process.poll()
         if code is not None:
             raise ServerGone(f"{what} exited with code {code}")
-
-    return check
-
-
-def tcp_open(host: str, port: int, timeout: float = 1.0) -> Check:
-    """A check that something accepts TCP connections on ``host:port``."""
-
-    def check() -> None:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
 
     return check
 

@@ -19,6 +19,11 @@ class RunningProvider(Provider):
         self._target = url or self.spec.configured_url()
         self.timeout = timeout
 
+    @property
+    def target(self) -> str:
+        """Where the server is expected (known before ``start()``)."""
+        return self._target
+
     def check_available(self) -> None:
         try:
             self.spec.probe(self._target, self.timeout)()

@@ -29,6 +29,8 @@ TEMPLATE = """<!doctype html>
 <h1>{{ s.scenario.name }} <span class="badge {{ s.verdict }}">{{ s.verdict }}</span></h1>
 <p>{{ s.scenario.description }}</p>
 <p>Run <code>{{ s.run_id }}</code> · target <code>{{ s.target }}</code> ·
+ {% if s.servers %}servers {% for kind, mode in s.servers.items() %}<code>{{ kind }}
+ {{ mode }}</code> {% endfor %}·{% endif %}
  {{ s.started_at }} · {{ "%.0f" | format(s.duration_seconds) }} s
  {% if s.warmup_seconds %}(first {{ "%.0f" | format(s.warmup_seconds) }} s excluded
  from gates){% endif %}</p>
@@ -47,6 +49,22 @@ TEMPLATE = """<!doctype html>
 <h2>Headline numbers</h2>
 <table>{% for name, value in s.headline.items() %}
 <tr><th>{{ name }}</th><td class="num">{{ value }}</td></tr>{% endfor %}</table>
+
+{% if s.fault_outcomes %}<h2>Faults</h2>
+<p>Steady state before, during and after each fault (processing p95 of the scans started in each
+window), recovery time from the end of the fault, and the jobs it touched. Plots over time shade
+the fault windows.</p>
+<table><tr><th>fault</th><th>p95 before ms</th><th>p95 during ms</th><th>p95 after ms</th>
+<th>recovery s</th><th>lost</th><th>failed</th><th>answered twice</th></tr>
+{% for o in s.fault_outcomes %}<tr><td>{{ o.label }}</td>
+ {% for ph in (o.before, o.during, o.after) %}<td class="num">
+ {%- if ph and ph.p95_ms is not none %}{{ "%.0f" | format(ph.p95_ms) }}{% else %}-{% endif -%}
+ </td>{% endfor %}
+ <td class="num">{% if o.recovery_seconds is none %}never{% else -%}
+ {{ "%.1f" | format(o.recovery_seconds) }}{% endif %}</td>
+ <td class="num">{{ o.lost }}</td><td class="num">{{ o.failed }}</td>
+ <td class="num">{{ o.answered_twice }}</td></tr>
+{% endfor %}</table>{% endif %}
 
 {% for title, uri in figures.items() %}
 <h2>{{ title }}</h2><img alt="{{ title }}" src="{{ uri }}">

@@ -34,6 +34,31 @@ def _t0(run: RunData) -> float:
     return min(starts + points, default=0.0)
 
 
+def _shade_faults(run: RunData, t0: float, *axes: Any) -> None:
+    """Shade each fault's window (as it really happened) on plots over time."""
+    windows = run.summary.get("fault_windows") or []
+    for number, w in enumerate(windows):
+        if not w.get("started"):
+            continue
+        end = w.get("ended") or w.get("planned_end") or w["started"]
+        for ax in axes:
+            ax.axvspan(
+                w["started"] - t0,
+                end - t0,
+                color="tab:red",
+                alpha=0.12,
+                label="fault" if number == 0 and ax is axes[0] else None,
+            )
+    if windows:
+        top = axes[0]
+        for w in windows:
+            if w.get("started"):
+                top.annotate(
+                    w["label"], (w["started"] - t0, 1.0), xycoords=("data", "axes fraction"),
+                    fontsize=7, rotation=90, va="top", color="tab:red",
+                )  # fmt: skip
+
+
 def _done(run: RunData) -> list[dict[str, Any]]:
     return [e for e in run.events if e.get("status") == "done" and e.get("processing_ms")]
 
@@ -99,6 +124,7 @@ def latency_over_time(run: RunData) -> str | None:
     )
     ax.plot(xs, ys, color="black", label="p95 (30 s window)")
     ax.axhline(TARGET_MS, color="red", linewidth=1)
+    _shade_faults(run, t0, ax)
     ax.set_xlabel("seconds into the run")
     ax.set_ylabel("processing ms")
     ax.legend(fontsize=8)
@@ -126,6 +152,7 @@ def queues_over_time(run: RunData) -> str | None:
     if waits:
         bottom.scatter([t - t0 for t, _ in waits], [w for _, w in waits], s=6, alpha=0.5)
     bottom.set_ylabel("q.ai wait, ms")
+    _shade_faults(run, t0, top, bottom)
     bottom.set_xlabel("seconds into the run")
     return _data_uri(fig)
 
@@ -145,6 +172,7 @@ def cache_over_time(run: RunData) -> str | None:
     ax.plot(xs, ys, label="hit ratio (60 s window)")
     ax.axhline(0.70, color="red", linewidth=1, label="70 % target")
     ax.set_ylim(0, 1)
+    _shade_faults(run, t0, ax)
     ax.set_xlabel("seconds into the run")
     ax.legend(fontsize=8)
     return _data_uri(fig)
@@ -169,6 +197,7 @@ def resources_by_tier(run: RunData) -> str | None:
         bottom.plot([t - t0 for t in times], [values[t] for t in times], label=tier)
     top.set_ylabel("CPU % (100 = one core)")
     bottom.set_ylabel("RSS MiB")
+    _shade_faults(run, t0, top, bottom)
     bottom.set_xlabel("seconds into the run")
     top.legend(fontsize=8, ncol=3)
     return _data_uri(fig)

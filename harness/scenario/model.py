@@ -25,6 +25,7 @@ from harness.mocks.catalog import ITEMS, VARIANTS
 from harness.mocks.openai_config import MockOpenAIConfig, Rate, UniformLatency
 from harness.scenario import requirements
 from harness.scenario.durations import Distribution, Seconds
+from harness.scenario.faults import Fault, check_timeline
 from harness.scenario.scaled import ScaledScenario
 
 CATALOG_SIZE = len(ITEMS)
@@ -231,6 +232,7 @@ class Scenario(_Model):
     images: Images = Field(default_factory=Images)
     fakes: Fakes = Field(default_factory=Fakes)
     background: Background = Field(default_factory=Background)
+    faults: tuple[Fault, ...] = ()
     gates: tuple[Gate, ...] = Field(min_length=1)
 
     @field_validator("name")
@@ -279,6 +281,11 @@ class Scenario(_Model):
             problem = requirements.unmet(gate.metric, self.mix)
             if problem is not None:
                 raise FieldIssue(("gates", index, "metric"), problem)
+        return self
+
+    @model_validator(mode="after")
+    def _faults_within_run(self) -> Self:
+        check_timeline(self.faults, self.load.nominal_duration)
         return self
 
     @property

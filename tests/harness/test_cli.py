@@ -140,7 +140,9 @@ def test_run_with_a_server_unreachable_is_one_line_and_exit_code_2(
 ) -> None:
     variable, url = UNREACHABLE[server]
     monkeypatch.setenv(variable, url.format(port=_closed_port()))
-    result = runner.invoke(app, ["run", "smoke", "--reports", str(tmp_path)])
+    result = runner.invoke(
+        app, ["run", "smoke", "--servers", "running", "--reports", str(tmp_path)]
+    )
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) <= 3, result.output
@@ -156,11 +158,13 @@ def test_debug_shows_the_traceback_of_a_harness_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WASTECOACH_REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
-    result = runner.invoke(app, ["--debug", "run", "smoke", "--reports", str(tmp_path)])
+    result = runner.invoke(
+        app, ["--debug", "run", "smoke", "--servers", "running", "--reports", str(tmp_path)]
+    )
     assert result.exit_code == 2
-    assert "harness error: Redis at" in result.output
+    assert "harness error: --servers running: Redis at" in result.output
     assert "Traceback (most recent call last)" in result.output
-    assert "check_servers" in result.output  # where it was raised
+    assert "harness/servers.py" in result.output  # where it was raised
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_code_2(
@@ -188,3 +192,16 @@ def test_target_only_options_without_a_target_are_refused(option: str) -> None:
     assert result.exit_code == 2
     assert "--target" in result.output
     assert len(result.output.strip().splitlines()) == 1  # one line, no traceback
+
+
+def test_an_unknown_servers_mode_is_refused_with_one_line() -> None:
+    result = runner.invoke(app, ["run", "smoke", "--servers", "docker"])
+    assert result.exit_code == 2
+    assert "--servers 'docker'" in result.output and "ephemeral" in result.output
+
+
+def test_the_servers_variable_is_read_like_the_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASTECOACH_SERVERS", "nowhere")
+    result = runner.invoke(app, ["up"])
+    assert result.exit_code == 2
+    assert "'nowhere'" in result.output

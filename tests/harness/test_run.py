@@ -480,7 +480,7 @@ def test_a_compressed_scenario_scales_the_rate_limits(tmp_path: Path) -> None:
 
     path = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
     scenario = load_scenario(path)
-    options = _stack_options(scenario, RunOptions(path), tmp_path)
+    options = _stack_options(scenario, RunOptions(path), tmp_path, ServerUrls())
     default = Settings.model_fields["limit_scans_per_minute"].default
     scale = scenario.load.time_scale
     assert scale < 1

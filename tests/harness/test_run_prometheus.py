@@ -59,7 +59,9 @@ def test_a_target_run_with_prometheus_judges_every_smoke_gate(
     stack_dir = tmp_path / "stack"
     stack_dir.mkdir()
     # The stack as the local run would bring it up for smoke (seed replicas, the scenario's fakes).
-    options = _stack_options(scenario, RunOptions(scenario_path=smoke, servers=servers), stack_dir)
+    options = _stack_options(
+        scenario, RunOptions(scenario_path=smoke, servers=servers), stack_dir, servers
+    )
     # Queue depths and Redis clients read every second, as often as Prometheus scrapes here.
     options.settings_overrides["queue_sample_seconds"] = 1.0
     with LocalStack(options) as stack:

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from harness.providers.base import Kind, Provider, ProviderError
 from harness.providers.ephemeral.privileges import RunAs, hand_over
-from harness.providers.ephemeral.process import ServerRuntime
+from harness.providers.ephemeral.process import ServerRuntime, stop_process
 from harness.providers.kinds import spec_for
 from harness.providers.ports import LOOPBACK, free_port, require_free_port
 from harness.providers.readiness import process_alive, tail_file, wait_ready
@@ -133,6 +133,16 @@ class EphemeralServer(Provider):
             hand_over(workdir, run_as)
         ports = self._pick_ports()
         self._prepare(workdir, ports)
+        self._launch(runtime, ports, what)
+        self.ports = ports
+        url = self._url_for(ports)
+        self._after_ready(url)
+        return url
+
+    def _launch(self, runtime: ServerRuntime, ports: list[int], what: str) -> None:
+        """Run the server in ``runtime``'s directory on ``ports`` and wait until it answers."""
+        run_as = self._run_as()
+        workdir = runtime.workdir
         # HOME in the workdir: whatever a server keeps there (Erlang's cookie) goes with it.
         env = {
             **self._inherited_environment(),
@@ -152,16 +162,35 @@ class EphemeralServer(Provider):
                 start_new_session=True,
                 **(run_as.popen_kwargs() if run_as is not None else {}),
             )
-        url = self._url_for(ports)
         wait_ready(
             [process_alive(runtime.process, what), self.spec.probe(self._probe_url(ports), 2.0)],
             timeout=self.startup_timeout,
             what=f"{what} on {LOOPBACK}:{ports[0]}",
             logs=self.log_tail,
         )
-        self.ports = ports
-        self._after_ready(url)
-        return url
+
+    def halt(self) -> None:
+        """Stop the server process but keep its directory and ports: the first half of a
+        restart (a fault), the data survives as it would on a restarted host."""
+        runtime = self._runtime
+        if runtime is None or runtime.process is None:
+            raise ProviderError(f"ephemeral {self.spec.title} is not running; nothing to halt")
+        self._before_halt()
+        stop_process(runtime.process, self.stop_signal, self.stop_timeout)
+        runtime.process = None
+
+    def _before_halt(self) -> None:
+        """Work before a halt, so a restart keeps what a restarted server would keep."""
+
+    def resume(self) -> None:
+        """Start the halted server again on the same ports and data; a start-up timeout
+        carries its log."""
+        runtime = self._runtime
+        if runtime is None or not self.ports:
+            raise ProviderError(f"ephemeral {self.spec.title} was never started; cannot resume")
+        if runtime.process is not None and runtime.process.poll() is None:
+            return
+        self._launch(runtime, self.ports, f"ephemeral {self.spec.title} (restarted)")
 
     def _pick_ports(self) -> list[int]:
         ports = [self.port if self.port is not None else free_port()]

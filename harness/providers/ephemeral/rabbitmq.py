@@ -2,10 +2,10 @@
 
 The node must not meet the system's broker: it gets a unique node name, its own AMQP and
 distribution ports, its own mnesia/log directories, a private ``rabbitmq-env.conf`` (the
-system one sets ``NODENAME``), no plugins (the management plugin would want port 15672), and
-``HOME`` in the temporary directory so Erlang keeps its cookie there. Only ``epmd``, the
-host-wide Erlang port mapper, is shared; if none runs, Erlang starts one and leaves it
-running, as the system's own broker would.
+system one sets ``NODENAME``), only the management plugin, on a port of its own (the harness
+creates vhosts and reads queue statistics through it), and ``HOME`` in the temporary directory
+so Erlang keeps its cookie there. Only ``epmd``, the host-wide Erlang port mapper, is shared;
+if none runs, Erlang starts one and leaves it running, as the system's own broker would.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ log.file = false
 class EphemeralRabbitMQ(EphemeralServer):
     """A private RabbitMQ node on 127.0.0.1 with the default ``guest`` user, deleted on stop."""
 
-    default_startup_timeout = 60.0
+    # The management plugin makes a boot take longer; on a busy machine well over a minute.
+    default_startup_timeout = 120.0
     # A clean stop checkpoints message stores; give it time before SIGKILL.
     stop_timeout = 30.0
-    extra_ports = 1  # Erlang distribution (RABBITMQ_DIST_PORT)
+    extra_ports = 2  # Erlang distribution (RABBITMQ_DIST_PORT), then the management API
 
     def __init__(self, *, port: int | None = None, startup_timeout: float | None = None) -> None:
         super().__init__("rabbitmq", port=port, startup_timeout=startup_timeout)
@@ -76,9 +77,10 @@ class EphemeralRabbitMQ(EphemeralServer):
     def _prepare(self, workdir: Path, ports: list[int]) -> None:
         for name in ("mnesia", "log", "conf.d"):
             (workdir / name).mkdir()
-        (workdir / "rabbitmq.conf").write_text(CONFIG)
+        management = f"management.tcp.ip = {LOOPBACK}\nmanagement.tcp.port = {ports[2]}\n"
+        (workdir / "rabbitmq.conf").write_text(CONFIG + management)
         (workdir / "rabbitmq-env.conf").write_text("")
-        (workdir / "enabled_plugins").write_text("[].\n")
+        (workdir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         # Erlang insists the cookie be readable by its owner only.
         cookie = workdir / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(16))
@@ -110,6 +112,12 @@ class EphemeralRabbitMQ(EphemeralServer):
 
     def _url_for(self, ports: list[int]) -> str:
         return self.spec.url(LOOPBACK, ports[0])
+
+    def management_url(self) -> str:
+        """The management API's base URL (``http://127.0.0.1:PORT``) while the node runs."""
+        if len(self.ports) < 3:
+            raise ProviderError("ephemeral RabbitMQ is not started; call start() first")
+        return f"http://{LOOPBACK}:{self.ports[2]}"
 
     def _inherited_environment(self) -> dict[str, str]:
         # Inherited RABBITMQ_* variables (a developer's shell, a CI image) would override ours

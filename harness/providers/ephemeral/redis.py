@@ -23,6 +23,15 @@ class EphemeralRedis(EphemeralServer):
 
     default_startup_timeout = 15.0
 
+    def _before_halt(self) -> None:
+        # A restart (redis-restart) is not a data loss: like a production Redis with its
+        # snapshot, the data comes back. Persistence stays off otherwise, for speed.
+        client = self.client()
+        try:
+            client.save()
+        finally:
+            client.close()
+
     def __init__(
         self,
         *,

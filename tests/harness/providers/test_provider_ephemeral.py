@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import kombu
 import pytest
 
@@ -67,8 +68,12 @@ def test_rabbitmq_starts_serves_and_vanishes(assert_gone: AssertGone) -> None:
     server = EphemeralRabbitMQ()
     with server:
         workdir, ports, pid = _running(server)
-        assert len(ports) == 2 and 5672 not in ports and 25672 not in ports
+        assert len(ports) == 3 and not {5672, 25672, 15672} & set(ports)
         assert server.url() == f"amqp://guest:guest@127.0.0.1:{ports[0]}//"
+        # Its own management API (the harness makes vhosts and reads queues through it).
+        overview = httpx.get(f"{server.management_url()}/api/overview", auth=("guest", "guest"))
+        assert overview.status_code == 200
+        assert overview.json()["node"] == server.node_name
         queue = kombu.Queue("q.test", kombu.Exchange("tasks", type="topic"), "ai.*")
         with server.client() as connection:
             producer = connection.Producer()
@@ -150,3 +155,22 @@ def test_start_up_timeout_reports_the_log_tail_and_cleans_up(
     assert "Ready to accept connections" in error.details  # the real server's own words
     assert temp_dirs("redis") == before
     assert server.pid is None
+
+
+def test_a_halted_server_resumes_on_its_port_with_its_data() -> None:
+    with EphemeralRedis() as server:
+        client = server.client()
+        client.set("kept", "yes")
+        client.save()  # what a clean shutdown would write anyway
+        port, workdir = server.ports[0], server.workdir
+        server.halt()
+        with pytest.raises(Exception):  # noqa: B017 - any connection error: it is down
+            server.client().ping()
+        server.resume()
+        assert server.ports[0] == port and server.workdir == workdir
+        assert server.client().get("kept") == b"yes"
+
+
+def test_resume_of_a_server_never_started_is_refused() -> None:
+    with pytest.raises(ProviderError, match="never started"):
+        EphemeralRedis().resume()

@@ -209,7 +209,7 @@ def test_refusals_name_the_field(old: str, new: str, expected: str) -> None:
         (
             "[reports]\nformat = 'html'",
             "reports: unknown key (allowed here: name, description, "
-            "seed, load, mix, images, fakes, background, gates)",
+            "seed, load, mix, images, fakes, background, faults, gates)",
         ),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.measurements import METRICS
+from harness.measurements import FAULT_METRICS, METRICS
 from harness.mocks.openai_config import LognormalLatency
 from harness.scenario import (
     SCENARIOS_DIR,
@@ -17,7 +17,15 @@ from harness.scenario import (
 )
 from harness.scenario.workload import item_weights
 
-SHIPPED = ("smoke", "peak", "capacity", "batch-flood", "cache", "openai-degraded")
+SHIPPED = (
+    "smoke",
+    "peak",
+    "capacity",
+    "batch-flood",
+    "cache",
+    "openai-degraded",
+    "resilience",
+)
 
 
 def scenario(name: str) -> Scenario:
@@ -28,7 +36,7 @@ def gate_selectors(s: Scenario) -> dict[str, list[str]]:
     return {g.selector: [str(t) for t in g.thresholds] for g in s.gates}
 
 
-def test_the_six_scenarios_are_shipped() -> None:
+def test_the_seven_scenarios_are_shipped() -> None:
     assert set(list_scenarios()) == set(SHIPPED)
     assert all(path.parent == SCENARIOS_DIR for path in list_scenarios().values())
 
@@ -60,8 +68,9 @@ def test_smoke_fits_ci_and_carries_every_standard_gate() -> None:
     assert gates["error_ratio"] == ["rate < 0.01"]
     assert gates["lost_jobs"] == ["count == 0"]
     assert gates["dlq_length"] == ["max <= 100"]
-    # every metric the registry knows is gated in smoke, except the flood's own counter
-    assert {g.metric for g in smoke.gates} == set(METRICS) - {"batch_published"}
+    # every metric the registry knows is gated in smoke, except the flood's own counter and
+    # what only a run with faults records (resilience gates those)
+    assert {g.metric for g in smoke.gates} == set(METRICS) - {"batch_published"} - FAULT_METRICS
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -138,3 +147,19 @@ def test_openai_degraded_is_slow_and_failing() -> None:
     assert gates["error_ratio"] == ["rate < 0.01"]
     assert gates["lost_jobs"] == ["count == 0"]
     assert gates["dlq_length"] == ["max <= 100"]
+
+
+def test_resilience_plays_every_fault_kind_and_gates_each_recovery() -> None:
+    from harness.scenario.faults import FAULT_KINDS
+
+    loaded = scenario("resilience")
+    assert {f.kind for f in loaded.faults} == set(FAULT_KINDS)
+    selectors = gate_selectors(loaded)
+    assert selectors["lost_jobs"] == ["count == 0"]
+    assert selectors["answered_twice"] == ["count == 0"]
+    assert selectors["failed_outside_faults"] == ["count == 0"]
+    assert selectors["recovery_time"] == ["max < 30000"]
+    after = [g for g in loaded.gates if g.metric == "processing_after_fault"]
+    assert {dict(g.tags)["fault"] for g in after} == {f.label for f in loaded.faults}
+    recovery = next(g for g in loaded.gates if g.metric == "recovery_time")
+    assert recovery.min_samples == len(loaded.faults)  # a fault that never recovered: no pass
