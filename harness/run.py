@@ -176,6 +176,9 @@ def _stack_options(
         settings_overrides={**settings, **options.stack_settings},
         worker_args=dict(options.worker_args),
         location_points=SEED_LOCATION_POINTS,
+        # Beat sends q.sched's schedule (jobs.reconcile every minute) as the cluster's does;
+        # the batch worker consumes q.sched.
+        beat="batch" in options.workers,
         proxied=tuple(sorted(proxied_servers(scenario.faults))),
     )
 
