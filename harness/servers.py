@@ -71,6 +71,19 @@ def _management_problem(provider: RunningProvider) -> str | None:
     )
 
 
+def _owned(kind: Kind, found: list[str], *, why: str) -> Provider:
+    """An ephemeral (else container) server of ``kind``: one the run starts itself."""
+    for candidate in ("ephemeral", "container"):
+        provider = make(kind, candidate)
+        try:
+            provider.check_available()
+        except ProviderError as exc:
+            found.append(f"{candidate}: {exc.message}")
+            continue
+        return provider
+    raise ProviderError(f"{why}; tried " + " | ".join(found))
+
+
 class RunServers:
     """The three servers of one run: which way each is provided and whether the run owns it."""
 
@@ -87,37 +100,15 @@ class RunServers:
 
     def _provider(self, kind: Kind) -> Provider:
         if self.mode == "auto" and kind in self.must_own:
-            found: list[str] = []
-            for candidate in ("ephemeral", "container"):
-                provider = make(kind, candidate)
-                try:
-                    provider.check_available()
-                except ProviderError as exc:
-                    found.append(f"{candidate}: {exc.message}")
-                    continue
-                return provider
-            raise ProviderError(f"the run must own {kind}; tried " + " | ".join(found))
+            return _owned(kind, [], why=f"the run must own {kind}")
         provider = choose(kind, self.mode)
         if kind == "rabbitmq" and isinstance(provider, RunningProvider):
             problem = _management_problem(provider)
             if problem and self.mode == "auto":
-                return self._owned("rabbitmq", problem)
+                return _owned(kind, [f"running: {problem}"], why=f"no way to provide {kind}")
             if problem:
                 raise ProviderError(problem)
         return provider
-
-    def _owned(self, kind: Kind, running_problem: str) -> Provider:
-        """An ephemeral (else container) server, after the running one proved unusable."""
-        found = [f"running: {running_problem}"]
-        for candidate in ("ephemeral", "container"):
-            provider = make(kind, candidate)
-            try:
-                provider.check_available()
-            except ProviderError as exc:
-                found.append(f"{candidate}: {exc.message}")
-                continue
-            return provider
-        raise ProviderError(f"no way to provide {kind}; tried " + " | ".join(found))
 
     def start(self) -> Self:
         """Choose and start every server; raises :class:`ServersError` (one line) on failure."""

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from harness.providers.base import ProviderError
-from harness.sandbox import Sandbox
+from harness.sandbox import Sandbox, management_api
 from harness.servers import ENV_VAR, RunServers, ServersError, mode_from
 
 
@@ -64,7 +64,8 @@ def test_ephemeral_servers_carry_a_sandbox_and_can_be_restarted() -> None:
         urls = servers.urls()
         assert urls.management_url and ":15672" not in urls.management_url
         with Sandbox(urls) as sandbox:
-            vhosts = httpx.get(f"{urls.management_api}/vhosts", auth=("guest", "guest")).json()
+            api = management_api(urls.broker_url, urls.management_url)
+            vhosts = httpx.get(f"{api}/vhosts", auth=("guest", "guest")).json()
             assert sandbox.name in {v["name"] for v in vhosts}
         assert servers.owns("postgres")
         assert servers.restartable("redis").ports
