@@ -8,16 +8,19 @@ from __future__ import annotations
 import pytest
 
 from harness.gates import Gate, Verdict, evaluate
-from harness.measurements import Samples
+from harness.measurements import FAULT_METRICS, Samples
 from harness.scenario import Scenario, list_scenarios, load_scenario
 from tests.harness.gates.simulation import START, Faults, simulate
 
 SCANS = 2000
 SCENARIOS = {name: load_scenario(path) for name, path in list_scenarios().items()}
+# The fault timeline's metrics (recovery, answered twice, ...) need a run with [[faults]]; their
+# gates are broken on made-up timelines in tests/harness/test_recovery.py.
 CASES = [
     pytest.param(name, index, id=f"{name}:{g.title}")
     for name, scenario in SCENARIOS.items()
     for index, g in enumerate(scenario.gates)
+    if g.metric not in FAULT_METRICS
 ]
 
 
@@ -44,7 +47,7 @@ def breaking_fault(gate: Gate) -> Faults:
         "queue_wait": Faults(ai_starved=True),
         "queue_depth": Faults(no_batch_flood=True),
         "error_ratio": Faults(http_error_every=20),
-        "failed_jobs": Faults(failed_job_every=20),
+        "failed_jobs": Faults(failed_job_every=10),  # 10 %: past resilience's 5 % too
         "lost_jobs": Faults(dropped_jobs=1),
         "dlq_length": Faults(dlq_per_second=10),
         "redis_clients": Faults(redis_leak=True),
@@ -77,7 +80,9 @@ def healthy() -> dict[str, Samples]:
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_a_healthy_run_passes_every_gate(name: str, healthy: dict[str, Samples]) -> None:
-    result = SCENARIOS[name].evaluate(healthy[name])
+    scenario = SCENARIOS[name]
+    gates = [g for g in scenario.gates if g.metric not in FAULT_METRICS]
+    result = evaluate(gates, healthy[name], warmup=scenario.warmup, scales=scenario.scales)
     assert result.verdict is Verdict.PASS, [g.message for g in result.gates]
     assert result.exit_code() == 0
 
