@@ -67,7 +67,8 @@ class _WorkerKill:
             self.stack.start_worker(self.name, self.replica)
         except StackError as exc:
             raise FaultError(
-                f"worker {self.name} replica {self.replica} did not come back: {exc}"
+                f"worker {self.name} replica {self.replica} did not come back: {exc.line()}"
+                + (f"\n{exc.detail}" if exc.detail else "")
             ) from None
 
 

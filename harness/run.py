@@ -54,7 +54,7 @@ from harness.sandbox import ServerUrls, check_management, check_servers
 from harness.scenario import Scenario, load_scenario, toml_writer
 from harness.scenario.faults import RESTARTS, proxied_servers
 from harness.scenario.faults import owned_servers as owned_by_faults
-from harness.servers import RunServers, ServersError
+from harness.servers import RunServers
 from harness.settle import finish_times, settle_open_jobs
 from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 from harness.stats import percentile
@@ -503,13 +503,10 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
                 server_modes = dict.fromkeys(("postgres", "redis", "rabbitmq"), "running")
             else:
                 progress(f"getting servers ({options.servers})...")
-                try:
-                    must_own = owned_by_faults(scenario.faults)
-                    servers = owned_servers.enter_context(
-                        RunServers(options.servers, owned=must_own)  # type: ignore[arg-type]
-                    )
-                except ServersError as exc:
-                    raise HarnessError(str(exc), logs=run_dir) from None
+                must_own = owned_by_faults(scenario.faults)
+                servers = owned_servers.enter_context(
+                    RunServers(options.servers, owned=must_own)  # type: ignore[arg-type]
+                )
                 urls = servers.urls()
                 server_modes = dict(servers.modes())
             progress(f"bringing the stack up for {scenario.name}...")

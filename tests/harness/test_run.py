@@ -162,6 +162,8 @@ metric = "server_processing_time"
 tags = {{ cache = "hit" }}
 thresholds = ["p(95) < 700"]
 min_samples = 10
+
+[[gates]]
 name = "every finished scan in the user's history"
 metric = "history_missing"
 thresholds = ["count == 0"]

@@ -27,11 +27,18 @@ class _Stack:
 
 def test_a_cleanup_failure_is_returned_as_one_line() -> None:
     named = CleanupError("sandbox cleanup could not remove Redis keys wc_x:*")
-    assert _clean_up(contextlib.ExitStack(), _Stack(named)) is named  # type: ignore[arg-type]
-    other = _clean_up(contextlib.ExitStack(), _Stack(OSError("disk\nfull")))  # type: ignore[arg-type]
+    none = contextlib.ExitStack
+    assert _clean_up(none(), _Stack(named), none()) is named  # type: ignore[arg-type]
+    other = _clean_up(none(), _Stack(OSError("disk\nfull")), none())  # type: ignore[arg-type]
     assert isinstance(other, CleanupError)
     assert str(other) == "cleanup failed: OSError: disk"
-    assert _clean_up(contextlib.ExitStack(), None) is None
+    assert _clean_up(none(), None, none()) is None
+    # the servers the run started are stopped even when taking the stack down failed
+    stopped: list[str] = []
+    servers = contextlib.ExitStack()
+    servers.callback(stopped.append, "servers")
+    assert _clean_up(none(), _Stack(named), servers) is named  # type: ignore[arg-type]
+    assert stopped == ["servers"]
 
 
 def test_a_run_whose_cleanup_failed_keeps_its_verdict_and_exits_2(tmp_path: Path) -> None:

@@ -73,7 +73,9 @@ def test_smoke_fits_ci_and_carries_every_standard_gate() -> None:
     assert {g.metric for g in smoke.gates} == set(METRICS) - {"batch_published"} - FAULT_METRICS
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+# resilience puts faults in the way on purpose (a restart holds every job for its window), so
+# its time gates are the p95 after each fault has recovered, not over the whole run.
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n != "resilience"])
 def test_every_shipped_scenario_gates_where_the_time_goes(name: str) -> None:
     """Stack overhead and cache-hit processing, both on the server's clock (no poll in them)."""
     loaded = scenario(name)

@@ -23,8 +23,8 @@ def _patch(analysis: ModuleType) -> None:
                 job.status = "processing"  # claimed by the second delivery
         run(settings, job_id)
 
-    def run_twice(settings, job_id):  # type: ignore[no-untyped-def]
-        outcome = run(settings, job_id)
+    def run_twice(settings, job_id, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = run(settings, job_id, **kwargs)
         if outcome.status == "done":
             threading.Timer(AGAIN_AFTER, run_again, args=(settings, job_id)).start()
         return outcome
