@@ -122,32 +122,31 @@ def write_events(path: Path, events: list[dict[str, Any]]) -> None:
             writer.writerow({key: csv_cell(value) for key, value in event.items()})
 
 
-def read_requests(path: Path) -> list[dict[str, Any]]:
+def _read_rows(
+    path: Path, *, numbers: tuple[str, ...] = (), booleans: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """A CSV file's rows with the named columns parsed (an absent file: no rows)."""
     if not path.exists():
         return []
     rows: list[dict[str, Any]] = []
     with path.open(newline="") as source:
         for raw in csv.DictReader(source):
             row: dict[str, Any] = dict(raw)
-            row["ts"] = _number(row.get("ts") or "")
-            row["ms"] = _number(row.get("ms") or "")
-            row["ok"] = _boolean(row.get("ok") or "")
+            for key in numbers:
+                row[key] = _number(row.get(key) or "")
+            for key in booleans:
+                row[key] = _boolean(row.get(key) or "")
             rows.append(row)
     return rows
+
+
+def read_requests(path: Path) -> list[dict[str, Any]]:
+    return _read_rows(path, numbers=("ts", "ms"), booleans=("ok",))
 
 
 def read_checks(path: Path) -> list[dict[str, Any]]:
     """Per-user checks (``checked_at`` and ``history_items`` parsed; the rest as written)."""
-    if not path.exists():
-        return []
-    rows: list[dict[str, Any]] = []
-    with path.open(newline="") as source:
-        for raw in csv.DictReader(source):
-            row: dict[str, Any] = dict(raw)
-            row["checked_at"] = _number(row.get("checked_at") or "")
-            row["history_items"] = _number(row.get("history_items") or "")
-            rows.append(row)
-    return rows
+    return _read_rows(path, numbers=("checked_at", "history_items"))
 
 
 @dataclass
