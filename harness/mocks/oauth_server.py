@@ -346,31 +346,17 @@ def create_app(config: MockOAuthConfig | None = None) -> FastAPI:
             login_hint: str | None = None,
             mock_outcome: Literal["allow", "deny"] = "allow",
         ) -> JSONResponse | RedirectResponse:
+            refusal = None
             if response_type != "code" or not client_id or not redirect_uri:
+                refusal = "response_type=code, client_id and redirect_uri are required"
+            elif not code_challenge or code_challenge_method != "S256":
+                refusal = "PKCE is required: code_challenge with code_challenge_method=S256"
+            elif provider == "kakao" and login_hint is not None and not login_hint.isdigit():
+                refusal = "kakao ids are digits"
+            if refusal is not None:
                 fake.calls[(provider, "authorize", 400)] += 1
                 return JSONResponse(
-                    {
-                        "error": "invalid_request",
-                        "error_description": "response_type=code, client_id and redirect_uri "
-                        "are required",
-                    },
-                    status_code=400,
-                )
-            if not code_challenge or code_challenge_method != "S256":
-                fake.calls[(provider, "authorize", 400)] += 1
-                return JSONResponse(
-                    {
-                        "error": "invalid_request",
-                        "error_description": "PKCE is required: code_challenge with "
-                        "code_challenge_method=S256",
-                    },
-                    status_code=400,
-                )
-            if provider == "kakao" and login_hint is not None and not login_hint.isdigit():
-                fake.calls[(provider, "authorize", 400)] += 1
-                return JSONResponse(
-                    {"error": "invalid_request", "error_description": "kakao ids are digits"},
-                    status_code=400,
+                    {"error": "invalid_request", "error_description": refusal}, status_code=400
                 )
             fake.calls[(provider, "authorize", 302)] += 1
             separator = "&" if "?" in redirect_uri else "?"
