@@ -187,9 +187,22 @@ _SPECS = (
     ),
     MetricSpec(
         "error_ratio", MetricKind.RATE, "ratio",
-        "one per HTTP request the app makes: 1 when it failed (5xx, unexpected status, "
-        "connection error)",
+        "one per HTTP request the app makes (an abusive user's are not the app's): 1 when it "
+        "failed (5xx, unexpected status, connection error)",
         "locust", {"request": None, "status": None},
+    ),
+    MetricSpec(
+        "honest_rate_limited", MetricKind.RATE, "ratio",
+        "one per HTTP request an honest user (the app) makes: 1 when a rate limit or quota "
+        "refused it (429)",
+        "locust", {"request": None, "code": None},
+    ),
+    MetricSpec(
+        "abuser_not_limited", MetricKind.RATE, "ratio",
+        "one per abusive user (mix.abusive): 1 when none of its analyses past the scan limit "
+        "was refused with 429, the stable code scan_rate_limited and a Retry-After",
+        "locust", {"reason": frozenset({"never_refused", "wrong_refusal"})},
+        needs=frozenset({"abusers"}),
     ),
     MetricSpec(
         "queue_wait", MetricKind.TREND, "ms",

@@ -9,7 +9,12 @@ One place decides what each gate metric means for this system:
 - ``wrong_answers``: per finished scan, 1 when the category is not the photo's true one
 - ``failed_jobs``: per accepted job that ended, 1 when it ended failed (tag reason)
 - ``lost_jobs``: per accepted job, 1 when it had not ended by the end of the drain
-- ``error_ratio``: per HTTP request, 1 when it failed (5xx, unexpected status, no answer)
+- ``error_ratio``: per HTTP request of the app, 1 when it failed (5xx, unexpected status, no
+  answer); an abusive user's requests (``actor`` abuser) are not the app's
+- ``honest_rate_limited``: per HTTP request of the app, 1 when a limit refused it (429)
+- ``abuser_not_limited``: per abusive user, 1 when no analysis of its was refused with 429
+  ``scan_rate_limited`` and a Retry-After (reason never_refused), or one was refused otherwise
+  (reason wrong_refusal)
 - ``queue_wait``: per AI job, queued -> started by a worker (server clock), tag queue=q.ai
 - ``server_processing_time``: per finished scan, queued -> result stored (server clock)
 - ``stack_overhead``: per finished scan, server processing minus the model's time
@@ -40,6 +45,7 @@ from typing import Any
 
 from harness.collect.series import Series
 from harness.measurements import Samples
+from loadtests import abuse
 from loadtests.records import SERVER_TIMINGS
 from reference.common import tiers
 from reference.waste.stages import STAGES
@@ -195,13 +201,37 @@ def check_notes(
 
 
 def add_requests(samples: Samples, requests: Iterable[Mapping[str, Any]]) -> None:
+    """The app's requests (error ratio, refused by a limit) and, per abusive user, whether the
+    limits refused it as they should (:mod:`loadtests.abuse`)."""
+    abusers: dict[tuple[str, str], tuple[float, str]] = {}
     for r in requests:
+        t = float(r.get("ts") or 0.0)
+        status = str(r.get("status") or "")
+        request = str(r.get("name") or "?")
+        if r.get("actor") == abuse.ACTOR:
+            first, verdict = abusers.get(_user(r), (t, "never_refused"))
+            if request == abuse.ANALYZE:
+                verdict = _abuser_verdict(verdict, status, str(r.get("error") or ""))
+            abusers[_user(r)] = (min(first, t), verdict)
+            continue
         samples.record_event(
-            "error_ratio",
-            not r.get("ok"),
-            t=float(r.get("ts") or 0.0),
-            tags={"request": str(r.get("name") or "?"), "status": str(r.get("status") or "")},
+            "error_ratio", not r.get("ok"), t=t, tags={"request": request, "status": status}
         )
+        limited = status == "429"
+        tags = {"request": request, **({"code": str(r.get("error") or "")} if limited else {})}
+        samples.record_event("honest_rate_limited", limited, t=t, tags=tags)
+    for first, verdict in abusers.values():
+        tags = {} if verdict == "refused" else {"reason": verdict}
+        samples.record_event("abuser_not_limited", verdict != "refused", t=first, tags=tags)
+
+
+def _abuser_verdict(verdict: str, status: str, error: str) -> str:
+    """An abusive user's standing after one more analysis answered ``status``: refused once a
+    429 carried the stable code and a Retry-After; any other 429 (another code, no
+    Retry-After) makes it wrong_refusal for good."""
+    if verdict == "wrong_refusal" or status != "429":
+        return verdict
+    return "refused" if error == abuse.REFUSAL_CODE else "wrong_refusal"
 
 
 def add_series(samples: Samples, series: Series) -> None:

@@ -59,6 +59,7 @@ from harness.settle import finish_times, settle_open_jobs
 from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 from harness.stats import percentile
 from harness.watch import LoadWatch
+from loadtests import abuse
 from loadtests.runner import PARTS as LOAD_PARTS
 from reference.common import topology
 from reference.common.settings import Settings
@@ -348,6 +349,9 @@ def _headline(events: list[dict[str, Any]], requests: list[dict[str, Any]]) -> d
     processing = [e["processing_ms"] for e in done if e.get("processing_ms") is not None]
     hits = [e for e in done if e.get("cache_hit")]
     accepted = [e for e in events if e.get("accepted")]
+    # An abusive user's requests (mix.abusive) are meant to be refused: not the app's errors.
+    abusive = [r for r in requests if r.get("actor") == abuse.ACTOR]
+    requests = [r for r in requests if r.get("actor") != abuse.ACTOR]
     failed_requests = [r for r in requests if not r.get("ok")]
 
     def ms(values: list[float], pct: float) -> str:
@@ -371,6 +375,15 @@ def _headline(events: list[dict[str, Any]], requests: list[dict[str, Any]]) -> d
         ),
         "requests": str(len(requests)),
         "request errors": str(len(failed_requests)),
+        **(
+            {
+                "abusive requests / refused": (
+                    f"{len(abusive)} / {sum(r.get('status') == '429' for r in abusive)}"
+                )
+            }
+            if abusive
+            else {}
+        ),
     }
 
 

@@ -95,6 +95,7 @@ class AppSession:
         request_timeout: float = 30.0,
         rng: random.Random | None = None,
         upload_rewrites: Mapping[str, str] | None = None,
+        actor: str = "app",
     ) -> None:
         # upload_rewrites: where pre-signed URLs name an address this host cannot reach
         # (harness.client.RewriteUploads).
@@ -104,6 +105,8 @@ class AppSession:
         self.recorder = recorder
         self.clock = clock
         self.user = user
+        # "app" for an honest user, "abuser" for one of mix.abusive (every request says which).
+        self.actor = actor
         self.subject = subject
         self.follow = follow
         # The share of scans also followed the other way, to compare what both were given.
@@ -145,7 +148,15 @@ class AppSession:
     ) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         self.recorder.request(
-            ts, ROUTES[route], method, status, elapsed, ok=error is None, error=error
+            ts,
+            ROUTES[route],
+            method,
+            status,
+            elapsed,
+            ok=error is None,
+            error=error,
+            user=self.user,
+            actor=self.actor,
         )
 
     def _get(self, route: str, params: dict[str, Any] | None = None) -> bool:

@@ -114,6 +114,16 @@ class ProcessPlan:
         return self.scenario.mix.follow_both
 
     @property
+    def abusive(self) -> float:
+        """The share of users that abuse the API (loadtests.abuse)."""
+        return self.scenario.mix.abusive
+
+    @property
+    def abuse_interval(self) -> float:
+        """Real seconds between an abusive user's analyses (its rate is in scenario time)."""
+        return self.timeline.time_scale / self.scenario.mix.abuse_rate
+
+    @property
     def poll_interval(self) -> float:
         return self.timeline.poll_interval
 

@@ -83,6 +83,10 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "ms",
     "ok",
     "error",
+    # Who made it: the process's user number, and "app" (an honest user) or "abuser"
+    # (mix.abusive: loadtests.abuse).
+    "user",
+    "actor",
 )
 # Flow timings with a histogram (recorded for flows that ended "done", as the gates read them).
 FLOW_METRICS: tuple[str, ...] = (
@@ -246,10 +250,24 @@ class ProcessRecorder:
         duration_ms: float,
         ok: bool,
         error: str | None = None,
+        *,
+        user: int | None = None,
+        actor: str = "app",
     ) -> None:
         value = ms(duration_ms)
         self.requests.write(
-            [round(ts, 6), self.process, name, method, status, value, csv_cell(ok), error or ""]
+            [
+                round(ts, 6),
+                self.process,
+                name,
+                method,
+                status,
+                value,
+                csv_cell(ok),
+                error or "",
+                csv_cell(user),
+                actor,
+            ]
         )
         self.histograms.record(request_metric(method, name), value)
         self.counts["requests"] += 1

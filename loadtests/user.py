@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from locust import User
 
 from harness.corpus import Photo, PhotoStream
+from loadtests.abuse import ACTOR, Abuser, is_abusive
 from loadtests.flows import AppSession, InFlight
 from loadtests.pacing import Clock, Pacer
 from loadtests.plan import ProcessPlan, integer_weights
@@ -61,6 +62,7 @@ class MobileAppUser(User):
         self.number = ctx.next_user_number()
         subject = f"{ctx.run_id}-p{ctx.plan.process}-u{self.number}"
         self.rng = random.Random(subject)
+        abusive = is_abusive(self.number, ctx.plan.abusive)
         self.session = AppSession(
             ctx.base_url,
             ctx.recorder,
@@ -73,9 +75,15 @@ class MobileAppUser(User):
             flow_timeout=ctx.flow_timeout,
             rng=self.rng,
             upload_rewrites=ctx.upload_rewrites,
+            actor=ACTOR if abusive else "app",
         )
         self.session.login()
         self.photo: Photo | None = None
+        # An abusive user keeps its own pace: it claims no arrival and no think time.
+        self.abuser = Abuser(self.session, ctx.plan.abuse_interval) if abusive else None
+        if self.abuser is not None:
+            self.due = self.abuser.due
+            return
         self.due = ctx.pacer.first(time.perf_counter())
         self._prepare_photo()
         if self.due is not None:
@@ -86,12 +94,19 @@ class MobileAppUser(User):
         session: AppSession | None = getattr(self, "session", None)
         if session is None:
             return
+        if getattr(self, "abuser", None) is not None:  # it kept no history worth checking
+            session.close()
+            return
         try:
             self.context.recorder.user_check(session.check_history())
         finally:
             session.close()
 
     def wait_time(self) -> float:
+        if self.abuser is not None:
+            wait = self.abuser.wait()
+            self.due = self.abuser.due
+            return wait if self.context.pacer.accepts(self.due) else IDLE_SECONDS
         now = time.perf_counter()
         self.due = self.context.pacer.next(now, self.rng)
         if self.due is None:
@@ -112,7 +127,15 @@ class MobileAppUser(User):
         return due
 
     # -- tasks (weights set by user_class) -----------------------------------------------------
+    def _abuse(self) -> None:
+        """What an abusive user does whichever task Locust picked: one more analysis."""
+        assert self.abuser is not None
+        if self._begin() is not None:
+            self.abuser.step()
+
     def scan(self) -> None:
+        if self.abuser is not None:
+            return self._abuse()
         scheduled = self._begin()
         if scheduled is None:
             return
@@ -141,6 +164,8 @@ class MobileAppUser(User):
         self._other("profile", self.session.profile)
 
     def _other(self, kind: str, action: Any) -> None:
+        if self.abuser is not None:
+            return self._abuse()
         if self._begin() is None:
             return
         ctx = self.context

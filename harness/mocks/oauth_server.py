@@ -12,7 +12,10 @@ is all the reference needs:
 Authorize is non-interactive: it redirects straight back to ``redirect_uri`` with a code for the
 user named by ``login_hint`` (created on first use; without it, the provider's default user), or
 with ``error=access_denied`` when ``mock_outcome=deny``. Codes are single use and bound to the
-client id and redirect URI (and, for Naver, the state), as the real providers bind them.
+client id and redirect URI (and, for Naver, the state), as the real providers bind them, and
+to the PKCE challenge (RFC 7636, S256 only): authorize refuses a login without one
+(``invalid_request``), and the token endpoint a missing or wrong ``code_verifier``
+(``invalid_grant``, spending the code), so a client that drops PKCE cannot log in here.
 
 Token and profile calls take ``latency_seconds`` each (0.15 s: the seed's ``oauth.verify`` is
 0.3 s for both), fail at ``error_rate``, and obey injected faults. Admin: ``GET/PUT
@@ -24,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
+import hmac
 import random
 import secrets
 import time
@@ -91,6 +96,13 @@ class _Grant:
     redirect_uri: str
     state: str
     expires: float
+    code_challenge: str = ""
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636's S256 challenge of a code verifier."""
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def default_user_id(provider: str, login: str = "default") -> str:
@@ -143,17 +155,32 @@ class FakeProviders:
         return self.users[(user.provider, user_id)]
 
     def grant(
-        self, provider: str, user_id: str, client_id: str, redirect_uri: str, state: str
+        self,
+        provider: str,
+        user_id: str,
+        client_id: str,
+        redirect_uri: str,
+        state: str,
+        code_challenge: str = "",
     ) -> str:
         code = secrets.token_urlsafe(24)
         expires = time.monotonic() + CODE_TTL_SECONDS
-        self.grants[code] = _Grant(provider, user_id, client_id, redirect_uri, state, expires)
+        self.grants[code] = _Grant(
+            provider, user_id, client_id, redirect_uri, state, expires, code_challenge
+        )
         return code
 
     def redeem(
-        self, provider: str, code: str, client_id: str, redirect_uri: str | None, state: str | None
+        self,
+        provider: str,
+        code: str,
+        client_id: str,
+        redirect_uri: str | None,
+        state: str | None,
+        code_verifier: str | None = None,
     ) -> str | None:
-        """An access token for a valid code (and the code is spent), else None."""
+        """An access token for a valid code whose PKCE verifier matches its challenge (and the
+        code is spent either way), else None."""
         grant = self.grants.pop(code, None)
         if (
             grant is None
@@ -162,6 +189,8 @@ class FakeProviders:
             or grant.client_id != client_id
             or (redirect_uri is not None and grant.redirect_uri != redirect_uri)
             or (state is not None and grant.state != state)
+            or not code_verifier
+            or not hmac.compare_digest(s256(code_verifier), grant.code_challenge)
         ):
             return None
         token = secrets.token_urlsafe(32)
@@ -312,24 +341,22 @@ def create_app(config: MockOAuthConfig | None = None) -> FastAPI:
             client_id: str = "",
             redirect_uri: str = "",
             state: str = "",
+            code_challenge: str = "",
+            code_challenge_method: str = "",
             login_hint: str | None = None,
             mock_outcome: Literal["allow", "deny"] = "allow",
         ) -> JSONResponse | RedirectResponse:
+            refusal = None
             if response_type != "code" or not client_id or not redirect_uri:
+                refusal = "response_type=code, client_id and redirect_uri are required"
+            elif not code_challenge or code_challenge_method != "S256":
+                refusal = "PKCE is required: code_challenge with code_challenge_method=S256"
+            elif provider == "kakao" and login_hint is not None and not login_hint.isdigit():
+                refusal = "kakao ids are digits"
+            if refusal is not None:
                 fake.calls[(provider, "authorize", 400)] += 1
                 return JSONResponse(
-                    {
-                        "error": "invalid_request",
-                        "error_description": "response_type=code, client_id and redirect_uri "
-                        "are required",
-                    },
-                    status_code=400,
-                )
-            if provider == "kakao" and login_hint is not None and not login_hint.isdigit():
-                fake.calls[(provider, "authorize", 400)] += 1
-                return JSONResponse(
-                    {"error": "invalid_request", "error_description": "kakao ids are digits"},
-                    status_code=400,
+                    {"error": "invalid_request", "error_description": refusal}, status_code=400
                 )
             fake.calls[(provider, "authorize", 302)] += 1
             separator = "&" if "?" in redirect_uri else "?"
@@ -338,7 +365,7 @@ def create_app(config: MockOAuthConfig | None = None) -> FastAPI:
             else:
                 user = fake.user(provider, login_hint)
                 assert user.id is not None
-                code = fake.grant(provider, user.id, client_id, redirect_uri, state)
+                code = fake.grant(provider, user.id, client_id, redirect_uri, state, code_challenge)
                 query = {"code": code}
             if state:
                 query["state"] = state
@@ -371,9 +398,14 @@ def create_app(config: MockOAuthConfig | None = None) -> FastAPI:
                     client_id,
                     None if provider == "naver" else (redirect_uri or ""),
                     state if provider == "naver" else None,
+                    form.get("code_verifier"),
                 )
                 if access is None:
-                    answer = _token_error(provider, f"authorization code not found for {code=}")
+                    answer = _token_error(
+                        provider,
+                        f"authorization code not found for {code=}, or its PKCE "
+                        "code_verifier is missing or does not match",
+                    )
                 else:
                     answer = JSONResponse(_token_body(provider, access))
             fake.calls[(provider, "token", answer.status_code)] += 1

@@ -131,6 +131,11 @@ class Mix(_Model):
     # The seed app polls every 0.5 s; the app's behaviour, so not scaled by time_scale.
     poll_interval: float = Field(0.5, gt=0)
     think_time: Distribution = Field(default_factory=lambda: UniformLatency(low=1.0, high=3.0))
+    # The share of users that abuse the API instead of using the app (loadtests.abuse): they
+    # ask for analyses at ``abuse_rate`` a second (scenario time, scaled like every rate) and
+    # never upload, ignoring Retry-After, to show the rate limits refuse them and only them.
+    abusive: Rate = 0.0
+    abuse_rate: float = Field(2.0, gt=0)
 
     @model_validator(mode="after")
     def _something_to_do(self) -> Self:

@@ -29,6 +29,11 @@ _SOURCES: dict[str, tuple[str, Callable[[Mix], bool], str]] = {
         lambda mix: mix.follow_both > 0,
         "set mix.follow_both above 0 (the share of scans also followed the other way)",
     ),
+    "abusers": (
+        "abusive users",
+        lambda mix: mix.abusive > 0,
+        "set mix.abusive above 0 (the share of users that hammer the analyze endpoint)",
+    ),
 }
 
 

@@ -75,7 +75,7 @@ def start_login(
     limits.hit(settings, limits.LOGINS, address, limit=settings.limit_logins_per_minute)
     spec.client_secret(settings)  # refuse now, not after the user has logged in at the provider
     binding = oauth_state.browser_binding(request.cookies.get(oauth_state.BINDING_COOKIE))
-    state = oauth_state.issue(settings, spec.name, binding)
+    state, challenge = oauth_state.issue(settings, spec.name, binding)
     # The callback is a top-level redirect from the provider: SameSite=Lax sends the cookie.
     response.set_cookie(
         oauth_state.BINDING_COOKIE,
@@ -88,7 +88,7 @@ def start_login(
     )
     return LoginStart(
         provider=spec.name,
-        authorization_url=spec.authorization_url(settings, state),
+        authorization_url=spec.authorization_url(settings, state, challenge),
         state=state,
         redirect_uri=spec.redirect_uri(settings),
         expires_in=settings.oauth_state_ttl_seconds,
@@ -116,14 +116,16 @@ def callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TokenPair:
     spec = providers.get(provider)
-    oauth_state.consume(settings, spec.name, state, request.cookies.get(oauth_state.BINDING_COOKIE))
+    verifier = oauth_state.consume(
+        settings, spec.name, state, request.cookies.get(oauth_state.BINDING_COOKIE)
+    )
     if error is not None:
         raise ApiError(400, "oauth_denied", f"{spec.name} login was not granted ({error})")
     if not code:
         raise ApiError(422, "invalid_request", "the callback needs the provider's code")
     assert state is not None
     try:
-        who = verify(settings, spec, code, state, spec.redirect_uri(settings))
+        who = verify(settings, spec, code, state, spec.redirect_uri(settings), verifier)
     except ProviderRejected as exc:
         # The provider's own error text stays in the log; the client gets the code.
         log.warning("%s refused a login: %s: %s", spec.name, exc.code, exc.message)

@@ -6,6 +6,11 @@ browser's binding, a random value in an HttpOnly cookie (:data:`BINDING_COOKIE`)
 login starts; it refuses a forged state, and a state started in another browser (login CSRF: an
 attacker's own login completed in the victim's browser), without a Redis round trip. The Redis
 record, taken with GETDEL, refuses a replayed or expired one.
+
+The record holds the login's PKCE ``code_verifier`` (RFC 7636): the authorization URL carries
+only its S256 challenge, and the token exchange sends the verifier, so a code intercepted on
+its way back (another app on the phone claiming the redirect) is useless to whoever took it.
+The verifier never leaves the server.
 """
 
 from __future__ import annotations
@@ -44,23 +49,31 @@ def _signature(settings: Settings, provider: str, nonce: str, binding: str) -> s
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def issue(settings: Settings, provider: str, binding: str) -> str:
+def code_challenge(verifier: str) -> str:
+    """The S256 challenge of a PKCE verifier: BASE64URL(SHA256(verifier)), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def issue(settings: Settings, provider: str, binding: str) -> tuple[str, str]:
     """A new state for a login with ``provider`` in the browser with ``binding``, valid for
-    ``oauth_state_ttl_seconds``."""
+    ``oauth_state_ttl_seconds``, and the S256 challenge of the login's PKCE verifier."""
     nonce = secrets.token_urlsafe(24)
+    verifier = secrets.token_urlsafe(48)  # 64 characters of [A-Za-z0-9_-]: RFC 7636's 43-128
     get_redis(settings.redis_url).set(
-        _key(settings, nonce), provider.encode(), ex=settings.oauth_state_ttl_seconds
+        _key(settings, nonce), verifier.encode(), ex=settings.oauth_state_ttl_seconds
     )
-    return f"{nonce}.{_signature(settings, provider, nonce, binding)}"
+    return f"{nonce}.{_signature(settings, provider, nonce, binding)}", code_challenge(verifier)
 
 
 def _invalid(reason: str) -> ApiError:
     return ApiError(400, "invalid_state", f"the login state {reason}; start the login again")
 
 
-def consume(settings: Settings, provider: str, state: str | None, binding: str | None) -> None:
-    """Accept a state once, in the browser that started the login; ``invalid_state`` (400)
-    when missing, forged, started elsewhere, spent or expired."""
+def consume(settings: Settings, provider: str, state: str | None, binding: str | None) -> str:
+    """Accept a state once, in the browser that started the login, and give back the login's
+    PKCE verifier; ``invalid_state`` (400) when missing, forged, started elsewhere, spent or
+    expired."""
     if not state:
         raise _invalid("is missing")
     if not binding:
@@ -69,5 +82,7 @@ def consume(settings: Settings, provider: str, state: str | None, binding: str |
     expected = _signature(settings, provider, nonce, binding)
     if not nonce or not hmac.compare_digest(signature, expected):
         raise _invalid("was not issued here for this provider and this browser")
-    if get_redis(settings.redis_url).getdel(_key(settings, nonce)) is None:
+    verifier = get_redis(settings.redis_url).getdel(_key(settings, nonce))
+    if verifier is None:
         raise _invalid("was already used or has expired")
+    return verifier.decode() if isinstance(verifier, bytes) else str(verifier)

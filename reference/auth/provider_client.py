@@ -73,7 +73,12 @@ def _retried(settings: Settings, request: httpx.Request, what: str) -> tuple[int
 
 
 def verify_code(
-    settings: Settings, provider: Provider, code: str, state: str, redirect_uri: str
+    settings: Settings,
+    provider: Provider,
+    code: str,
+    state: str,
+    redirect_uri: str,
+    code_verifier: str,
 ) -> ProviderProfile:
     """Trade a login code for the provider's access token, then read who it belongs to.
 
@@ -82,7 +87,7 @@ def verify_code(
     token_request = http_client().build_request(
         "POST",
         provider.url(settings, "token"),
-        data=provider.token_request(settings, code, state, redirect_uri),
+        data=provider.token_request(settings, code, state, redirect_uri, code_verifier),
         headers={"Accept": "application/json"},
         timeout=settings.oauth_http_timeout_seconds,
     )

@@ -118,18 +118,22 @@ class Provider:
         base = settings.oauth_redirect_base_url.rstrip("/")
         return f"{base}/api/v1/auth/callback/{self.name}"
 
-    def authorization_url(self, settings: Settings, state: str) -> str:
+    def authorization_url(self, settings: Settings, state: str, code_challenge: str) -> str:
+        """Where the browser logs in; ``code_challenge`` is the S256 challenge of the login's
+        PKCE verifier (reference.auth.oauth_state)."""
         query = {
             "response_type": "code",
             "client_id": self.client_id(settings),
             "redirect_uri": self.redirect_uri(settings),
             "state": state,
             "scope": self.scope,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
         }
         return f"{self.url(settings, 'authorize')}?{urlencode(query)}"
 
     def token_request(
-        self, settings: Settings, code: str, state: str, redirect_uri: str
+        self, settings: Settings, code: str, state: str, redirect_uri: str, code_verifier: str
     ) -> dict[str, str]:
         form = {
             "grant_type": "authorization_code",
@@ -137,6 +141,7 @@ class Provider:
             "client_secret": self.client_secret(settings),
             "code": code,
             "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
         }
         if self.state_in_token_request:
             form["state"] = state

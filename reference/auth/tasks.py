@@ -24,12 +24,15 @@ from reference.common.telemetry import TASK_SECONDS, TASKS
 # The worker logs each result at INFO: cut after the outcome, before the e-mail and nickname.
 @shared_task(name="oauth.verify", bind=True, ignore_result=False, resultrepr_maxsize=40)
 def verify(
-    self: Task, provider: str, code: str, state: str, redirect_uri: str
+    self: Task, provider: str, code: str, state: str, redirect_uri: str, code_verifier: str
 ) -> dict[str, object]:
-    """Exchange a social-login code with its provider and read the user's profile."""
+    """Exchange a social-login code with its provider (with the login's PKCE verifier) and
+    read the user's profile."""
     started = time.perf_counter()
     try:
-        profile = verify_code(get_settings(), providers.get(provider), code, state, redirect_uri)
+        profile = verify_code(
+            get_settings(), providers.get(provider), code, state, redirect_uri, code_verifier
+        )
     except (ProviderRejected, ApiError) as exc:
         TASKS.labels(self.name, "success").inc()
         return {"ok": False, "code": exc.code, "message": exc.message}

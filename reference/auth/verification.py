@@ -31,7 +31,13 @@ class VerifyFn(Protocol):
     """Checks a login code with its provider and says who logged in."""
 
     def __call__(
-        self, settings: Settings, provider: Provider, code: str, state: str, redirect_uri: str
+        self,
+        settings: Settings,
+        provider: Provider,
+        code: str,
+        state: str,
+        redirect_uri: str,
+        code_verifier: str,
     ) -> ProviderProfile: ...
 
 
@@ -46,7 +52,7 @@ def _publish(settings: Settings, task_id: str, args: list[str], expires: datetim
         args,
         {},
         expires=expires.isoformat(),
-        argsrepr=repr([args[0], "<code>", "<state>", args[3]]),
+        argsrepr=repr([args[0], "<code>", "<state>", args[3], "<code_verifier>"]),
         ignore_result=False,
     )
     route = celery.amqp.router.route({"priority": PRIORITY}, TASK, args, {})
@@ -80,7 +86,12 @@ def _wait(settings: Settings, task_id: str, deadline: float) -> dict[str, Any] |
 
 
 def verify_through_queue(
-    settings: Settings, provider: Provider, code: str, state: str, redirect_uri: str
+    settings: Settings,
+    provider: Provider,
+    code: str,
+    state: str,
+    redirect_uri: str,
+    code_verifier: str,
 ) -> ProviderProfile:
     """Run ``oauth.verify`` on the api worker and return its answer.
 
@@ -95,7 +106,7 @@ def verify_through_queue(
         _publish(
             settings,
             task_id,
-            [provider.name, code, state, redirect_uri],
+            [provider.name, code, state, redirect_uri, code_verifier],
             datetime.now(UTC) + timedelta(seconds=timeout),
         )
     except Exception as exc:

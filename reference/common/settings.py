@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr = SecretStr("testing")
     presign_expiry_seconds: int = Field(900, ge=30, le=7 * 24 * 3600)
     upload_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # An analysis whose upload was not completed this long after it was asked for is expired
+    # by jobs.expire_uploads (failed upload_abandoned, its object removed); longer than the
+    # pre-signed POST lives, so only an app that gave up is caught.
+    upload_abandon_seconds: int = Field(3600, ge=60)
 
     # OpenAI (GPT-4o vision), or the mock server in development.
     # The mock server in development; production sets https://api.openai.com/v1.

@@ -51,7 +51,13 @@ SCHED = QueueSpec(
     3,
     None,
     False,
-    ("cleanup.cache", "backup.database", "stats.aggregate", "jobs.reconcile"),
+    (
+        "cleanup.cache",
+        "backup.database",
+        "stats.aggregate",
+        "jobs.reconcile",
+        "jobs.expire_uploads",
+    ),
 )
 DLQ = QueueSpec("q.dlq", None, None, None, False)
 

@@ -19,6 +19,7 @@ FAILURES: dict[str, str] = {
     "model_unavailable": "the model is not available; try again later",
     "model_rejected": "the model refused this photo",
     "invalid_model_answer": "the model's answer was not usable; try again",
+    "upload_abandoned": "the photo was never uploaded and confirmed; start a new analysis",
 }
 FALLBACK = "the analysis failed"
 

@@ -33,6 +33,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("stats-aggregate-0300", "stats.aggregate", {"minute": "0", "hour": "3"}),
     # Jobs whose q.ai message expired or died unfinished are failed within a minute.
     Entry("reconcile-jobs-every-minute", "jobs.reconcile", {}),
+    # Analyses whose upload never completed are failed and their objects removed.
+    Entry("expire-uploads-every-10-minutes", "jobs.expire_uploads", {"minute": "*/10"}),
 )
 
 

@@ -1,6 +1,7 @@
 """Scheduled tasks on ``q.sched`` (sent by Celery beat, see ``beat.py``; run by the batch
 worker): cache cleanup hourly, the database backup at 02:00 and the statistics roll-up at
-03:00, Korean time, and every minute the reconcile of jobs whose ``q.ai`` message died."""
+03:00, Korean time, every minute the reconcile of jobs whose ``q.ai`` message died, and every
+ten minutes the expiry of analyses whose upload never completed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from reference.analytics import days, totals
 from reference.common import revocation
 from reference.common.db import session_scope
 from reference.common.settings import get_settings
+from reference.waste import abandoned
 from reference.workers import backup, cache_cleanup, deadletter, dlq
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,21 @@ def reconcile_jobs(self: Task) -> dict[str, Any]:
         if done.failed:
             log.warning("jobs.reconcile failed %d jobs: %s", done.failed, done.job_ids)
         return {"examined": done.examined, "failed": done.failed, "job_ids": done.job_ids}
+
+    return deadletter.run(self, settings, work)
+
+
+@shared_task(name="jobs.expire_uploads", bind=True, ignore_result=False, acks_on_failure=False)
+def expire_uploads(self: Task) -> dict[str, Any]:
+    """Fail the analyses whose upload was never completed (upload_abandoned) and delete their
+    objects (reference.waste.abandoned)."""
+    settings = get_settings()
+
+    def work() -> dict[str, Any]:
+        done = abandoned.expire(settings)
+        if done.jobs:
+            log.info("jobs.expire_uploads expired %d jobs", done.jobs)
+        return done.as_dict()
 
     return deadletter.run(self, settings, work)
 

@@ -38,8 +38,8 @@ locust_processes = 1
 
 [[load.stages]]
 duration = "16s"
-users = {users}
-spawn_rate = {users}
+users = {all_users}   # {users} honest users and one abusive (the last: mix.abusive)
+spawn_rate = {all_users}
 
 [mix]
 scan = 8
@@ -51,6 +51,9 @@ think_time = {{ kind = "uniform", low = 0.2, high = 0.5 }}
 # a fifth of the scans are also streamed, to compare both results.
 poll_interval = 0.1
 follow_both = 0.2
+# One abusive user asks for 10 analyses a second: past the 30 a minute within 3 s.
+abusive = {abusive}
+abuse_rate = 10.0
 
 [images]
 items = 4
@@ -124,6 +127,20 @@ name = "request error ratio under 1 %"
 metric = "error_ratio"
 thresholds = ["rate < 0.01"]
 min_samples = 50
+
+[[gates]]
+name = "no honest request refused by a rate limit"
+metric = "honest_rate_limited"
+thresholds = ["count == 0"]
+min_samples = 50
+include_warmup = true
+
+[[gates]]
+name = "the abusive user is refused with scan_rate_limited"
+metric = "abuser_not_limited"
+thresholds = ["count == 0"]
+min_samples = 1
+include_warmup = true
 
 [[gates]]
 name = "failed jobs under 1 %"
@@ -215,6 +232,8 @@ GATES = {
     "backlog": "q.batch really had a backlog",
     "priority": "q.ai wait stays low while q.batch is busy",
     "errors": "request error ratio under 1 %",
+    "honest": "no honest request refused by a rate limit",
+    "abuser": "the abusive user is refused with scan_rate_limited",
     "failed": "failed jobs under 1 %",
     "lost": "no job lost",
     "dlq": "q.dlq under its alert bound",
@@ -230,11 +249,22 @@ GATES = {
 }
 
 
+def breaker_toml(*, latency: str = FAST_MODEL, error_rate: float = 0.0, users: int = 4) -> str:
+    """The breaker scenario with ``users`` honest users and one abusive user more."""
+    return BREAKER.format(
+        latency=latency,
+        error_rate=error_rate,
+        users=users,
+        all_users=users + 1,
+        abusive=1 / (users + 1),
+    )
+
+
 def _scenario(
     folder: Path, *, latency: str = FAST_MODEL, error_rate: float = 0.0, users: int = 4
 ) -> Path:
     path = folder / "breaker.toml"
-    path.write_text(BREAKER.format(latency=latency, error_rate=error_rate, users=users))
+    path.write_text(breaker_toml(latency=latency, error_rate=error_rate, users=users))
     return path
 
 
@@ -447,6 +477,23 @@ def _with_build(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Run the stack's child processes as the faulty build ``name`` (tests/harness/builds)."""
     for key, value in builds.environment(name).items():
         monkeypatch.setenv(key, value)
+
+
+def test_a_build_without_rate_limits_fails_the_abusive_user_gate(
+    tmp_path: Path, servers: ServerUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limits refuse nothing: the abusive user is served every analysis it asks for."""
+    _with_build(monkeypatch, "no_limits")
+    result = _run(tmp_path, servers)
+    _assert_fails(result, "abuser")
+    verdicts = _verdicts(result)
+    assert verdicts["honest"] is verdicts["errors"] is Verdict.PASS, verdicts
+    analyses = [
+        r
+        for r in RunData.load(result.run_dir).requests
+        if r.get("actor") == "abuser" and r["name"] == "/api/v1/waste/analyze"
+    ]
+    assert len(analyses) > 60 and all(r["status"] == "201" for r in analyses)
 
 
 def test_a_history_that_drops_scans_fails_the_history_gate(

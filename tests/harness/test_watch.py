@@ -27,7 +27,7 @@ from harness.sandbox import ServerUrls
 from harness.waits import wait_for
 from harness.watch import LoadWatch
 from tests.harness.managed_broker import servers_with_management
-from tests.harness.test_run import BREAKER, FAST_MODEL, GATES
+from tests.harness.test_run import GATES, breaker_toml
 
 E2E = (pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240))
 
@@ -140,7 +140,7 @@ def managed(servers: ServerUrls) -> Iterator[ServerUrls]:
 def _breaker(
     folder: Path, *, abort_lost: bool = False, flow_timeout: str = "", long: bool = False
 ) -> Path:
-    text = BREAKER.format(latency=FAST_MODEL, error_rate=0.0, users=12)
+    text = breaker_toml(users=12)
     if long:
         text = text.replace('duration = "16s"', f'duration = "{LONG_LOAD:g}s"')
     if flow_timeout:  # the app gives up on a job after this long: it is lost then

@@ -37,6 +37,8 @@ class Faults:
     status_result_every: int = 0  # every n-th finished scan's status and result disagree
     fault_from: float = 0.0  # seconds after start before the faults begin
     over_budget: bool = False  # every tier uses more CPU and memory than its budget
+    honest_limited_every: int = 0  # every n-th request of the app is refused by a limit
+    limits_off: bool = False  # no abusive user is ever refused
 
 
 def simulate(
@@ -67,6 +69,11 @@ def simulate(
             requests += 1
             failed = broken and faults.http_error_every and requests % faults.http_error_every == 0
             samples.record_event("error_ratio", bool(failed), t=t, tags={"request": "scan"})
+            limited = broken and faults.honest_limited_every
+            limited = limited and requests % faults.honest_limited_every == 0
+            samples.record_event(
+                "honest_rate_limited", bool(limited), t=t, tags={"request": "scan"}
+            )
         lost = broken and dropped < faults.dropped_jobs and index % 7 == 0
         dropped += lost
         samples.record_event("lost_jobs", lost, t=t, tags=tags)
@@ -113,6 +120,10 @@ def simulate(
     for _ in range(users):  # each user checks its statistics when it stops
         off = faults.stats_off and duration >= faults.fault_from
         samples.record_event("stats_mismatch", off, t=START + duration)
+    for _ in range(round(users * scenario.mix.abusive)):  # each abusive user's standing
+        unlimited = faults.limits_off and duration >= faults.fault_from
+        tags = {"reason": "never_refused"} if unlimited else {}
+        samples.record_event("abuser_not_limited", unlimited, t=START, tags=tags)
     _gauges(samples, scenario, faults, duration, scans, rng)
     return samples
 

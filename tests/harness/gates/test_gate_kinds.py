@@ -54,6 +54,8 @@ def breaking_fault(gate: Gate) -> Faults:
         "tier_cpu": Faults(over_budget=True),
         "tier_memory": Faults(over_budget=True),
         "history_missing": Faults(history_drop_every=3),
+        "honest_rate_limited": Faults(honest_limited_every=50),
+        "abuser_not_limited": Faults(limits_off=True),
         "stats_mismatch": Faults(stats_off=True),
         "progress_backwards": Faults(progress_backwards_every=10),
         "progress_frozen": Faults(progress_frozen=True),

@@ -12,11 +12,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from harness.mocks.oauth_server import MockOAuthConfig, create_app, main
+from harness.mocks.oauth_server import MockOAuthConfig, create_app, main, s256
 from reference.auth.providers import PROVIDERS, ProviderRejected
 from tests.factories import start_fake_oauth
 
 REDIRECT = "https://app.example/api/v1/auth/callback"
+VERIFIER = "v" * 43  # the shortest PKCE verifier RFC 7636 allows
+PKCE = {"code_challenge": s256(VERIFIER), "code_challenge_method": "S256"}
 PATHS = {
     "kakao": ("/kakao/oauth/authorize", "/kakao/oauth/token", "/kakao/v2/user/me"),
     "naver": ("/naver/oauth2.0/authorize", "/naver/oauth2.0/token", "/naver/v1/nid/me"),
@@ -36,6 +38,7 @@ def authorize(client: TestClient, provider: str, **params: str) -> dict[str, str
         "client_id": "app",
         "redirect_uri": REDIRECT,
         "state": "s1",
+        **PKCE,
     } | params
     answer = client.get(PATHS[provider][0], params=query, follow_redirects=False)
     assert answer.status_code == 302, answer.text
@@ -52,6 +55,7 @@ def exchange(client: TestClient, provider: str, code: str, **form: str) -> httpx
         "client_secret": "secret",
         "redirect_uri": REDIRECT,
         "state": "s1",
+        "code_verifier": VERIFIER,
     } | form
     return client.post(PATHS[provider][1], data=data)
 
@@ -133,8 +137,30 @@ def test_bad_authorize_requests_and_a_denied_login(client: TestClient) -> None:
     }
 
 
+@pytest.mark.parametrize("provider", sorted(PATHS))
+def test_authorize_requires_an_s256_pkce_challenge(client: TestClient, provider: str) -> None:
+    missing = authorize_status(client, provider, code_challenge="", code_challenge_method="")
+    plain = authorize_status(client, provider, code_challenge_method="plain")
+    assert (missing, plain) == (400, 400)
+
+
+@pytest.mark.parametrize("provider", sorted(PATHS))
+@pytest.mark.parametrize("verifier", ["", "w" * 43], ids=["missing", "wrong"])
+def test_a_missing_or_wrong_code_verifier_is_refused_and_spends_the_code(
+    client: TestClient, provider: str, verifier: str
+) -> None:
+    code = authorize(client, provider)["code"]
+    refused = exchange(client, provider, code, code_verifier=verifier)
+    grant_error = "invalid_request" if provider == "naver" else "invalid_grant"  # Naver's words
+    assert refused.json()["error"] == grant_error
+    with pytest.raises(ProviderRejected):  # as the reference reads the answer
+        PROVIDERS[provider].access_token(refused.status_code, refused.json())
+    assert exchange(client, provider, code).json().get("error") == grant_error  # spent
+
+
 def authorize_status(client: TestClient, provider: str, **params: str) -> int:
-    query = {"response_type": "code", "client_id": "app", "redirect_uri": REDIRECT} | params
+    query = {"response_type": "code", "client_id": "app", "redirect_uri": REDIRECT, **PKCE}
+    query |= params
     return client.get(PATHS[provider][0], params=query, follow_redirects=False).status_code
 
 
@@ -218,7 +244,7 @@ def test_the_command_line_serves_the_providers() -> None:
     with start_fake_oauth("--hang-seconds", "2.5") as fake:
         answer = httpx.get(
             fake.url("kakao") + "/oauth/authorize",
-            params={"response_type": "code", "client_id": "app", "redirect_uri": REDIRECT},
+            params={"response_type": "code", "client_id": "app", "redirect_uri": REDIRECT, **PKCE},
         )
         assert answer.status_code == 302 and "code=" in answer.headers["location"]
         config = httpx.get(f"{fake.base}/_mock/config").json()

@@ -83,6 +83,8 @@ mixes = st.fixed_dictionaries(
         "profile": st.floats(min_value=0, max_value=100),
         "follow": st.sampled_from(("poll", "stream")),
         "follow_both": st.floats(min_value=0, max_value=1),
+        "abusive": st.floats(min_value=0, max_value=1),
+        "abuse_rate": positive,
         "poll_interval": positive,
         "think_time": distributions(),
     },
@@ -210,4 +212,7 @@ def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
     if needs & {"poller", "both_ways"}:  # a valid scenario gives its gates their data
         mix = data.setdefault("mix", {"scan": 1.0})
         mix["follow_both"] = draw(st.floats(min_value=0.01, max_value=1))
+    if "abusers" in needs:
+        mix = data.setdefault("mix", {"scan": 1.0})
+        mix["abusive"] = draw(st.floats(min_value=0.01, max_value=1))
     return data

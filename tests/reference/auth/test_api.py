@@ -40,7 +40,12 @@ def rows(settings: Settings) -> tuple[int, int, int]:
 
 def profile_for(subject: str):  # type: ignore[no-untyped-def]
     def verify(
-        settings: Settings, provider: Provider, code: str, state: str, redirect_uri: str
+        settings: Settings,
+        provider: Provider,
+        code: str,
+        state: str,
+        redirect_uri: str,
+        code_verifier: str,
     ) -> ProviderProfile:
         return ProviderProfile(subject, f"nick-{subject}", f"{subject}@example.com")
 

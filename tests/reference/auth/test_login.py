@@ -4,6 +4,7 @@ fake providers, PostgreSQL and Redis."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -96,6 +97,25 @@ def test_a_replayed_code_is_refused_by_the_provider(
     assert answer.status_code == 400 and answer.json()["code"] == "provider_rejected"
     # The provider's own words stay in the log; the client gets the code and a fixed message.
     assert "KOE320" not in answer.text and "not found" not in answer.text
+    assert count(auth_settings, User) == users
+
+
+# Not Naver: it binds its codes to the state as well, so another state is refused anyway.
+@pytest.mark.parametrize("provider", ["kakao", "google"])
+def test_an_intercepted_code_is_useless_without_its_logins_pkce_verifier(
+    client: TestClient, auth_settings: Settings, provider: str
+) -> None:
+    """PKCE: the code is bound to its login's S256 challenge; finishing another login with it
+    sends that login's verifier, which the provider refuses."""
+    start = client.get(f"/api/v1/auth/login/{provider}").json()
+    url = parse_qs(urlsplit(start["authorization_url"]).query)
+    assert url["code_challenge_method"] == ["S256"] and len(url["code_challenge"][0]) == 43
+    assert "code_verifier" not in url  # the verifier never leaves the server
+    query = follow_provider(client, provider)
+    users = count(auth_settings, User)
+    other = client.get(f"/api/v1/auth/login/{provider}").json()["state"]  # its own verifier
+    answer = client.get(f"/api/v1/auth/callback/{provider}", params=query | {"state": other})
+    assert answer.status_code == 400 and answer.json()["code"] == "provider_rejected"
     assert count(auth_settings, User) == users
 
 

@@ -81,10 +81,11 @@ def test_an_empty_endpoint_setting_means_the_base_url(monkeypatch: pytest.Monkey
 
 def test_the_authorization_url_is_on_the_authorize_host() -> None:
     settings = Settings(**REAL_HOSTS)
-    url = urlsplit(PROVIDERS["google"].authorization_url(settings, "the-state"))
+    url = urlsplit(PROVIDERS["google"].authorization_url(settings, "the-state", "the-challenge"))
     assert f"{url.scheme}://{url.netloc}{url.path}" == REAL_OAUTH_ENDPOINTS["google"][0]
     query = {key: value[0] for key, value in parse_qs(url.query).items()}
     assert query["state"] == "the-state"
+    assert (query["code_challenge"], query["code_challenge_method"]) == ("the-challenge", "S256")
     assert query["client_id"] == settings.oauth_google_client_id
 
 
@@ -107,7 +108,12 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[httpx.Request]]:
 def test_verify_code_calls_the_token_and_profile_hosts(recorded: list[httpx.Request]) -> None:
     settings = Settings(**REAL_HOSTS)
     profile = provider_client.verify_code(
-        settings, PROVIDERS["google"], "the-code", "the-state", "https://app.example/cb"
+        settings,
+        PROVIDERS["google"],
+        "the-code",
+        "the-state",
+        "https://app.example/cb",
+        "the-verifier",
     )
     assert (profile.subject, profile.email) == ("g-1", "ann@example.com")
     assert [(call.method, str(call.url)) for call in recorded] == [
@@ -115,6 +121,8 @@ def test_verify_code_calls_the_token_and_profile_hosts(recorded: list[httpx.Requ
         ("GET", REAL_OAUTH_ENDPOINTS["google"][2]),
     ]
     assert recorded[1].headers["Authorization"] == "Bearer at-1"
+    form = parse_qs(recorded[0].content.decode())
+    assert form["code_verifier"] == ["the-verifier"]  # PKCE: the verifier goes to the token call
 
 
 def test_the_provider_names_are_the_providers() -> None:

@@ -42,6 +42,12 @@ def test_the_schedule_is_the_seeds() -> None:
         "backup.database": ({0}, {2}, "q.sched", "sched.database"),
         "stats.aggregate": ({0}, {3}, "q.sched", "sched.aggregate"),
         "jobs.reconcile": (set(range(60)), every_hour, "q.sched", "sched.reconcile"),
+        "jobs.expire_uploads": (
+            set(range(0, 60, 10)),
+            every_hour,
+            "q.sched",
+            "sched.expire_uploads",
+        ),
     }
     for entry in schedule.values():
         assert isinstance(entry["schedule"], crontab)
@@ -57,6 +63,7 @@ def test_the_schedule_is_the_seeds() -> None:
         ("stats.aggregate", (26, 3, 0, 0), (27, 2, 59, 59), (27, 3, 0, 1)),
         ("cleanup.cache", (26, 14, 0, 0), (26, 14, 59, 59), (26, 15, 0, 1)),
         ("jobs.reconcile", (26, 14, 7, 0), (26, 14, 7, 59), (26, 14, 8, 1)),
+        ("jobs.expire_uploads", (26, 14, 10, 0), (26, 14, 19, 59), (26, 14, 20, 1)),
     ],
 )
 def test_entries_fall_due_at_their_korean_times(
@@ -90,7 +97,7 @@ def test_celery_beat_sends_every_entry_to_q_sched(
     sandbox: Sandbox, broker: Connection, tmp_path: Path
 ) -> None:
     """``python -m reference.workers beat`` for real (with the test interval), no worker: the
-    four tasks appear in q.sched with the topology's routing keys."""
+    five tasks appear in q.sched with the topology's routing keys."""
     settings = sandbox.settings(beat_every_seconds=0.2)
     beat = ManagedProcess.python_module(
         "beat",
@@ -103,18 +110,19 @@ def test_celery_beat_sends_every_entry_to_q_sched(
     seen: dict[str, str] = {}
     try:
 
-        def all_four() -> bool:
+        def all_five() -> bool:
             while (message := queue.get(no_ack=True)) is not None:
                 seen[message.headers["task"]] = message.delivery_info["routing_key"]
-            return len(seen) == 4
+            return len(seen) == 5
 
-        wait_for(all_four, timeout=30, describe="the four entries in q.sched", abort=beat.death)
+        wait_for(all_five, timeout=30, describe="the five entries in q.sched", abort=beat.death)
     finally:
         beat.stop()
-        queue.purge()  # what beat sent after the four
+        queue.purge()  # what beat sent after the five
     assert seen == {
         "cleanup.cache": "sched.cache",
         "backup.database": "sched.database",
         "stats.aggregate": "sched.aggregate",
         "jobs.reconcile": "sched.reconcile",
+        "jobs.expire_uploads": "sched.expire_uploads",
     }

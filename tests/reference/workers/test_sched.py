@@ -1,5 +1,5 @@
 """q.sched tasks through a real batch worker: cleanup.cache, backup.database, stats.aggregate,
-jobs.reconcile (also sent by beat on its real schedule);
+jobs.reconcile (also sent by beat on its real schedule), jobs.expire_uploads;
 and a failing scheduled task reaching q.dlq although q.sched has no dead-letter exchange."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from reference.common.cache import Keys, get_redis
 from reference.common.db import get_engine, session_scope
 from reference.common.settings import Settings
 from reference.waste.models import Job, JobStatus
+from reference.waste.progress import ProgressStore
 from reference.workers import backup
 from reference.workers.app import create_celery
 from reference.workers.dlq import DeadLetterQueue, matching
@@ -130,6 +131,69 @@ def test_jobs_reconcile_fails_jobs_whose_ai_message_expired_in_the_queue(
         job = session.get(Job, job_id)
         assert job is not None and (job.status, job.error_code) == ("failed", "expired")
     assert dead_letters.depth() == 1  # the message stays for inspection
+
+
+@pytest.mark.usefixtures("batch_worker")
+def test_jobs_expire_uploads_fails_abandoned_analyses_and_deletes_their_objects(
+    batch_settings: Settings, celery_app: Celery
+) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(seconds=batch_settings.upload_abandon_seconds + 60)
+    abandoned = add_job(batch_settings, old, JobStatus.AWAITING_UPLOAD)
+    young = add_job(batch_settings, now, JobStatus.AWAITING_UPLOAD)
+    queued = add_job(batch_settings, old, JobStatus.QUEUED)
+    client = storage.s3_client(batch_settings)
+    keys = {job: f"uploads/{job}.jpeg" for job in (abandoned, young, queued)}
+    with session_scope(batch_settings.database_url) as session:
+        for job_id, key in keys.items():
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.object_key = key
+    for key in keys.values():  # each uploaded, none confirmed by upload-complete
+        client.put_object(Bucket=batch_settings.s3_bucket, Key=key, Body=b"photo")
+
+    counts = celery_app.send_task("jobs.expire_uploads").get(timeout=30)
+    assert (counts["expired"], counts["job_ids"]) == (1, [str(abandoned)])
+    with session_scope(batch_settings.database_url) as session:
+        found = {job_id: session.get(Job, job_id) for job_id in keys}
+        assert {job_id: job.status for job_id, job in found.items() if job} == {
+            abandoned: "failed",
+            young: "awaiting_upload",
+            queued: "queued",
+        }
+        assert found[abandoned].error_code == "upload_abandoned"  # type: ignore[union-attr]
+        assert found[abandoned].finished_at is not None  # type: ignore[union-attr]
+    store = ProgressStore(
+        get_redis(batch_settings.redis_url), Keys(batch_settings.redis_prefix), 3600
+    )
+    result = store.result(abandoned)  # what status and result answer the app
+    assert result is not None and result.error is not None
+    assert (result.status, result.error.code) == ("failed", "upload_abandoned")
+    left = {
+        o["Key"]
+        for o in client.list_objects_v2(Bucket=batch_settings.s3_bucket, Prefix="uploads/").get(
+            "Contents", []
+        )
+    }
+    assert keys[abandoned] not in left and {keys[young], keys[queued]} <= left
+
+    again = celery_app.send_task("jobs.expire_uploads").get(timeout=30)
+    assert again["expired"] == 0  # nothing left to expire: idempotent
+
+
+def test_expiry_changes_nothing_while_s3_refuses_the_delete(batch_settings: Settings) -> None:
+    """The objects go first: an S3 that fails leaves the job awaiting, for the next run."""
+    from reference.waste import abandoned
+
+    old = datetime.now(UTC) - timedelta(seconds=batch_settings.upload_abandon_seconds + 60)
+    job_id = add_job(batch_settings, old, JobStatus.AWAITING_UPLOAD)
+    broken = batch_settings.model_copy(update={"s3_bucket": f"no-such-bucket-{job_id.hex[:8]}"})
+    with pytest.raises(Exception):  # noqa: B017 - botocore's NoSuchBucket
+        abandoned.expire(broken)
+    with session_scope(batch_settings.database_url) as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "awaiting_upload"
+    assert str(job_id) in abandoned.expire(batch_settings).job_ids
 
 
 @pytest.mark.slow
