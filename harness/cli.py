@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -382,8 +383,21 @@ def run(
         typer.Option(help="base URL of a deployed stack; without it a local stack is brought up"),
     ] = None,
     processes: Annotated[
-        int | None, typer.Option(min=1, help="Locust processes (default: the scenario's)")
+        int | None,
+        typer.Option(min=0, help="local Locust workers under the master (the scenario's)"),
     ] = None,
+    master_bind: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT the Locust master listens on, for load-worker elsewhere"),
+    ] = None,
+    expect_workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Locust workers to wait for before the load (--processes)"),
+    ] = None,
+    expect_workers_timeout: Annotated[
+        float, typer.Option(min=1, help="seconds to wait for them (then exit 2)")
+    ] = 120.0,
+    ui: Annotated[bool, typer.Option(help="Locust's web UI on 127.0.0.1:8089")] = False,
     upload_rewrite: Annotated[
         list[str],
         typer.Option(
@@ -451,6 +465,8 @@ def run(
         servers=servers,
     )
     options.prometheus, options.flood_broker = prometheus, flood_broker
+    options.master_bind, options.expect_workers = master_bind, expect_workers
+    options.expect_workers_timeout, options.ui = expect_workers_timeout, ui
     with _stop_on_sigterm():
         result = run_scenario(options, _progress)
     _print_summary(result.summary, result.run_dir)
@@ -749,6 +765,15 @@ def compare(
     )
     if any(f.regression for f in findings):
         raise typer.Exit(1)
+
+
+@_command("load-worker")
+def load_worker(
+    master: Annotated[str, typer.Option(help="the Locust master's HOST:PORT (run --master-bind)")],
+) -> None:
+    """A Locust worker for a run on another machine (same commit as the master's)."""
+    # Locust gevent-patches the process that imports it: the worker gets a fresh interpreter.
+    os.execv(sys.executable, [sys.executable, "-m", "loadtests.worker", "--master", master])
 
 
 def main() -> None:
