@@ -105,13 +105,16 @@ def run_load(
     try:
         workers = start_local_workers(settings.processes, bind, logs)
         assert master.proc is not None and master.proc.stdout is not None
-        for line in master.proc.stdout:
-            progress(line.rstrip())
-            if not started and line.startswith('{"type": "start"'):
-                started = True
-                load_start = float(json.loads(line)["load_start"])
-                on_start(load_start)
-                watch.start(load_start=load_start, stop_load=master.terminate)
+        with master.log_path.open("a") as log:
+            for line in master.proc.stdout:
+                log.write(line)
+                log.flush()
+                progress(line.rstrip())
+                if not started and line.startswith('{"type": "start"'):
+                    started = True
+                    load_start = float(json.loads(line)["load_start"])
+                    on_start(load_start)
+                    watch.start(load_start=load_start, stop_load=master.terminate)
         code = master.proc.wait()
     finally:
         watch.stop()

@@ -38,15 +38,15 @@ class ManagedProcess:
         return cls(name, [sys.executable, "-m", module, *args], env, log_dir / f"{name}.log")
 
     def start(self, *, pipe_stdout: bool = False) -> ManagedProcess:
-        """Start it; with ``pipe_stdout`` its stdout is a text pipe for the caller to read
-        (``proc.stdout``), and only its stderr goes to the log."""
+        """Start it; with ``pipe_stdout`` its output (stdout and stderr) is a text pipe for the
+        caller to read (``proc.stdout``) and copy to the log."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv,
                 env={**os.environ, **self.env},
                 stdout=subprocess.PIPE if pipe_stdout else log,
-                stderr=log if pipe_stdout else subprocess.STDOUT,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stop() reaches its children
                 text=pipe_stdout,

@@ -125,3 +125,27 @@ class TinyServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def fake_gateway(upload_url: str) -> Any:
+    """Answers like the gateway with one finished job; uploads (POST /bucket) answer 204."""
+    job = "00000000-0000-4000-8000-000000000001"
+    fields = {"key": f"uploads/{job}.jpeg", "Content-Type": "image/jpeg", "policy": "e30="}
+    upload = {"method": "POST", "url": upload_url, "fields": fields}
+    answers: dict[str, tuple[int, dict[str, Any] | None]] = {
+        "/readyz": (200, {"status": "ok"}),
+        "/api/v1/waste/analyze": (201, {"job_id": job, "upload": upload}),
+        f"/api/v1/waste/upload-complete/{job}": (202, {"job_id": job, "status": "queued"}),
+        f"/api/v1/waste/status/{job}": (200, {"job_id": job, "status": "done"}),
+        f"/api/v1/waste/result/{job}": (
+            200,
+            {"job_id": job, "status": "done", "cache_hit": False, "result": {"category": "x"}},
+        ),
+    }
+
+    def answer(method: str, path: str) -> tuple[int, dict[str, Any] | None]:
+        if method == "POST" and path == "/bucket":
+            return 204, None
+        return answers.get(path, (404, {"code": "not_found"}))
+
+    return answer
