@@ -120,6 +120,8 @@ def run_load(
         watch.stop()
         master.stop(grace=30)
         stop_all(workers)
+        if master.proc is not None and master.proc.stdout is not None:
+            master.proc.stdout.close()
     if watch.check_deaths() is not None:
         raise HarnessError(f"a stack process died during the load: {watch.death}", logs=logs)
     if code != 0 and not (watch.abort is not None and (run_dir / "load.json").exists()):
