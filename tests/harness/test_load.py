@@ -15,14 +15,17 @@ from harness.collect.series import Series
 from harness.errors import HarnessError
 from harness.load import LoadSettings, run_load
 from harness.watch import LoadWatch
-from tests.loadtests.factories import Answer, TinyServer, closed_stage, fake_gateway, scenario_toml
+from tests.loadtests.factories import (
+    TinyServer,
+    closed_stage,
+    fake_gateway_server,
+    scenario_toml,
+)
 
 
 @pytest.fixture
 def gateway() -> Iterator[TinyServer]:
-    answers: list[Answer] = []
-    with TinyServer(lambda method, path: answers[0](method, path)) as server:
-        answers.append(fake_gateway(f"{server.url}/bucket"))
+    with fake_gateway_server() as server:
         yield server
 
 

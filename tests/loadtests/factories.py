@@ -3,9 +3,10 @@ on 127.0.0.1 that records what it receives."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,3 +150,12 @@ def fake_gateway(upload_url: str) -> Any:
         return answers.get(path, (404, {"code": "not_found"}))
 
     return answer
+
+
+@contextlib.contextmanager
+def fake_gateway_server() -> Iterator[TinyServer]:
+    """A :class:`TinyServer` answering as :func:`fake_gateway`, its uploads addressed to itself."""
+    answers: list[Answer] = []
+    with TinyServer(lambda method, path: answers[0](method, path)) as server:
+        answers.append(fake_gateway(f"{server.url}/bucket"))
+        yield server

@@ -22,10 +22,9 @@ from harness.processes import free_port
 from harness.report.rundata import read_events, read_requests
 from harness.waits import wait_for
 from tests.loadtests.factories import (
-    Answer,
     TinyServer,
     closed_stage,
-    fake_gateway,
+    fake_gateway_server,
     scenario_toml,
     write,
 )
@@ -45,10 +44,7 @@ def scenario(folder: Path, duration: str = "4s", users: int = 4) -> Path:
 
 @pytest.fixture
 def gateway() -> Iterator[TinyServer]:
-    """The fake gateway, its pre-signed uploads addressed to itself."""
-    answers: list[Answer] = []
-    with TinyServer(lambda method, path: answers[0](method, path)) as server:
-        answers.append(fake_gateway(f"{server.url}/bucket"))
+    with fake_gateway_server() as server:
         yield server
 
 

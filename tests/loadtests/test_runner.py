@@ -93,31 +93,24 @@ def test_a_bad_upload_rewrite_exits_2_with_one_line(tmp_path: Path) -> None:
 
 def test_upload_rewrites_go_to_the_master_that_plans_every_worker(tmp_path: Path) -> None:
     rewrites = ("s3.internal:5000=127.0.0.1:30500", "s3.other=127.0.0.1:30501")
-    settings = LoadSettings(processes=2)
-    argv = master_argv(
-        settings,
-        scenario_path=tmp_path / "s.toml",
-        base_url="http://x",
-        out=tmp_path,
-        bind="127.0.0.1:1",
-        drain=5,
-        upload_rewrites=rewrites,
-    )
-    given = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--upload-rewrite"]
-    assert given == list(rewrites)
+
+    def argv(upload_rewrites: tuple[str, ...]) -> list[str]:
+        return master_argv(
+            LoadSettings(processes=2),
+            scenario_path=tmp_path / "s.toml",
+            base_url="http://x",
+            out=tmp_path,
+            bind="127.0.0.1:1",
+            drain=5,
+            upload_rewrites=upload_rewrites,
+        )
+
+    given = argv(rewrites)
+    assert [given[i + 1] for i, a in enumerate(given) if a == "--upload-rewrite"] == list(rewrites)
     # the master waits for the two local workers, which the harness starts beside it
-    assert argv[argv.index("--expect-workers") + 1] == "2"
-    assert argv[argv.index("--processes") + 1] == "0"
-    no_rewrite = master_argv(
-        settings,
-        scenario_path=tmp_path / "s.toml",
-        base_url="http://x",
-        out=tmp_path,
-        bind="127.0.0.1:1",
-        drain=5,
-        upload_rewrites=(),
-    )
-    assert "--upload-rewrite" not in no_rewrite
+    assert given[given.index("--expect-workers") + 1] == "2"
+    assert given[given.index("--processes") + 1] == "0"
+    assert "--upload-rewrite" not in argv(())
 
 
 @pytest.mark.slow
