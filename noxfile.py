@@ -42,7 +42,8 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def scenario(session: nox.Session) -> None:
     """Run a scenario against a local stack (or --target URL) and gate on it: exit 0 pass,
-    1 a gate failed, 2 the harness failed. ``nox -s scenario -- peak --processes 4``."""
+    1 a gate failed, 2 the harness failed. ``nox -s scenario -- peak --processes 4`` (local
+    Locust workers)."""
     session.install("-e", ".[mocks,load]")
     session.run("wastecoach", "run", *(session.posargs or ["smoke"]))
 

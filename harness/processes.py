@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -25,7 +26,7 @@ class ManagedProcess:
         self.argv = argv
         self.env = env
         self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[Any] | None = None
         # Set when the harness stops or kills it (or a fault declares it will exit): its exit is
         # then no failure of the run.
         self.stopped_on_purpose = False
@@ -36,16 +37,20 @@ class ManagedProcess:
     ) -> ManagedProcess:
         return cls(name, [sys.executable, "-m", module, *args], env, log_dir / f"{name}.log")
 
-    def start(self) -> ManagedProcess:
+    def start(self, *, pipe_stdout: bool = False) -> ManagedProcess:
+        """Start it; with ``pipe_stdout`` its output (stdout and stderr) is a text pipe for the
+        caller to read (``proc.stdout``) and copy to the log."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv,
                 env={**os.environ, **self.env},
-                stdout=log,
+                stdout=subprocess.PIPE if pipe_stdout else log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stop() reaches its children
+                text=pipe_stdout,
+                bufsize=1 if pipe_stdout else -1,
             )
         return self
 

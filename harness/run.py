@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from harness import faults, observations, recovery
 from harness.collect.prometheus import PrometheusSampler
@@ -34,6 +30,7 @@ from harness.errors import CleanupError, HarnessError, as_harness_error
 from harness.fault_timeline import FaultError, FaultTimeline
 from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation, Verdict
 from harness.gates.evaluate import exit_code as exit_code_of
+from harness.load import LoadSettings, run_load
 from harness.measurements import Samples
 from harness.providers.select import SelectMode
 from harness.report.html import write_html
@@ -58,9 +55,9 @@ from harness.servers import RunServers
 from harness.settle import finish_times, settle_open_jobs
 from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 from harness.stats import percentile
+from harness.target import TargetError, check_target
 from harness.watch import LoadWatch
 from loadtests import abuse
-from loadtests.runner import PARTS as LOAD_PARTS
 from reference.common import topology
 from reference.common.settings import Settings
 
@@ -74,13 +71,6 @@ def _tier(process: str) -> str:
     if process.startswith("worker-"):
         return topology.worker(process.split("-")[1]).tier
     return "fakes"
-
-
-# Seconds from launching the load generator to its t=0 (its imports and Locust's start-up),
-# plus half a second per Locust process. 6 s was too short on a busy machine (load average 19
-# on two cores: `python -m loadtests --help` alone took 8 s, and the load generator refused
-# --start-at), so the stack waits a little longer before the load on a quiet one.
-LOAD_START_GRACE = 20.0
 
 
 @dataclass
@@ -115,8 +105,13 @@ class RunOptions:
     prometheus_step: float = 5.0
     # A target run's q.batch flood is published through this broker (from inside the cluster).
     flood_broker: str | None = None
-    # On a loaded machine the load generator's imports alone can take longer than the default.
-    load_start_grace: float = LOAD_START_GRACE
+    # Locust's master and workers (harness.load): workers elsewhere connect to ``master_bind``
+    # (HOST:PORT); the load starts once ``expect_workers`` are ready (default: the local
+    # ``processes``), at most ``expect_workers_timeout`` seconds; ``ui``: Locust's web UI.
+    master_bind: str | None = None
+    expect_workers: int | None = None
+    expect_workers_timeout: float = 120.0
+    ui: bool = False
 
 
 @dataclass
@@ -127,9 +122,12 @@ class RunResult:
     exit_code: int
 
 
-def _effective_scenario(scenario: Scenario, options: RunOptions, run_dir: Path) -> Path:
+def _effective_scenario(
+    scenario: Scenario, options: RunOptions, run_dir: Path
+) -> tuple[Path, Scenario]:
     """Write the scenario this run applies into the run folder (with ``users`` applied) and
-    return its path: the load generator reads it, and the run can be repeated from it."""
+    return its path and what it reads back as: the load generator reads it, and the run can be
+    repeated from it."""
     data = scenario.model_dump(mode="json", exclude_none=True)
     if options.users is not None:
         stages = [s for s in data["load"]["stages"] if "users" in s]
@@ -141,8 +139,7 @@ def _effective_scenario(scenario: Scenario, options: RunOptions, run_dir: Path) 
             stage["users"] = options.users
     path = run_dir / "scenario.toml"
     path.write_text(toml_writer.dumps(data))
-    load_scenario(path)  # what was written reads back as a valid scenario
-    return path
+    return path, load_scenario(path)  # what was written reads back as a valid scenario
 
 
 RATE_LIMITS = ("limit_scans_per_minute", "limit_model_calls_per_day", "limit_logins_per_minute")
@@ -233,19 +230,6 @@ class BatchFlood:
             self.thread.join(timeout=10)
 
 
-def _check_target(base_url: str) -> None:
-    try:
-        answer = httpx.get(f"{base_url.rstrip('/')}/readyz", timeout=10)
-    except httpx.HTTPError as exc:
-        raise HarnessError(
-            f"target {base_url} does not answer ({type(exc).__name__}: {exc})"
-        ) from None
-    if answer.status_code != 200:
-        raise HarnessError(
-            f"target {base_url} is not ready: HTTP {answer.status_code} {answer.text[:300]}"
-        )
-
-
 COLLECTOR_HINTS = {
     "rabbitmq": "is the RabbitMQ management plugin on? rabbitmq-plugins enable rabbitmq_management",
     "redis": "is Redis up at the configured WASTECOACH_REDIS_URL?",
@@ -268,80 +252,16 @@ def _preflight(collectors: dict[str, Any]) -> None:
             ) from None
 
 
-def _run_load(
-    options: RunOptions,
-    scenario_path: Path,
-    base_url: str,
-    run_dir: Path,
-    progress: Progress,
-    start_at: float,
-    *,
-    watch: LoadWatch,
-) -> None:
-    """Run the load generator to its end, or until ``watch`` stops it (SIGTERM: it cuts its
-    flows and still writes every file)."""
-    argv = [
-        sys.executable, "-m", "loadtests",
-        "--scenario", str(scenario_path),
-        "--base-url", base_url,
-        "--out", str(run_dir),
-    ]  # fmt: skip
-    if options.processes:
-        argv += ["--processes", str(options.processes)]
-    argv += ["--drain-timeout", f"{options.drain_seconds:g}", "--start-at", f"{start_at:.6f}"]
-    flow_timeout = load_scenario(scenario_path).scaled().flow_timeout
-    if flow_timeout is not None:
-        argv += ["--flow-timeout", f"{flow_timeout:g}"]
-    for rewrite in options.upload_rewrites:
-        argv += ["--upload-rewrite", rewrite]
-    log = (run_dir / "logs").joinpath("locust.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        log.open("w") as log_file,
-        subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        ) as proc,
-    ):
-        assert proc.stdout is not None
-        watch.start(load_start=start_at, stop_load=proc.terminate)
-        try:
-            for line in proc.stdout:
-                log_file.write(line)
-                progress(line.rstrip())
-            code = proc.wait()
-        finally:
-            watch.stop()
-            if proc.poll() is None:  # interrupted: the load generator cuts its flows and exits
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-    if watch.check_deaths() is not None:
-        raise HarnessError(
-            f"a stack process died during the load: {watch.death}", logs=run_dir / "logs"
-        )
-    if code != 0 and not (watch.abort is not None and (run_dir / EVENTS).exists()):
-        lines = log.read_text(errors="replace").splitlines()
-        said = next((x for x in reversed(lines) if x.startswith("error:")), "")
-        raise HarnessError(
-            f"the load generator exited with code {code}"
-            + (f" ({said})" if said else "")
-            + f"; its log: {log}",
-            detail="\n".join(lines[-30:]),
-        )
-
-
-def _load_window(run_dir: Path, started: float, ended: float) -> tuple[float, float]:
-    """When the load really ran (the Locust processes' own clock, in load.json): warm-up is
-    counted from its start, not from when the load generator was launched."""
+def _load_window(run_dir: Path, ended: float) -> tuple[float, float]:
+    """When the load really ran (the workers' own clock, in load.json): warm-up is counted
+    from its start."""
     try:
         processes = json.loads((run_dir / "load.json").read_text())["processes"]
         starts = [float(p["load_start"]) for p in processes if p.get("load_start")]
         ends = [float(p["load_end"]) for p in processes if p.get("load_end")]
     except (OSError, ValueError, KeyError, TypeError):
-        return started, ended
-    return (min(starts) if starts else started), (max(ends) if ends else ended)
+        return ended, ended
+    return (min(starts) if starts else ended), (max(ends) if ends else ended)
 
 
 def _headline(events: list[dict[str, Any]], requests: list[dict[str, Any]]) -> dict[str, str]:
@@ -466,10 +386,80 @@ def _target_gauges(
     return [f"prometheus: {note}" for note in notes]
 
 
+@dataclass
+class _Run:
+    """What the phases of one run share, and what cleanup must take down."""
+
+    options: RunOptions
+    scenario: Scenario
+    scenario_path: Path  # the scenario this run applies, written into its folder
+    run_id: str
+    run_dir: Path
+    progress: Progress
+    injected: list[faults.Fault]
+    series: Series = field(default_factory=Series)
+    notes: list[str] = field(default_factory=list)
+    stack: LocalStack | None = None
+    servers: RunServers | None = None
+    urls: ServerUrls | None = None
+    server_modes: dict[str, str] = field(default_factory=dict)
+    base_url: str = ""
+    flood: BatchFlood | None = None
+    sampler: Sampler | None = None
+    timeline: FaultTimeline | None = None
+    watch: LoadWatch | None = None
+    closing: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    owned_servers: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def clean_up(self) -> CleanupError | None:
+        return _clean_up(self.closing, self.stack, self.owned_servers)
+
+
+@dataclass
+class _Measured:
+    """What the load left, read back and settled."""
+
+    started: float
+    ended: float
+    events: list[dict[str, Any]]
+    requests: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+
+
 def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     """Run one scenario end to end; raises ``HarnessError`` when the harness cannot, in any
     phase. A failed cleanup after the verdict is one too (exit 2): the verdict stays in the
     report, and the summary records the cleanup failure and exit code 2."""
+    state = _options_phase(options, progress)
+    try:
+        _stack_phase(state)
+        _collectors_phase(state)
+        _faults_phase(state)
+        _load_phase(state)
+        measured = _settle_phase(state)
+        evaluation, outcomes = _judge_phase(state, measured)
+        result = _report_phase(state, measured, evaluation, outcomes)
+    except Exception as exc:
+        logs = state.run_dir / "logs" if (state.run_dir / "logs").exists() else state.run_dir
+        failure = as_harness_error(exc, logs=logs)
+        cleanup = state.clean_up()
+        if cleanup is not None:  # the first failure is the one to report; both in --debug
+            failure.detail = f"{failure.detail}\nand then: {cleanup.line()}".strip()
+        raise failure from exc
+    except BaseException:  # Ctrl-C, SIGTERM: still take the stack down
+        state.clean_up()
+        raise
+    cleanup = state.clean_up()
+    if cleanup is not None:
+        _record_harness_failure(result, cleanup)
+        cleanup.message += f" (after the verdict, {result.summary['verdict']}, in {state.run_dir})"
+        cleanup.logs = state.run_dir / "logs"
+        raise cleanup
+    return result
+
+
+def _options_phase(options: RunOptions, progress: Progress) -> _Run:
+    """Check every option before anything starts; make the run folder and its scenario."""
     scenario = load_scenario(options.scenario_path)
     if options.users is not None and options.users < 1:
         raise HarnessError("--users must be at least 1")
@@ -487,6 +477,7 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
         )
     if options.faults and options.target is not None:
         raise HarnessError("faults are injected into a local stack; drop --target or --fault")
+    _load_settings(options, scenario).check()
     _check_fault_servers(scenario, options)
     try:
         injected = [faults.fault(name) for name in options.faults]
@@ -496,202 +487,260 @@ def run(options: RunOptions, progress: Progress = lambda _: None) -> RunResult:
     run_id = f"{scenario.name}-{stamp}"
     run_dir = options.reports_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    scenario_path = _effective_scenario(scenario, options, run_dir)
-    scenario = load_scenario(scenario_path)
-    series = Series()
-    stack: LocalStack | None = None
-    servers: RunServers | None = None
-    timeline: FaultTimeline | None = None
-    notes: list[str] = []
-    closing = contextlib.ExitStack()
-    result: RunResult | None = None
-    owned_servers = contextlib.ExitStack()
-    server_modes: dict[str, str] = {}
+    scenario_path, scenario = _effective_scenario(scenario, options, run_dir)
+    return _Run(options, scenario, scenario_path, run_id, run_dir, progress, injected)
+
+
+def _load_settings(options: RunOptions, scenario: Scenario) -> LoadSettings:
+    return LoadSettings(
+        processes=scenario.load.locust_processes
+        if options.processes is None
+        else options.processes,
+        master_bind=options.master_bind,
+        expect_workers=options.expect_workers,
+        expect_workers_timeout=options.expect_workers_timeout,
+        ui=options.ui,
+    )
+
+
+def _stack_phase(state: _Run) -> None:
+    """The servers and the local stack (or the target), probed once."""
+    options, scenario = state.options, state.scenario
+    if options.target is None:
+        if isinstance(options.servers, ServerUrls):
+            state.urls = options.servers
+            check_servers(state.urls)  # say what is down before anything starts
+            check_management(state.urls)  # the queue gates read it
+            state.server_modes = dict.fromkeys(("postgres", "redis", "rabbitmq"), "running")
+        else:
+            state.progress(f"getting servers ({options.servers})...")
+            must_own = owned_by_faults(scenario.faults)
+            state.servers = state.owned_servers.enter_context(
+                RunServers(options.servers, owned=must_own)  # type: ignore[arg-type]
+            )
+            state.urls = state.servers.urls()
+            state.server_modes = dict(state.servers.modes())
+        state.progress(f"bringing the stack up for {scenario.name}...")
+        state.stack = LocalStack(_stack_options(scenario, options, state.run_dir, state.urls))
+        state.stack.start()
+        state.base_url = state.stack.base_url
+    else:
+        state.base_url = options.target.rstrip("/")
     try:
-        if options.target is None:
-            if isinstance(options.servers, ServerUrls):
-                urls = options.servers
-                check_servers(urls)  # say what is down before anything starts
-                check_management(urls)  # the queue gates read it
-                server_modes = dict.fromkeys(("postgres", "redis", "rabbitmq"), "running")
-            else:
-                progress(f"getting servers ({options.servers})...")
-                must_own = owned_by_faults(scenario.faults)
-                servers = owned_servers.enter_context(
-                    RunServers(options.servers, owned=must_own)  # type: ignore[arg-type]
-                )
-                urls = servers.urls()
-                server_modes = dict(servers.modes())
-            progress(f"bringing the stack up for {scenario.name}...")
-            stack = LocalStack(_stack_options(scenario, options, run_dir, urls))
-            stack.start()
-            base_url = stack.base_url
-        else:
-            base_url = options.target.rstrip("/")
-        _check_target(base_url)
+        check_target(state.base_url)
+    except TargetError as exc:
+        raise HarnessError(str(exc)) from None
 
-        samplers: dict[str, Any] = {}
-        flood = None
-        if stack is not None and stack.settings is not None:
-            samplers["rabbitmq"] = RabbitSampler(
-                stack.settings.broker_url, management_url=urls.management_url
-            )
-            samplers["redis"] = RedisSampler(stack.settings.redis_url)
-            samplers["metrics"] = PrometheusSampler(stack.metrics_urls)
-            samplers["resources"] = ResourceSampler(
-                [Watched(n, _tier(n), p.pid) for n, p in stack.processes.items() if p.pid]
-            )
-            flood = BatchFlood(scenario, stack.settings, series)
-        else:
-            samplers["metrics"] = PrometheusSampler({"gateway": f"{base_url}/metrics"})
-            if options.flood_broker is not None:
-                flood = BatchFlood(scenario, Settings(broker_url=options.flood_broker), series)
-            elif scenario.background.batch is not None:
-                notes.append(
-                    "background batch flood skipped: the target's broker is not ours "
-                    "(--flood-broker URL publishes it)"
-                )
-        for sampler_object in samplers.values():
-            closing.callback(getattr(sampler_object, "close", lambda: None))
-        collectors = {name: s.sample for name, s in samplers.items()}
-        _preflight(collectors)
-        sampler = Sampler(collectors, series, options.sample_interval).start()
-        # One timeline for the load and the flood: the load's t=0, agreed in advance.
-        processes = options.processes or scenario.load.locust_processes
-        started = time.time() + options.load_start_grace + 0.5 * processes
-        if flood is not None:
-            flood.start(started)
-        watch = LoadWatch(
-            stack=stack,
-            gates=scenario.gates,
-            warmup=scenario.warmup,
-            series=series,
-            events_dir=run_dir / LOAD_PARTS,
+
+def _collectors_phase(state: _Run) -> None:
+    """The samplers (each checked once before the load) and the q.batch flood."""
+    options, scenario, stack = state.options, state.scenario, state.stack
+    samplers: dict[str, Any] = {}
+    if stack is not None and stack.settings is not None:
+        assert state.urls is not None
+        samplers["rabbitmq"] = RabbitSampler(
+            stack.settings.broker_url, management_url=state.urls.management_url
         )
-        if stack is not None and scenario.faults:
-            try:
-                timeline = FaultTimeline(
-                    scenario.faults,
-                    stack=stack,
-                    servers=servers,
-                    time_scale=scenario.load.time_scale,
-                    progress=progress,
-                ).start(started)
-            except FaultError as exc:
-                raise HarnessError(str(exc)) from None
+        samplers["redis"] = RedisSampler(stack.settings.redis_url)
+        samplers["metrics"] = PrometheusSampler(stack.metrics_urls)
+        samplers["resources"] = ResourceSampler(
+            [Watched(n, _tier(n), p.pid) for n, p in stack.processes.items() if p.pid]
+        )
+        state.flood = BatchFlood(scenario, stack.settings, state.series)
+    else:
+        samplers["metrics"] = PrometheusSampler({"gateway": f"{state.base_url}/metrics"})
+        if options.flood_broker is not None:
+            state.flood = BatchFlood(
+                scenario, Settings(broker_url=options.flood_broker), state.series
+            )
+        elif scenario.background.batch is not None:
+            state.notes.append(
+                "background batch flood skipped: the target's broker is not ours "
+                "(--flood-broker URL publishes it)"
+            )
+    for sampler_object in samplers.values():
+        state.closing.callback(getattr(sampler_object, "close", lambda: None))
+    collectors = {name: s.sample for name, s in samplers.items()}
+    _preflight(collectors)
+    state.sampler = Sampler(collectors, state.series, options.sample_interval).start()
+
+
+def _faults_phase(state: _Run) -> None:
+    """The scenario's fault timeline (started with the load) and the live watch."""
+    scenario, stack = state.scenario, state.stack
+    state.watch = LoadWatch(
+        stack=stack,
+        gates=scenario.gates,
+        warmup=scenario.warmup,
+        series=state.series,
+        events_path=state.run_dir / EVENTS,
+    )
+    if stack is not None and scenario.faults:
         try:
-            with contextlib.ExitStack() as active:
-                for inject, name in zip(injected, options.faults, strict=True):
-                    assert stack is not None
-                    progress(f"injecting fault {name}")
-                    active.enter_context(inject(stack))
-                _run_load(options, scenario_path, base_url, run_dir, progress, started, watch=watch)
-        finally:
-            if timeline is not None:
-                timeline.stop()
-            if flood is not None:
-                flood.stop()
-            sampler.stop()
-        if timeline is not None and timeline.errors():
-            assert stack is not None
-            raise HarnessError("; ".join(timeline.errors()) + f"\n{stack.logs_digest()}")
-        ended = time.time()
-        started, planned_end = _load_window(run_dir, started, ended)
-        ended = min(ended, planned_end) if watch.abort else planned_end
-        notes += [f"collector {name} failed: {error}" for name, error in sampler.errors.items()]
-        notes += [f"live gate check failed: {error}" for error in watch.errors[:3]]
-        if watch.abort is not None:
-            at = watch.abort.seconds_into(started)
-            progress(f"stopped early: {watch.abort.gate} broke at {at:.1f}s")
-            notes.append(
-                f"stopped early at {at:.1f} s into the load: gate {watch.abort.gate!r} "
-                f"(abort_on_fail) broke: {watch.abort.message}"
-            )
-
-        events = read_events(run_dir / EVENTS)
-        requests = read_requests(run_dir / REQUESTS)
-        # The load generator already gave flows in flight the drain; what it cut gets a last
-        # short look on the server before it counts as lost.
-        settle_notes = settle_open_jobs(events, stack, min(options.drain_seconds, 10.0))
-        if settle_notes:
-            notes += settle_notes
-            write_events(run_dir / EVENTS, events)
-        checks = read_checks(run_dir / CHECKS)
-        notes += observations.check_notes(events, checks)
-        samples = observations.build(
-            events, requests, series, start=started, end=ended, checks=checks
-        )
-        if options.target is not None:
-            notes += _target_gauges(options, scenario, samples, flood=flood, progress=progress)
-        outcomes: list[recovery.FaultOutcome] = []
-        if timeline is not None and stack is not None:
-            twice = recovery.answered_twice(events, finish_times(events, stack))
-            outcomes = recovery.judge_faults(
-                [w.to_dict() for w in timeline.windows],
-                events,
-                series,
-                twice=twice,
+            state.timeline = FaultTimeline(
+                scenario.faults,
+                stack=stack,
+                servers=state.servers,
                 time_scale=scenario.load.time_scale,
-                steady_from=started + scenario.warmup,
-                run_end=ended,
+                progress=state.progress,
             )
-            recovery.add_observations(samples, outcomes, events, twice=twice)
-        evaluation = scenario.evaluate(samples)
-        verdict, exit_code = _verdict(evaluation, watch=watch, options=options, notes=notes)
-        series.write_csv(run_dir / SERIES)
-        summary = {
-            "run_id": run_id,
-            "scenario": {
-                "name": scenario.name,
-                "description": scenario.description,
-                "file": str(options.scenario_path),
-                "users_override": options.users,
-            },
-            "target": base_url if options.target else f"local stack ({base_url})",
-            "servers": server_modes,
-            "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
-            "duration_seconds": ended - started,
-            "warmup_seconds": scenario.warmup,
-            "verdict": verdict.value,
-            "exit_code": exit_code,
-            "aborted": watch.abort.to_dict(started) if watch.abort else None,
-            "headline": _headline(events, requests),
-            "gates": _gate_rows(evaluation),
-            "stack_startup_seconds": stack.startup_seconds if stack else {},
-            "faults": list(options.faults),
-            "fault_windows": [w.to_dict() for w in timeline.windows] if timeline else [],
-            "fault_outcomes": [o.to_dict() for o in outcomes],
-            "stack_overrides": {
-                "settings": {k: str(v) for k, v in options.stack_settings.items()},
-                "worker_args": {k: list(v) for k, v in options.worker_args.items()},
-                "workers": list(options.workers),
-            }
-            if options.target is None
-            else {},
-            "notes": notes,
+        except FaultError as exc:
+            raise HarnessError(str(exc)) from None
+
+
+def _load_phase(state: _Run) -> None:
+    """The load, with the injected faults on; the flood and the fault timeline start on the
+    load's t=0, when the master says every worker is ready."""
+    options = state.options
+    assert state.watch is not None and state.sampler is not None
+
+    def on_start(load_start: float) -> None:
+        if state.flood is not None:
+            state.flood.start(load_start)
+        if state.timeline is not None:
+            state.timeline.start(load_start)
+
+    try:
+        with contextlib.ExitStack() as active:
+            for inject, name in zip(state.injected, options.faults, strict=True):
+                assert state.stack is not None
+                state.progress(f"injecting fault {name}")
+                active.enter_context(inject(state.stack))
+            run_load(
+                _load_settings(options, state.scenario),
+                scenario_path=state.scenario_path,
+                base_url=state.base_url,
+                run_dir=state.run_dir,
+                drain=options.drain_seconds,
+                upload_rewrites=options.upload_rewrites,
+                watch=state.watch,
+                on_start=on_start,
+                progress=state.progress,
+            )
+    finally:
+        if state.timeline is not None:
+            state.timeline.stop()
+        if state.flood is not None:
+            state.flood.stop()
+        state.sampler.stop()
+    if state.timeline is not None and state.timeline.errors():
+        assert state.stack is not None
+        raise HarnessError("; ".join(state.timeline.errors()) + f"\n{state.stack.logs_digest()}")
+
+
+def _settle_phase(state: _Run) -> _Measured:
+    """The load's real window, the rows it left, and a last look at the jobs it cut."""
+    watch, run_dir = state.watch, state.run_dir
+    assert watch is not None and state.sampler is not None
+    ended = time.time()
+    started, planned_end = _load_window(run_dir, ended)
+    ended = min(ended, planned_end) if watch.abort else planned_end
+    state.notes += [f"collector {n} failed: {e}" for n, e in state.sampler.errors.items()]
+    state.notes += [f"live gate check failed: {error}" for error in watch.errors[:3]]
+    if watch.abort is not None:
+        at = watch.abort.seconds_into(started)
+        state.progress(f"stopped early: {watch.abort.gate} broke at {at:.1f}s")
+        state.notes.append(
+            f"stopped early at {at:.1f} s into the load: gate {watch.abort.gate!r} "
+            f"(abort_on_fail) broke: {watch.abort.message}"
+        )
+    events = read_events(run_dir / EVENTS)
+    requests = read_requests(run_dir / REQUESTS)
+    # The load generator already gave flows in flight the drain; what it cut gets a last
+    # short look on the server before it counts as lost.
+    settle_notes = settle_open_jobs(events, state.stack, min(state.options.drain_seconds, 10.0))
+    if settle_notes:
+        state.notes += settle_notes
+        write_events(run_dir / EVENTS, events)
+    checks = read_checks(run_dir / CHECKS)
+    return _Measured(started, ended, events, requests, checks)
+
+
+def _judge_phase(
+    state: _Run, measured: _Measured
+) -> tuple[Evaluation, list[recovery.FaultOutcome]]:
+    """Observations from every source, the faults' recoveries, the gates."""
+    options, scenario, stack, timeline = state.options, state.scenario, state.stack, state.timeline
+    events, series = measured.events, state.series
+    state.notes += observations.check_notes(events, measured.checks)
+    samples = observations.build(
+        events,
+        measured.requests,
+        series,
+        start=measured.started,
+        end=measured.ended,
+        checks=measured.checks,
+    )
+    if options.target is not None:
+        state.notes += _target_gauges(
+            options, scenario, samples, flood=state.flood, progress=state.progress
+        )
+    outcomes: list[recovery.FaultOutcome] = []
+    if timeline is not None and stack is not None:
+        twice = recovery.answered_twice(events, finish_times(events, stack))
+        outcomes = recovery.judge_faults(
+            [w.to_dict() for w in timeline.windows],
+            events,
+            series,
+            twice=twice,
+            time_scale=scenario.load.time_scale,
+            steady_from=measured.started + scenario.warmup,
+            run_end=measured.ended,
+        )
+        recovery.add_observations(samples, outcomes, events, twice=twice)
+    return scenario.evaluate(samples), outcomes
+
+
+def _report_phase(
+    state: _Run,
+    measured: _Measured,
+    evaluation: Evaluation,
+    outcomes: list[recovery.FaultOutcome],
+) -> RunResult:
+    """The verdict, summary.json, junit.xml, report.html and series.csv."""
+    options, scenario, watch, timeline = state.options, state.scenario, state.watch, state.timeline
+    assert watch is not None
+    started, ended = measured.started, measured.ended
+    verdict, exit_code = _verdict(evaluation, watch=watch, options=options, notes=state.notes)
+    state.series.write_csv(state.run_dir / SERIES)
+    summary = {
+        "run_id": state.run_id,
+        "scenario": {
+            "name": scenario.name,
+            "description": scenario.description,
+            "file": str(options.scenario_path),
+            "users_override": options.users,
+        },
+        "target": state.base_url if options.target else f"local stack ({state.base_url})",
+        "servers": state.server_modes,
+        "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "duration_seconds": ended - started,
+        "warmup_seconds": scenario.warmup,
+        "verdict": verdict.value,
+        "exit_code": exit_code,
+        "aborted": watch.abort.to_dict(started) if watch.abort else None,
+        "headline": _headline(measured.events, measured.requests),
+        "gates": _gate_rows(evaluation),
+        "stack_startup_seconds": state.stack.startup_seconds if state.stack else {},
+        "faults": list(options.faults),
+        "fault_windows": [w.to_dict() for w in timeline.windows] if timeline else [],
+        "fault_outcomes": [o.to_dict() for o in outcomes],
+        "stack_overrides": {
+            "settings": {k: str(v) for k, v in options.stack_settings.items()},
+            "worker_args": {k: list(v) for k, v in options.worker_args.items()},
+            "workers": list(options.workers),
         }
-        (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-        write_junit(summary, run_dir / "junit.xml")
-        write_html(RunData(run_dir, summary, events, requests, series, checks))
-        result = RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
-    except Exception as exc:
-        logs = run_dir / "logs" if (run_dir / "logs").exists() else run_dir
-        failure = as_harness_error(exc, logs=logs)
-        cleanup = _clean_up(closing, stack, owned_servers)
-        if cleanup is not None:  # the first failure is the one to report; both in --debug
-            failure.detail = f"{failure.detail}\nand then: {cleanup.line()}".strip()
-        raise failure from exc
-    except BaseException:  # Ctrl-C, SIGTERM: still take the stack down
-        _clean_up(closing, stack, owned_servers)
-        raise
-    assert result is not None
-    cleanup = _clean_up(closing, stack, owned_servers)
-    if cleanup is not None:
-        _record_harness_failure(result, cleanup)
-        cleanup.message += f" (after the verdict, {result.summary['verdict']}, in {run_dir})"
-        cleanup.logs = run_dir / "logs"
-        raise cleanup
-    return result
+        if options.target is None
+        else {},
+        "notes": state.notes,
+    }
+    run_dir = state.run_dir
+    (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    write_junit(summary, run_dir / "junit.xml")
+    write_html(
+        RunData(run_dir, summary, measured.events, measured.requests, state.series, measured.checks)
+    )
+    return RunResult(run_dir, evaluation, summary, int(summary["exit_code"]))
 
 
 def _verdict(

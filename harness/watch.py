@@ -2,8 +2,8 @@
 gates marked ``abort_on_fail`` that break (k6's abortOnFail). Either stops the load at once.
 
 The live data are what the runner can see during the load: the sampled series (in this
-process) and the scan flows the Locust processes have written so far (they flush their
-``events-<i>.csv`` every heartbeat). Only gates whose bound stays broken once broken may abort
+process) and the scan flows the Locust master has written so far (it flushes ``events.csv``
+after every batch of rows a worker sends). Only gates whose bound stays broken once broken may abort
 (:func:`harness.gates.model.stays_broken`), so what stops a run is never undone by later data;
 the verdict is still judged on the complete data after the load.
 """
@@ -59,14 +59,14 @@ class LoadWatch:
         gates: Sequence[Gate],
         warmup: float,
         series: Series,
-        events_dir: Path,
+        events_path: Path,
         interval: float = 1.0,
     ) -> None:
         self.stack = stack
         self.gates = [gate for gate in gates if gate.abort_on_fail]
         self.warmup = warmup
         self.series = series
-        self.events_dir = events_dir
+        self.events_path = events_path
         self.interval = interval
         self.death: str | None = None
         self.abort: Abort | None = None
@@ -124,8 +124,7 @@ class LoadWatch:
         return None
 
     def _live_events(self) -> list[dict[str, Any]]:
-        events = [e for path in sorted(self.events_dir.glob("events-*.csv"))
-                  for e in read_live_events(path)]  # fmt: skip
+        events = read_live_events(self.events_path)
         # A flow the app gave up on is lost only if the server has not ended the job either.
         settle_open_jobs(events, self.stack, 0.0)
         return events

@@ -1,7 +1,7 @@
-"""``python -m loadtests``: run a scenario's load; see :mod:`loadtests.runner`."""
+"""``python -m loadtests``: run a scenario's load alone; see :mod:`loadtests.master`."""
 
 import sys
 
-from loadtests.runner import main
+from loadtests.master import main
 
 sys.exit(main())

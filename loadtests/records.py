@@ -1,94 +1,25 @@
-"""What a Locust process writes: one CSV row per scan flow, one per HTTP request, and HDR
-histograms of the flow timings, all exact (Locust's own statistics round response times).
+"""What a Locust worker measures: one row per scan flow, one per HTTP request, one per user's
+checks, all exact (Locust's own statistics round response times).
 
-Files per process ``i`` (merged by the runner into ``events.csv``, ``requests.csv``,
-``checks.csv`` and ``histograms.json``):
-
-- ``events-<i>.csv``: :data:`EVENT_COLUMNS`, one row per scan flow, written when it ends.
-- ``requests-<i>.csv``: :data:`REQUEST_COLUMNS`, one row per HTTP request.
-- ``checks-<i>.csv``: :data:`CHECK_COLUMNS`, one row per user, written when it stops.
-- ``histograms-<i>.json``: per metric an HDR histogram (see :mod:`loadtests.histograms`).
-
-Times are epoch seconds (6 decimals); durations milliseconds rounded to the microsecond, and
-the histograms record exactly the value written to the CSV, so the merged percentiles can be
-checked against the pooled rows. No locust import here.
+The rows follow the run's one schema (:mod:`harness.report.rows`) and wait in memory until the
+worker ships them to the master (:mod:`loadtests.worker`), which writes ``events.csv``,
+``requests.csv`` and ``checks.csv``. Times are epoch seconds (6 decimals); durations
+milliseconds rounded to the microsecond. No locust import here.
 """
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from harness.report.rundata import csv_cell
-from loadtests.histograms import HistogramSet
+from harness.report.rows import CHECKS, EVENTS, REQUESTS
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "process",
-    "user",
-    "scheduled_at",
-    "started_at",
-    "job_id",
-    "accepted",
-    "status",
-    "error_stage",
-    "error_code",
-    "http_status",
-    "cache_hit",
-    "item_key",
-    "expected_category",
-    "got_category",
-    "variant",
-    "is_repeat",
-    "processing_ms",
-    "end_to_end_ms",
-    "server_processing_ms",
-    "server_queue_wait_ms",
-    "model_ms",
-    "follow",
-    "server_download_ms",
-    "server_cache_lookup_ms",
-    "server_store_ms",
-    # What the user saw of the job (loadtests.progress): the other way it was also followed,
-    # the poller's stages, and the checks on them (empty where a check does not apply).
-    "second_follow",
-    "progress_stages",
-    "progress_backwards",
-    "progress_frozen",
-    "status_result_mismatch",
-    "follow_mismatch",
-)
-# One row per user when it stops: its history and statistics against the scans it saw end
-# (loadtests.history_check).
-CHECK_COLUMNS: tuple[str, ...] = (
-    "process",
-    "user",
-    "checked_at",
-    "scans_held",
-    "history_items",
-    "history_missing",
-    "history_wrong",
-    "stats_mismatch",
-    "error",
-)
-REQUEST_COLUMNS: tuple[str, ...] = (
-    "ts",
-    "process",
-    "name",
-    "method",
-    "status",
-    "ms",
-    "ok",
-    "error",
-    # Who made it: the process's user number, and "app" (an honest user) or "abuser"
-    # (mix.abusive: loadtests.abuse).
-    "user",
-    "actor",
-)
-# Flow timings with a histogram (recorded for flows that ended "done", as the gates read them).
+EVENT_COLUMNS = EVENTS.names
+CHECK_COLUMNS = CHECKS.names
+REQUEST_COLUMNS = REQUESTS.names
+# The flow timings (milliseconds, rounded to the microsecond as written).
 FLOW_METRICS: tuple[str, ...] = (
     "processing_ms",
     "end_to_end_ms",
@@ -108,8 +39,6 @@ SERVER_TIMINGS: dict[str, str] = {
     "model_ms": "model_ms",
     "store_ms": "server_store_ms",
 }
-# Recorded for every flow: how late it started against its intended start.
-START_LAG_METRIC = "start_lag_ms"
 
 
 def ms(value: float | None) -> float | None:
@@ -126,13 +55,9 @@ def server_timings(timings: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def request_metric(method: str, name: str) -> str:
-    return f"request {method} {name}"
-
-
 @dataclass
 class FlowRecord:
-    """One scan flow as it progresses; a row of ``events-<i>.csv`` once it ends."""
+    """One scan flow as it progresses; a row of ``events.csv`` once it ends."""
 
     process: int
     user: int
@@ -175,12 +100,12 @@ class FlowRecord:
             self.http_status = http_status
 
     def row(self) -> list[object]:
-        return [csv_cell(getattr(self, name)) for name in EVENT_COLUMNS]
+        return EVENTS.cells({name: getattr(self, name) for name in EVENT_COLUMNS})
 
 
 @dataclass
 class UserCheck:
-    """One user's history and statistics against the scans it saw end; a ``checks-<i>.csv`` row.
+    """One user's history and statistics against the scans it saw end; a ``checks.csv`` row.
 
     ``history_missing`` and ``history_wrong`` list job ids (space-separated; wrong ones as
     ``id:field``); ``stats_mismatch`` says which totals differ; ``error`` why the check could
@@ -197,46 +122,36 @@ class UserCheck:
     error: str = ""
 
     def row(self) -> list[object]:
-        return [csv_cell(getattr(self, name)) for name in CHECK_COLUMNS]
+        return CHECKS.cells({name: getattr(self, name) for name in CHECK_COLUMNS})
 
 
-class CsvSink:
-    """A CSV file written row by row (header first), flushed on demand."""
+class RowBuffer:
+    """Rows waiting to be shipped (header-less; the schema names the columns)."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
-        self.path = path
-        self._file: TextIO = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(columns)
+    def __init__(self) -> None:
+        self.pending: list[list[object]] = []
         self.rows = 0
 
     def write(self, row: list[object]) -> None:
-        self._writer.writerow(row)
+        self.pending.append(row)
         self.rows += 1
 
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
+    def take(self) -> list[list[object]]:
+        rows, self.pending = self.pending, []
+        return rows
 
 
 RequestListener = Callable[[str, str, float, int, str | None], None]
 
 
 class ProcessRecorder:
-    """Everything one Locust process measures; counters feed its heartbeat."""
+    """Everything one Locust worker measures; counters feed its heartbeat."""
 
-    def __init__(
-        self, out_dir: Path, process: int, *, on_request: RequestListener | None = None
-    ) -> None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, process: int, *, on_request: RequestListener | None = None) -> None:
         self.process = process
-        self.out_dir = out_dir
-        self.events = CsvSink(out_dir / f"events-{process}.csv", EVENT_COLUMNS)
-        self.requests = CsvSink(out_dir / f"requests-{process}.csv", REQUEST_COLUMNS)
-        self.checks = CsvSink(out_dir / f"checks-{process}.csv", CHECK_COLUMNS)
-        self.histograms = HistogramSet()
+        self.events = RowBuffer()
+        self.requests = RowBuffer()
+        self.checks = RowBuffer()
         self.on_request = on_request
         self.counts: Counter[str] = Counter()
 
@@ -256,20 +171,21 @@ class ProcessRecorder:
     ) -> None:
         value = ms(duration_ms)
         self.requests.write(
-            [
-                round(ts, 6),
-                self.process,
-                name,
-                method,
-                status,
-                value,
-                csv_cell(ok),
-                error or "",
-                csv_cell(user),
-                actor,
-            ]
+            REQUESTS.cells(
+                {
+                    "ts": round(ts, 6),
+                    "process": self.process,
+                    "name": name,
+                    "method": method,
+                    "status": status,
+                    "ms": value,
+                    "ok": ok,
+                    "error": error or "",
+                    "user": user,
+                    "actor": actor,
+                }
+            )
         )
-        self.histograms.record(request_metric(method, name), value)
         self.counts["requests"] += 1
         if not ok:
             self.counts["request_errors"] += 1
@@ -292,11 +208,6 @@ class ProcessRecorder:
         self.counts[f"flows_{record.status or 'error'}"] += 1
         if record.accepted:
             self.counts["accepted"] += 1
-        if record.status == "done":
-            for metric in FLOW_METRICS:
-                self.histograms.record(metric, getattr(record, metric))
-        lag = ms(max(0.0, (record.started_at - record.scheduled_at) * 1000))
-        self.histograms.record(START_LAG_METRIC, lag)
         return True
 
     def user_check(self, check: UserCheck) -> None:
@@ -308,14 +219,11 @@ class ProcessRecorder:
         if not ok:
             self.counts[f"{kind}_errors"] += 1
 
-    # -- files ---------------------------------------------------------------------------------
-    def flush(self) -> None:
-        self.events.flush()
-        self.requests.flush()
-        self.checks.flush()
-
-    def close(self) -> None:
-        self.events.close()
-        self.requests.close()
-        self.checks.close()
-        self.histograms.write(self.out_dir / f"histograms-{self.process}.json")
+    # -- shipping -----------------------------------------------------------------------------
+    def take(self) -> dict[str, list[list[object]]]:
+        """The rows recorded since the last call, by file."""
+        return {
+            "events": self.events.take(),
+            "requests": self.requests.take(),
+            "checks": self.checks.take(),
+        }

@@ -2,11 +2,11 @@
 
 :func:`user_class` makes a :class:`MobileAppUser` subclass bound to one process's context, with
 the scan, browse-map and profile tasks weighted by the scenario's mix. Each task first checks
-its intended start with the process's :class:`~loadtests.pacing.Pacer`; ``wait_time`` sleeps
+its intended start with the worker's :class:`~loadtests.pacing.Pacer`; ``wait_time`` sleeps
 until the next intended start (claimed from the arrival schedule, or after a think time) and
 renders the next photo meanwhile, so neither counts in the user's own timings. When the user
 stops, it checks its history and statistics against the scans it saw end (one row of
-``checks-<i>.csv``).
+``checks.csv``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from locust import User
+import gevent.event
+from locust import User, constant, task
 
 from harness.corpus import Photo, PhotoStream
 from loadtests.abuse import ACTOR, Abuser, is_abusive
@@ -40,15 +41,29 @@ class ProcessContext:
     run_id: str
     recorder: ProcessRecorder
     clock: Clock
-    pacer: Pacer
     photos: PhotoStream
     flow_timeout: float
     upload_rewrites: Mapping[str, str] = field(default_factory=dict)
     in_flight: InFlight = field(default_factory=InFlight)
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
+    # Set at the load's t=0 (the master's wc:start); users that signed in before wait for it.
+    _pacer: Pacer | None = None
+    _started: gevent.event.Event = field(default_factory=gevent.event.Event)
 
     def next_user_number(self) -> int:
         return next(self._numbers)
+
+    def begin(self, pacer: Pacer) -> None:
+        self._pacer = pacer
+        self._started.set()
+
+    def wait_for_start(self) -> None:
+        self._started.wait()
+
+    @property
+    def pacer(self) -> Pacer:
+        assert self._pacer is not None, "the load has not started"
+        return self._pacer
 
 
 class MobileAppUser(User):
@@ -79,6 +94,7 @@ class MobileAppUser(User):
         )
         self.session.login()
         self.photo: Photo | None = None
+        ctx.wait_for_start()
         # An abusive user keeps its own pace: it claims no arrival and no think time.
         self.abuser = Abuser(self.session, ctx.plan.abuse_interval) if abusive else None
         if self.abuser is not None:
@@ -186,3 +202,17 @@ def user_class(context: ProcessContext) -> type[MobileAppUser]:
         (MobileAppUser,),
         {"abstract": False, "context": context, "tasks": tasks, "host": context.base_url},
     )
+
+
+def unbound_user_class() -> type[User]:
+    """The app user as the master knows it (it dispatches users by class name) and as a
+    worker starts before its plan arrives: a worker replaces it with :func:`user_class`."""
+
+    class MobileAppUser(User):
+        wait_time = constant(3600)
+
+        @task
+        def wait_for_the_plan(self) -> None:
+            """Never runs: no user is dispatched before the plan."""
+
+    return MobileAppUser

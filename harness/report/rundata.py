@@ -5,6 +5,8 @@
 - ``checks.csv``: one row per user: its history and statistics against the scans it saw end
 - ``series.csv``: time series sampled during the run (queues, Redis, metrics, resources)
 - ``summary.json``: the scenario, the gate verdicts and the headline numbers
+
+The CSV columns and their types are :mod:`harness.report.rows`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.collect.series import Series
+from harness.report.rows import CHECKS as CHECK_ROWS
+from harness.report.rows import EVENTS as EVENT_ROWS
+from harness.report.rows import REQUESTS as REQUEST_ROWS
+from harness.report.rows import Column, RowSchema, csv_cell
 
 EVENTS = "events.csv"
 REQUESTS = "requests.csv"
@@ -26,47 +32,9 @@ SERIES = "series.csv"
 SUMMARY = "summary.json"
 
 
-def _number(value: str) -> float | None:
-    if value in ("", "None", "nan"):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _boolean(value: str) -> bool | None:
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    return None
-
-
-NUMERIC_EVENT_FIELDS = (
-    "scheduled_at",
-    "started_at",
-    "processing_ms",
-    "end_to_end_ms",
-    "server_processing_ms",
-    "server_queue_wait_ms",
-    "model_ms",
-    "http_status",
-    "server_download_ms",
-    "server_cache_lookup_ms",
-    "server_store_ms",
-)
-BOOLEAN_EVENT_FIELDS = (
-    "settled_late",
-    "accepted",
-    "cache_hit",
-    "is_repeat",
-    "progress_backwards",
-    "progress_frozen",
-    "status_result_mismatch",
-    "follow_mismatch",
-)
+# The one column the harness adds to the load generator's events: a job the settle step saw end
+# on the server after the load generator had given up on it (harness.settle).
+SETTLED_LATE = Column("settled_late", "boolean")
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -78,7 +46,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def read_live_events(path: Path) -> list[dict[str, Any]]:
-    """The rows of an ``events`` file a Locust process is still writing: complete lines only
+    """The rows of an ``events`` file the load generator is still writing: complete lines only
     (its buffer may have reached the disk in the middle of a row)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -88,26 +56,7 @@ def read_live_events(path: Path) -> list[dict[str, Any]]:
 
 
 def _event_rows(source: Iterable[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for raw in csv.DictReader(source):
-        row: dict[str, Any] = dict(raw)
-        for name in NUMERIC_EVENT_FIELDS:
-            if name in row:
-                row[name] = _number(row[name] or "")
-        for name in BOOLEAN_EVENT_FIELDS:
-            if name in row:
-                row[name] = _boolean(row[name] or "")
-        rows.append(row)
-    return rows
-
-
-def csv_cell(value: object) -> object:
-    """A value as the run's CSV files write it: empty for None, true/false for booleans."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+    return [EVENT_ROWS.parse(raw, extra=(SETTLED_LATE,)) for raw in csv.DictReader(source)]
 
 
 def write_events(path: Path, events: list[dict[str, Any]]) -> None:
@@ -122,31 +71,21 @@ def write_events(path: Path, events: list[dict[str, Any]]) -> None:
             writer.writerow({key: csv_cell(value) for key, value in event.items()})
 
 
-def _read_rows(
-    path: Path, *, numbers: tuple[str, ...] = (), booleans: tuple[str, ...] = ()
-) -> list[dict[str, Any]]:
-    """A CSV file's rows with the named columns parsed (an absent file: no rows)."""
+def _read_rows(path: Path, schema: RowSchema) -> list[dict[str, Any]]:
+    """A CSV file's rows, typed by ``schema`` (an absent file: no rows)."""
     if not path.exists():
         return []
-    rows: list[dict[str, Any]] = []
     with path.open(newline="") as source:
-        for raw in csv.DictReader(source):
-            row: dict[str, Any] = dict(raw)
-            for key in numbers:
-                row[key] = _number(row.get(key) or "")
-            for key in booleans:
-                row[key] = _boolean(row.get(key) or "")
-            rows.append(row)
-    return rows
+        return [schema.parse(raw) for raw in csv.DictReader(source)]
 
 
 def read_requests(path: Path) -> list[dict[str, Any]]:
-    return _read_rows(path, numbers=("ts", "ms"), booleans=("ok",))
+    return _read_rows(path, REQUEST_ROWS)
 
 
 def read_checks(path: Path) -> list[dict[str, Any]]:
     """Per-user checks (``checked_at`` and ``history_items`` parsed; the rest as written)."""
-    return _read_rows(path, numbers=("checked_at", "history_items"))
+    return _read_rows(path, CHECK_ROWS)
 
 
 @dataclass

@@ -83,9 +83,6 @@ def test_a_target_run_with_prometheus_judges_every_smoke_gate(
                     prometheus_step=1.0,
                     flood_broker=stack.settings.broker_url,
                     drain_seconds=20.0,
-                    # This machine is shared: importing the load generator took 8 s of wall
-                    # time (under 1 s of CPU) at a load average of 15.
-                    load_start_grace=30.0,
                 )
             )
     verdicts = {gate.gate.title: gate for gate in result.evaluation.gates}

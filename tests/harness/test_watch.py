@@ -66,7 +66,7 @@ def _watch(tmp_path: Path, gates: list[Gate], series: Series | None = None) -> L
         gates=gates,
         warmup=0.0,
         series=series or Series(),
-        events_dir=tmp_path,
+        events_path=tmp_path / "events.csv",
         interval=0.05,
     )
 
@@ -91,7 +91,7 @@ def _stopped(watch: LoadWatch) -> threading.Event:
 
 def test_a_lost_job_in_the_live_events_fires_an_abort_on_fail_gate(tmp_path: Path) -> None:
     lost = _gate("lost_jobs", "count == 0", abort_on_fail=True, min_samples=50)
-    _write_events(tmp_path / "events-0.csv", ["done", "timeout", "done"], partial="job-9,tr")
+    _write_events(tmp_path / "events.csv", ["done", "timeout", "done"], partial="job-9,tr")
     watch = _watch(tmp_path, [lost])
     _stopped(watch)
     assert watch.abort is not None and watch.death is None
@@ -109,7 +109,7 @@ def test_a_gauge_past_its_bound_fires_and_gates_without_the_flag_do_not(tmp_path
 
 
 def test_nothing_broken_nothing_stopped(tmp_path: Path) -> None:
-    _write_events(tmp_path / "events-0.csv", ["done", "done"])
+    _write_events(tmp_path / "events.csv", ["done", "done"])
     watch = _watch(tmp_path, [_gate("lost_jobs", "count == 0", abort_on_fail=True)])
     stopped = threading.Event()
     watch.start(load_start=time.time() - 1, stop_load=stopped.set)
@@ -171,12 +171,12 @@ def _run(tmp_path: Path, servers: ServerUrls, scenario: Path, **options: object)
 
 
 def _when_loading(tmp_path: Path, act: Callable[[], None]) -> threading.Thread:
-    """Call ``act`` once the Locust process has written its first flows (the load is on)."""
+    """Call ``act`` once the Locust master has written its first flows (the load is on)."""
 
     def loading() -> bool:
         return any(
             len(path.read_text().splitlines()) > 2
-            for path in (tmp_path / "reports").glob("*/locust/events-*.csv")
+            for path in (tmp_path / "reports").glob("*/events.csv")
         )
 
     def wait_then_act() -> None:
@@ -253,8 +253,9 @@ def test_a_stack_process_dying_mid_run_is_a_harness_failure_naming_it(
 @e2e
 def test_the_load_generator_dying_is_a_harness_failure(tmp_path: Path, managed: ServerUrls) -> None:
     def crash_the_load_generator() -> None:
+        # the master and its workers (the harness's children beside it)
         (generator,) = _children("-m loadtests --scenario")
-        for process in [*generator.children(recursive=True), generator]:
+        for process in [*_children("-m loadtests.worker"), generator]:
             process.kill()
 
     killer = _when_loading(tmp_path, crash_the_load_generator)

@@ -3,9 +3,10 @@ on 127.0.0.1 that records what it receives."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -125,3 +126,36 @@ class TinyServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def fake_gateway(upload_url: str) -> Any:
+    """Answers like the gateway with one finished job; uploads (POST /bucket) answer 204."""
+    job = "00000000-0000-4000-8000-000000000001"
+    fields = {"key": f"uploads/{job}.jpeg", "Content-Type": "image/jpeg", "policy": "e30="}
+    upload = {"method": "POST", "url": upload_url, "fields": fields}
+    answers: dict[str, tuple[int, dict[str, Any] | None]] = {
+        "/readyz": (200, {"status": "ok"}),
+        "/api/v1/waste/analyze": (201, {"job_id": job, "upload": upload}),
+        f"/api/v1/waste/upload-complete/{job}": (202, {"job_id": job, "status": "queued"}),
+        f"/api/v1/waste/status/{job}": (200, {"job_id": job, "status": "done"}),
+        f"/api/v1/waste/result/{job}": (
+            200,
+            {"job_id": job, "status": "done", "cache_hit": False, "result": {"category": "x"}},
+        ),
+    }
+
+    def answer(method: str, path: str) -> tuple[int, dict[str, Any] | None]:
+        if method == "POST" and path == "/bucket":
+            return 204, None
+        return answers.get(path, (404, {"code": "not_found"}))
+
+    return answer
+
+
+@contextlib.contextmanager
+def fake_gateway_server() -> Iterator[TinyServer]:
+    """A :class:`TinyServer` answering as :func:`fake_gateway`, its uploads addressed to itself."""
+    answers: list[Answer] = []
+    with TinyServer(lambda method, path: answers[0](method, path)) as server:
+        answers.append(fake_gateway(f"{server.url}/bucket"))
+        yield server

@@ -83,12 +83,13 @@ def test_bad_process_index_is_refused() -> None:
 
 
 def test_only_the_locust_modules_import_locust() -> None:
-    # The runner, the merge and the measurements must not gevent-patch the process that
-    # imports them (pytest, the harness): checked in a fresh interpreter.
+    # What the harness imports (the local workers' launcher, the protocol, the files, the
+    # measurements) must not gevent-patch the process that imports it (pytest, the harness):
+    # checked in a fresh interpreter, with the harness's run module itself.
     code = (
         "import sys\n"
-        "import loadtests, loadtests.runner, loadtests.merge, loadtests.plan, loadtests.flows\n"
-        "import loadtests.histograms, loadtests.records, loadtests.pacing, harness.corpus\n"
+        "import loadtests, loadtests.launch, loadtests.protocol, loadtests.files, loadtests.plan\n"
+        "import loadtests.flows, loadtests.records, loadtests.pacing, harness.corpus, harness.run\n"
         "assert 'locust' not in sys.modules, 'locust was imported'\n"
         "import gevent.monkey\n"
         "assert not gevent.monkey.is_module_patched('socket'), 'socket is patched'\n"

@@ -16,13 +16,19 @@ from typing import Any
 
 import pytest
 
+from harness.load import LoadSettings, master_argv
 from harness.processes import free_port
 from harness.sandbox import ServerUrls
 from harness.stack import LocalStack, StackOptions
-from loadtests import histograms
 from loadtests.records import EVENT_COLUMNS, FLOW_METRICS, REQUEST_COLUMNS
-from loadtests.runner import LoadRun, resolve_scenario
-from tests.loadtests.factories import TinyServer, closed_stage, open_stage, scenario_toml, write
+from tests.loadtests.factories import (
+    TinyServer,
+    closed_stage,
+    fake_gateway,
+    open_stage,
+    scenario_toml,
+    write,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -53,7 +59,7 @@ def test_a_base_url_that_does_not_answer_exits_2_with_one_line(tmp_path: Path) -
     done = loadtests("--scenario", str(scenario), "--base-url", url, "--out", str(tmp_path / "o"))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: the base URL {url} does not answer")
+    assert len(lines) == 1 and lines[0].startswith(f"error: target {url} does not answer")
     assert not (tmp_path / "o").exists()
 
 
@@ -85,41 +91,26 @@ def test_a_bad_upload_rewrite_exits_2_with_one_line(tmp_path: Path) -> None:
     ]
 
 
-def test_upload_rewrites_go_to_every_process(tmp_path: Path) -> None:
-    scenario, path = resolve_scenario(
-        str(write(tmp_path, scenario_toml(stages=closed_stage("5s", 1, 1))))
-    )
-    rewrites = {"s3.internal:5000": "127.0.0.1:30500", "s3.other": "127.0.0.1:30501"}
-    run = LoadRun(path, scenario, "http://x", tmp_path, 2, upload_rewrites=rewrites)
-    for index in (0, 1):
-        argv = run._argv(index, 0.0)
-        given = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--upload-rewrite"]
-        assert given == ["s3.internal:5000=127.0.0.1:30500", "s3.other=127.0.0.1:30501"]
-    assert "--upload-rewrite" not in LoadRun(path, scenario, "http://x", tmp_path, 1)._argv(0, 0)
+def test_upload_rewrites_go_to_the_master_that_plans_every_worker(tmp_path: Path) -> None:
+    rewrites = ("s3.internal:5000=127.0.0.1:30500", "s3.other=127.0.0.1:30501")
 
+    def argv(upload_rewrites: tuple[str, ...]) -> list[str]:
+        return master_argv(
+            LoadSettings(processes=2),
+            scenario_path=tmp_path / "s.toml",
+            base_url="http://x",
+            out=tmp_path,
+            bind="127.0.0.1:1",
+            drain=5,
+            upload_rewrites=upload_rewrites,
+        )
 
-def fake_gateway(upload_url: str) -> Any:
-    """Answers like the gateway with one finished job; uploads (POST /bucket) answer 204."""
-    job = "00000000-0000-4000-8000-000000000001"
-    fields = {"key": f"uploads/{job}.jpeg", "Content-Type": "image/jpeg", "policy": "e30="}
-    upload = {"method": "POST", "url": upload_url, "fields": fields}
-    answers: dict[str, tuple[int, dict[str, Any] | None]] = {
-        "/healthz": (200, {"status": "ok"}),
-        "/api/v1/waste/analyze": (201, {"job_id": job, "upload": upload}),
-        f"/api/v1/waste/upload-complete/{job}": (202, {"job_id": job, "status": "queued"}),
-        f"/api/v1/waste/status/{job}": (200, {"job_id": job, "status": "done"}),
-        f"/api/v1/waste/result/{job}": (
-            200,
-            {"job_id": job, "status": "done", "cache_hit": False, "result": {"category": "x"}},
-        ),
-    }
-
-    def answer(method: str, path: str) -> tuple[int, dict[str, Any] | None]:
-        if method == "POST" and path == "/bucket":
-            return 204, None
-        return answers.get(path, (404, {"code": "not_found"}))
-
-    return answer
+    given = argv(rewrites)
+    assert [given[i + 1] for i, a in enumerate(given) if a == "--upload-rewrite"] == list(rewrites)
+    # the master waits for the two local workers, which the harness starts beside it
+    assert given[given.index("--expect-workers") + 1] == "2"
+    assert given[given.index("--processes") + 1] == "0"
+    assert "--upload-rewrite" not in argv(())
 
 
 @pytest.mark.slow
@@ -187,13 +178,13 @@ def closed_run(
 @pytest.mark.integration
 @pytest.mark.slow
 class TestRuns:
-    def test_the_files_exist_for_both_processes(self, closed_run: Any) -> None:
+    def test_the_files_hold_both_workers_rows(self, closed_run: Any) -> None:
         out, _ = closed_run
-        for name in ("events.csv", "requests.csv", "histograms.json", "load.json"):
+        for name in ("events.csv", "requests.csv", "checks.csv", "load.json"):
             assert (out / name).is_file()
-        for i in (0, 1):
-            for part in (f"events-{i}.csv", f"requests-{i}.csv", f"histograms-{i}.json"):
-                assert (out / "locust" / part).is_file()
+        assert not (out / "histograms.json").exists()
+        load = json.loads((out / "load.json").read_text())
+        assert load["workers"] == 2 and [p["process"] for p in load["processes"]] == [0, 1]
         events = read(out / "events.csv")
         assert list(events[0]) == list(EVENT_COLUMNS)
         assert {e["process"] for e in events} == {"0", "1"}
@@ -262,28 +253,27 @@ class TestRuns:
         misses = [float(e["processing_ms"]) for e in done if e["model_ms"]]
         assert misses and sum(ms >= 495 for ms in misses) >= 0.8 * len(misses)
 
-    def test_merged_percentiles_equal_the_pooled_rows(self, closed_run: Any) -> None:
+    def test_every_workers_rows_reach_the_files_exactly_once(self, closed_run: Any) -> None:
         out, _ = closed_run
-        merged = json.loads((out / "histograms.json").read_text())["metrics"]
-        done = [e for e in read(out / "events.csv") if e["status"] == "done"]
-        for metric in FLOW_METRICS:
-            pooled = [round(float(e[metric])) for e in done if e[metric]]
-            if not pooled:
-                continue
-            assert merged[metric]["count"] == len(pooled)
-            for pct in histograms.PERCENTILES:
-                assert merged[metric][f"p{pct:g}"] == histograms.nearest_rank(pooled, pct)
-        requests = read(out / "requests.csv")
-        polls = [round(float(r["ms"])) for r in requests if r["name"].endswith("/status/{job_id}")]
-        status = merged["request GET /api/v1/waste/status/{job_id}"]
-        assert status["count"] == len(polls)
-        assert status["p95"] == histograms.nearest_rank(polls, 95)
-        # the parts really were two processes' worth
-        parts = [json.loads((out / "locust" / f"histograms-{i}.json").read_text()) for i in (0, 1)]
-        counts = [
-            histograms.decode(p["histograms"]["processing_ms"]).get_total_count() for p in parts
-        ]
-        assert all(counts) and sum(counts) == merged["processing_ms"]["count"]
+        load = json.loads((out / "load.json").read_text())
+        events, requests = read(out / "events.csv"), read(out / "requests.csv")
+        for worker in load["processes"]:
+            index = str(worker["process"])
+            assert worker["flows_finished"] > 0
+            assert sum(e["process"] == index for e in events) == worker["flows_finished"]
+            assert sum(r["process"] == index for r in requests) == worker["requests"]
+        assert load["files"] == {
+            "events": len(events),
+            "requests": len(requests),
+            "checks": len(read(out / "checks.csv")),
+        }
+        # ordered by intended start, as a single process would have written them
+        at = [float(e["scheduled_at"]) for e in events]
+        assert at == sorted(at)
+        for metric in FLOW_METRICS:  # exact values, not rounded
+            values = [float(e[metric]) for e in events if e[metric]]
+            if values:
+                assert any(v != round(v) for v in values), metric
 
     def test_progress_is_reported_on_stdout(self, closed_run: Any) -> None:
         _, done = closed_run
