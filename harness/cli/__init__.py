@@ -24,7 +24,3 @@ def main() -> None:
     # publishes the batch flood): it says development explicitly, as its stacks do.
     os.environ.setdefault("WASTECOACH_ENVIRONMENT", "development")
     app()
-
-
-if __name__ == "__main__":
-    main()

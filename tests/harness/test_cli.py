@@ -102,10 +102,10 @@ def test_the_run_writes_the_scenario_it_applied_with_users_overridden(tmp_path: 
     from harness.scenario import find_scenario, load_scenario
 
     peak = load_scenario(find_scenario("peak"))
-    path = _effective_scenario(
+    path, applied = _effective_scenario(
         peak, RunOptions(scenario_path=find_scenario("peak"), users=120), tmp_path
     )
-    applied = load_scenario(path)
+    assert load_scenario(path) == applied  # what the load generator reads is what was applied
     assert [stage.users for stage in applied.load.stages] == [120, 120]
     assert applied.gates == peak.gates and applied.images == peak.images
 
