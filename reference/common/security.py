@@ -99,8 +99,12 @@ def verify(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
     """Decode and check a token: signature, issuer, expiry, type, and the deny-list."""
     claims = decode(settings, token, expected)
     if revocation.denied(settings, claims):
-        raise ApiError(401, "token_revoked", "the token was revoked (logged out); log in again")
+        raise revoked_error()
     return claims
+
+
+def revoked_error() -> ApiError:
+    return ApiError(401, "token_revoked", "the token was revoked (logged out); log in again")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -135,15 +139,20 @@ def clear_access_cookie(response: Response, settings: Settings) -> None:
     )
 
 
-def get_claims(
-    request: Request, settings: Annotated[Settings, Depends(get_settings)]
-) -> TokenClaims:
+def required_token(request: Request) -> str:
+    """The request's token; 401 ``token_missing`` without one."""
     token = bearer_token(request)
     if token is None:
         raise ApiError(
             401, "token_missing", "log in first: send 'Authorization: Bearer <access token>'"
         )
-    return verify(settings, token, "access")
+    return token
+
+
+def get_claims(
+    request: Request, settings: Annotated[Settings, Depends(get_settings)]
+) -> TokenClaims:
+    return verify(settings, required_token(request), "access")
 
 
 def get_current_user_id(claims: Annotated[TokenClaims, Depends(get_claims)]) -> uuid.UUID:

@@ -17,11 +17,11 @@ from reference.common import limits
 from reference.common.db import session_scope
 from reference.common.deps import SessionDep, SettingsDep
 from reference.common.errors import error_responses
+from reference.common.openapi import NEEDS_CALLER
 from reference.common.params import JobIdPath
 from reference.common.security import CurrentUserId
 from reference.common.settings import Settings
-from reference.waste import service
-from reference.waste.analysis import progress_store
+from reference.waste import polling, service
 from reference.waste.schemas import (
     AnalyzeRequest,
     AnalyzeResponse,
@@ -33,6 +33,7 @@ from reference.waste.schemas import (
 from reference.workers.publisher import publisher_for
 
 PREFIX = "/api/v1/waste"
+JSON = "application/json"
 router = APIRouter(prefix=PREFIX, tags=["waste"])
 
 # How often the event stream looks at Redis, and how long it follows one job at most
@@ -118,16 +119,14 @@ def upload_complete(
     operation_id="jobStatus",
     responses=error_responses(401, 404, 422),
     summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
+    openapi_extra=NEEDS_CALLER,
 )
-def job_status(
-    job_id: JobIdPath, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
-) -> JobState:
-    parsed = service.parse_job_id(job_id)
-    service.check_owner(session, settings, parsed, user_id)
-    state = progress_store(settings).state(parsed)
-    if state is not None:  # the hot path: Redis only
-        return state
-    return service.job_state(session, settings, service.get_job(session, parsed, user_id))
+async def job_status(job_id: JobIdPath, request: Request) -> Response | JobState:
+    # The hot path (reference.waste.polling): Redis alone, unless it does not know the job.
+    answer = await polling.from_redis(request, job_id, "state", polling.state_from_database)
+    if isinstance(answer, bytes):
+        return Response(answer, media_type=JSON)
+    return answer
 
 
 @router.get(
@@ -137,22 +136,17 @@ def job_status(
     responses={202: {"model": ResultOut, "description": "still processing"}}
     | error_responses(401, 404, 422),
     summary="The answer: 200 once the job is done or failed, 202 while it is not",
+    openapi_extra=NEEDS_CALLER,
 )
-def job_result(
-    job_id: JobIdPath,
-    response: Response,
-    user_id: CurrentUserId,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> ResultOut:
-    parsed = service.parse_job_id(job_id)
-    service.check_owner(session, settings, parsed, user_id)
-    result = progress_store(settings).result(parsed)
-    if result is None:
-        result = service.job_result(session, settings, service.get_job(session, parsed, user_id))
-    if not result.status.terminal:
+async def job_result(
+    job_id: JobIdPath, request: Request, response: Response
+) -> Response | ResultOut:
+    answer = await polling.from_redis(request, job_id, "result", polling.result_from_database)
+    if isinstance(answer, bytes):  # Redis stores only terminal answers
+        return Response(answer, media_type=JSON)
+    if not answer.status.terminal:
         response.status_code = status.HTTP_202_ACCEPTED
-    return result
+    return answer
 
 
 def _state(settings: Settings, job_id: uuid.UUID) -> JobState | None:

@@ -57,7 +57,10 @@ class ProgressStore:
         return state
 
     def set_result(self, result: ResultOut) -> None:
-        """Store the terminal answer and the terminal state together, atomically."""
+        """Store the terminal answer and the terminal state together, atomically (the result
+        route answers a stored answer as it is, 200: only a terminal one may be stored)."""
+        if not result.status.terminal:
+            raise ValueError(f"job {result.job_id} is {result.status.value}, not finished")
         stage = "done" if result.status == JobStatus.DONE else "failed"
         state = JobState(
             job_id=result.job_id,

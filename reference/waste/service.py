@@ -68,7 +68,7 @@ def create_job(
     return job, target
 
 
-def _not_found(job_id: uuid.UUID) -> ApiError:
+def not_found(job_id: uuid.UUID) -> ApiError:
     return ApiError(404, "job_not_found", f"no job {job_id}")
 
 
@@ -76,7 +76,7 @@ def get_job(session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None = Non
     job = session.get(Job, job_id)
     # Another user's job answers like a missing one: its existence is not disclosed.
     if job is None or (user_id is not None and job.user_id != user_id):
-        raise _not_found(job_id)
+        raise not_found(job_id)
     return job
 
 
@@ -90,7 +90,7 @@ def check_owner(
     if owner is None:
         get_job(session, job_id, user_id)
     elif owner.decode() != str(user_id):
-        raise _not_found(job_id)
+        raise not_found(job_id)
 
 
 def _check_upload(settings: Settings, job: Job) -> storage.ObjectInfo:
