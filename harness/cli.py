@@ -115,6 +115,16 @@ ServersOpt = Annotated[
 ]
 
 
+GatewayProcessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="local stack: processes serving the gateway's port "
+        "(default: the seed's replicas, reference/common/tiers.py)",
+    ),
+]
+
+
 def _options(kind: str, latency: str, **overrides: object) -> StackOptions:
     fields: dict[str, object] = {"workers": ("ai",), **overrides}
     return StackOptions(
@@ -157,6 +167,7 @@ def up(
         int | None, typer.Option(min=1, max=65535, help="the gateway's port (default: a free one)")
     ] = None,
     servers: ServersOpt = "auto",
+    gateway_processes: GatewayProcessesOpt = None,
 ) -> None:
     """Bring up the stack the mobile app needs (every worker at the seed's replicas, beat, the
     collection points), print its URLs and its health, stop on Ctrl-C."""
@@ -170,6 +181,7 @@ def up(
         beat=True,
         location_points=SEED_LOCATION_POINTS,
         gateway_port=port,
+        **({"gateway_processes": gateway_processes} if gateway_processes else {}),
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -429,6 +441,7 @@ def run(
         typer.Option(help="with --target: publish the scenario's q.batch flood to this broker"),
     ] = None,
     servers: ServersOpt = "auto",
+    gateway_processes: GatewayProcessesOpt = None,
 ) -> None:
     """Run a scenario, judge its gates, write reports/<run-id>/ (exit 0 pass, 1 fail, 2 harness)."""
     from harness.run import run as run_scenario
@@ -449,6 +462,7 @@ def run(
         drain=drain,
         inconclusive_ok=inconclusive_ok,
         servers=servers,
+        gateway_processes=gateway_processes,
     )
     options.prometheus, options.flood_broker = prometheus, flood_broker
     with _stop_on_sigterm():
@@ -471,6 +485,7 @@ def _run_options(
     drain: float,
     inconclusive_ok: bool = False,
     servers: str = "auto",
+    gateway_processes: int | None = None,
 ) -> RunOptions:
     """The command line's run options, every part checked (a bad one: one line, exit 2)."""
     from harness.faults import FAULTS
@@ -501,6 +516,7 @@ def _run_options(
         faults=tuple(fault),
         drain_seconds=drain,
         inconclusive_ok=inconclusive_ok,
+        gateway_processes=gateway_processes,
     )
 
 
@@ -576,6 +592,7 @@ def capacity(
         float, typer.Option(min=0, help="seconds unfinished jobs get to end after the load")
     ] = 60.0,
     servers: ServersOpt = "auto",
+    gateway_processes: GatewayProcessesOpt = None,
 ) -> None:
     """Find the largest user count whose gates pass, by bisection over real runs (exit 0 found,
     1 even --low fails, 2 harness)."""
@@ -599,6 +616,7 @@ def capacity(
         worker_arg=worker_arg,
         drain=drain,
         servers=servers,
+        gateway_processes=gateway_processes,
     )
     loaded = load_scenario(options.scenario_path)
     known = [g.title for g in loaded.gates]
