@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from reference.common import limits
 from reference.common.db import session_scope
-from reference.common.deps import SessionDep, SettingsDep
+from reference.common.deps import SettingsDep
 from reference.common.errors import error_responses
 from reference.common.openapi import NEEDS_CALLER
 from reference.common.params import JobIdPath
@@ -83,11 +83,10 @@ JOB_LINKS = {
     | error_responses(401, 422, 429),
     summary="Start an analysis: a job id and a pre-signed S3 POST for the photo",
 )
-def analyze(
-    body: AnalyzeRequest, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
-) -> AnalyzeResponse:
+def analyze(body: AnalyzeRequest, user_id: CurrentUserId, settings: SettingsDep) -> AnalyzeResponse:
     limits.hit(settings, limits.SCANS, str(user_id), limit=settings.limit_scans_per_minute)
-    job, target = service.create_job(session, settings, body.content_type, body.mode, user_id)
+    with session_scope(settings.database_url) as session:
+        job, target = service.create_job(session, settings, body.content_type, body.mode, user_id)
     return AnalyzeResponse(
         job_id=job.id, status=job.status, upload=target, links=_links(str(job.id))
     )
@@ -104,12 +103,13 @@ def analyze(
 def upload_complete(
     job_id: JobIdPath,
     user_id: CurrentUserId,
-    session: SessionDep,
     settings: SettingsDep,
     publish: PublisherDep,
 ) -> UploadCompleteOut:
-    job = service.get_job(session, service.parse_job_id(job_id), user_id)
-    job, duplicate = service.complete_upload(session, settings, job, publish)
+    parsed = service.parse_job_id(job_id)
+    with session_scope(settings.database_url) as session:
+        job = service.get_job(session, parsed, user_id)
+        job, duplicate = service.complete_upload(session, settings, job, publish)
     return UploadCompleteOut(job_id=job.id, status=job.status, duplicate=duplicate)
 
 
