@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Depends, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from reference.common import limits
+from reference.common.cache import Keys, get_async_redis
 from reference.common.db import session_scope
 from reference.common.deps import SettingsDep
 from reference.common.errors import error_responses
@@ -22,6 +25,7 @@ from reference.common.params import JobIdPath
 from reference.common.security import CurrentUserId
 from reference.common.settings import Settings
 from reference.waste import polling, service
+from reference.waste.job_events import job_events as job_subscription
 from reference.waste.schemas import (
     AnalyzeRequest,
     AnalyzeResponse,
@@ -36,9 +40,7 @@ PREFIX = "/api/v1/waste"
 JSON = "application/json"
 router = APIRouter(prefix=PREFIX, tags=["waste"])
 
-# How often the event stream looks at Redis, and how long it follows one job at most
-# (beyond q.ai's 300 s message TTL).
-STREAM_POLL_SECONDS = 0.2
+# How long the event stream follows one job at most (beyond q.ai's 300 s message TTL).
 STREAM_MAX_SECONDS = 330.0
 
 
@@ -159,29 +161,47 @@ def _result(settings: Settings, job_id: uuid.UUID) -> ResultOut | None:
         return service.current_result(session, settings, job_id)
 
 
+async def _current_state(settings: Settings, job_id: uuid.UUID) -> JobState | None:
+    """The job's state from Redis on the event loop; from PostgreSQL (on the thread pool) when
+    Redis does not know the job or does not answer."""
+    try:
+        key = Keys(settings.redis_prefix).job(str(job_id))
+        raw = await get_async_redis(settings.redis_url).hget(key, "state")
+    except (redis.RedisError, OSError):
+        raw = None
+    if raw:
+        return JobState.model_validate_json(raw)
+    return await run_in_threadpool(_state, settings, job_id)
+
+
 async def _follow(
     request: Request, settings: Settings, job_id: uuid.UUID, slot: limits.Slot
 ) -> AsyncIterator[dict[str, str]]:
-    """The job's progress as it changes, from Redis, or from PostgreSQL when Redis has lost
-    the job (restarted, evicted), as status and result fall back; the stream's slot is given
-    back however it ends."""
+    """The job's progress as it changes: read when the process's subscription says the job
+    changed (reference.waste.job_events), from Redis, or from PostgreSQL when Redis has lost the
+    job or does not answer, as status and result fall back; the stream's slot is given back
+    however it ends."""
     last = None
     deadline = time.monotonic() + STREAM_MAX_SECONDS
+    events = job_subscription(settings)
     try:
-        while time.monotonic() < deadline:
-            if await request.is_disconnected():
-                return
-            state = await run_in_threadpool(_state, settings, job_id)
-            if state is not None and state.model_dump_json() != last:
-                last = state.model_dump_json()
-                yield {"event": "progress", "data": last}
-                if state.status.terminal:
-                    result = await run_in_threadpool(_result, settings, job_id)
-                    if result is not None:
-                        yield {"event": "result", "data": result.model_dump_json()}
+        with events.watching(str(job_id)) as changed:
+            while time.monotonic() < deadline:
+                if await request.is_disconnected():
                     return
-            await asyncio.sleep(STREAM_POLL_SECONDS)
-        yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
+                changed.clear()  # before reading: a change during the read wakes the wait
+                state = await _current_state(settings, job_id)
+                if state is not None and state.model_dump_json() != last:
+                    last = state.model_dump_json()
+                    yield {"event": "progress", "data": last}
+                    if state.status.terminal:
+                        result = await run_in_threadpool(_result, settings, job_id)
+                        if result is not None:
+                            yield {"event": "result", "data": result.model_dump_json()}
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), events.wait_seconds())
+            yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
     finally:
         await run_in_threadpool(limits.release, settings, slot)
 

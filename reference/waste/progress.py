@@ -53,6 +53,7 @@ class ProgressStore:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(key, "state", state.model_dump_json())
             pipe.expire(key, self.ttl)
+            pipe.publish(self.keys.job_events(), str(job_id))  # wakes its event streams
             pipe.execute()
         return state
 
@@ -76,6 +77,7 @@ class ProgressStore:
                 key, mapping={"state": state.model_dump_json(), "result": result.model_dump_json()}
             )
             pipe.expire(key, self.ttl)
+            pipe.publish(self.keys.job_events(), str(result.job_id))
             pipe.execute()
 
     def state(self, job_id: uuid.UUID) -> JobState | None:
