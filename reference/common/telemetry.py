@@ -52,6 +52,32 @@ RATE_LIMITED = Counter(
     "model_calls_per_day, event_streams, logins_per_minute).",
     ["limit"],
 )
+JOB_STAGE_SECONDS = Histogram(
+    "wastecoach_job_stage_seconds",
+    "Server-clock time of each stage of a finished job (queue_wait, download, cache_lookup, "
+    "model, store), by stage and cache (hit, miss); the harness's stage_time.",
+    ["stage", "cache"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20),
+)
+JOB_SECONDS = Histogram(
+    "wastecoach_job_seconds",
+    "Per finished job, server clock: processing (upload-complete accepted to the result "
+    "stored; the harness's server_processing_time) and overhead (processing minus the "
+    "model's time; stack_overhead), by cache (hit, miss).",
+    ["measure", "cache"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20),
+)
+DB_QUERY_SECONDS = Histogram(
+    "wastecoach_db_query_seconds",
+    "PostgreSQL statement time as the process sees it (sent to rows back).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+DB_CONNECTIONS = Gauge(
+    "wastecoach_db_connections",
+    "PostgreSQL connections of the process's pool, by state (checked_out, pooled).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
 QUEUE_DEPTH = Gauge(
     "wastecoach_queue_messages",
     "Messages ready in a RabbitMQ queue when last sampled.",
