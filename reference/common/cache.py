@@ -42,7 +42,7 @@ def get_async_redis(url: str) -> redis.asyncio.Redis:
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
             # A round trip takes a connection for well under a millisecond: a few serve every
-            # request in flight (at 50 per process the peak's busy gateways opened ~100).
+            # request in flight (at 50 a process, two gateways could hold 100 of the server).
             max_connections=ASYNC_MAX_CONNECTIONS,
             timeout=5,
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
