@@ -12,7 +12,13 @@ import yaml
 
 from tests.cluster import manifests
 from tests.cluster.manifests import Obj
-from tests.cluster.test_monitoring import EXPORTERS, MONITORING, metric_names, our_metric_families
+from tests.cluster.test_monitoring import (
+    EXPORTERS,
+    MONITORING,
+    metric_names,
+    our_metric_families,
+    scraped_workloads,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -62,11 +68,7 @@ def test_there_are_dashboards_with_unique_uids_and_queries() -> None:
 def test_every_query_parses_and_reads_a_metric_that_is_exported_and_scraped(
     objects: tuple[Obj, ...],
 ) -> None:
-    scraped = {
-        pod.name
-        for pod in manifests.pod_templates(objects)
-        if pod.annotations.get("prometheus.io/scrape") == "true"
-    }
+    scraped = scraped_workloads(objects)
     config = yaml.safe_load((MONITORING / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     ours = our_metric_families()
