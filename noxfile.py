@@ -85,7 +85,8 @@ def up(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmark the image path (processing time of misses and hits, stack overhead)."""
+    """Benchmark the image path (processing time of misses and hits, stack overhead) and the
+    status hot path against a bare FastAPI + Redis GET served alike (reports/bench-*/)."""
     session.install("-e", ".[mocks]")
     session.run("wastecoach", "bench", *session.posargs)
 

@@ -58,15 +58,15 @@ from harness.stats import percentile
 from harness.target import TargetError, check_target
 from harness.watch import LoadWatch
 from loadtests import abuse
-from reference.common import topology
+from reference.common import tiers, topology
 from reference.common.settings import Settings
 
 Progress = Callable[[str], None]
 
 
 def _tier(process: str) -> str:
-    """The seed's tier of a local process (the gateway serves every service in one process)."""
-    if process == "gateway":
+    """The seed's tier of a local process (each gateway process serves every service)."""
+    if process == "gateway" or process.startswith("gateway-"):
         return "api"
     if process.startswith("worker-"):
         return topology.worker(process.split("-")[1]).tier
@@ -98,6 +98,8 @@ class RunOptions:
     users: int | None = None
     drain_seconds: float = 60.0
     inconclusive_ok: bool = False
+    # Processes serving the local gateway's port; None: the seed's (tiers.gateway_processes).
+    gateway_processes: int | None = None
     sample_interval: float = 1.0
     # A target run's server-side gauges (queues, Redis, CPU and memory by tier): the cluster's
     # Prometheus, queried at this step over the run's window.
@@ -174,6 +176,7 @@ def _stack_options(
         settings_overrides={**settings, **options.stack_settings},
         worker_args=dict(options.worker_args),
         location_points=SEED_LOCATION_POINTS,
+        gateway_processes=options.gateway_processes or tiers.gateway_processes(),
         # Beat sends q.sched's schedule (jobs.reconcile every minute) as the cluster's does;
         # the batch worker consumes q.sched.
         beat="batch" in options.workers,

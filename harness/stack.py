@@ -21,12 +21,16 @@ from harness.proxy import TcpProxy
 from harness.sandbox import Sandbox, ServerUrls
 from harness.waits import WaitAborted, WaitTimeout, wait_for
 from reference import migrations
-from reference.common import storage, topology
-from reference.common.serving import UVICORN_FLAGS
+from reference.common import storage, tiers, topology
 from reference.common.settings import Settings
 
 # Collection points loaded for /locations by default, as many as the seed's sample city.
 SEED_LOCATION_POINTS = 3000
+
+
+def gateway_key(replica: int = 1) -> str:
+    """A gateway process's name: ``gateway``, ``gateway-2``, ..."""
+    return "gateway" if replica == 1 else f"gateway-{replica}"
 
 
 def worker_key(name: str, replica: int = 1) -> str:
@@ -62,6 +66,8 @@ class StackOptions:
     # proxy (harness.proxy), for latency and reset faults; the harness itself goes direct.
     proxied: tuple[str, ...] = ()
     gateway_port: int | None = None
+    # Processes serving the gateway's port (the seed's replicas: tiers.gateway_processes).
+    gateway_processes: int = field(default_factory=tiers.gateway_processes)
     start_timeout: float = 60.0
 
 
@@ -190,24 +196,8 @@ class LocalStack:
         self._timed("s3", fakes_spawned)
 
         t = time.perf_counter()
-        self._spawn(
-            "gateway",
-            "uvicorn",
-            [
-                "reference.gateway:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                *UVICORN_FLAGS,
-            ],
-            env,
-            log_dir,
-        )
-        self.metrics_urls["gateway"] = f"{self.base_url}/metrics"
+        for replica in range(1, self.options.gateway_processes + 1):
+            self._spawn_gateway(port, replica, env)
         for name in self.options.workers:
             for replica in range(1, self.options.worker_replicas.get(name, 1) + 1):
                 self._spawn_worker(name, replica)
@@ -219,6 +209,8 @@ class LocalStack:
         self._wait_http("kakao", f"{self.kakao_url}/healthz")
         self._wait_http("oauth", f"{self.oauth_url}/healthz")
         self._timed("fakes", fakes_spawned)
+        for key in self.gateway_keys():  # each process answers its metrics once it serves
+            self._wait_http(key, self.metrics_urls[key])
         self._wait_http("gateway", f"{self.base_url}/readyz")
         for name in self.options.workers:
             self.wait_for_consumers(name)
@@ -305,6 +297,18 @@ class LocalStack:
         if process is None:
             raise StackError(f"no process {key!r} in the stack; known: {', '.join(self.processes)}")
         process.kill()
+
+    def gateway_keys(self) -> list[str]:
+        return [gateway_key(r) for r in range(1, self.options.gateway_processes + 1)]
+
+    def _spawn_gateway(self, port: int, replica: int, env: dict[str, str]) -> ManagedProcess:
+        """One of the gateway's processes, all on ``port`` (SO_REUSEPORT), each with its own
+        metrics port (scraped during runs)."""
+        key = gateway_key(replica)
+        metrics_port = free_port()
+        self.metrics_urls[key] = f"http://127.0.0.1:{metrics_port}/metrics"
+        args = ["reference.gateway:app", "--port", str(port), f"--metrics-port={metrics_port}"]
+        return self._spawn(key, "reference.common.serving", args, env, self.log_dir)
 
     def _spawn_worker(self, name: str, replica: int = 1) -> ManagedProcess:
         """A worker process with its own metrics port (scraped during runs); replicas after

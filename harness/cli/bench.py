@@ -1,4 +1,5 @@
-"""``bench``: the image path's processing time for misses and hits, and the stack's overhead."""
+"""``bench``: the image path's processing time for misses and hits, the stack's overhead, and
+the status hot path against a bare FastAPI + Redis GET."""
 
 from __future__ import annotations
 
@@ -18,14 +19,30 @@ def bench(
     concurrency: Annotated[int, typer.Option(min=1, help="flows in flight")] = 3,
     latency: LatencyOpt = "uniform:2:5",
     servers: ServersOpt = "auto",
+    status_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="seconds of status polls against the gateway, then as long against a bare "
+            "FastAPI + Redis GET served alike (0: skip)",
+        ),
+    ] = 20.0,
+    status_connections: Annotated[
+        int, typer.Option(min=1, help="keep-alive connections polling status at once")
+    ] = 64,
 ) -> None:
-    """Benchmark the image path: processing time for misses and hits, and stack overhead."""
+    """Benchmark the image path (processing time for misses and hits, stack overhead) and the
+    status hot path (requests per second against a bare FastAPI + Redis GET, CPU per request)."""
     from harness.bench import run_bench
+    from harness.bench_status import compare
 
     options = stack_options("bench", latency)
     with local_stack(options, servers) as stack:
         result = run_bench(stack.base_url, photos, concurrency)
+        status = compare(stack, status_seconds, status_connections) if status_seconds else None
     report = result.report()
+    if status is not None:
+        report["status_throughput"] = status
     report["latency"] = latency
     report["concurrency"] = concurrency
     options.run_dir.mkdir(parents=True, exist_ok=True)

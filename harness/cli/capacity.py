@@ -11,7 +11,14 @@ import typer
 from rich.table import Table
 
 from harness.cli.common import REPORTS, command, console, err, progress, stop_on_sigterm
-from harness.cli.options import DrainOpt, ProcessesOpt, ScenarioArg, ServersOpt, SettingOpt
+from harness.cli.options import (
+    DrainOpt,
+    GatewayProcessesOpt,
+    ProcessesOpt,
+    ScenarioArg,
+    ServersOpt,
+    SettingOpt,
+)
 from harness.cli.run_options import run_options
 from harness.cli.summary import print_summary
 
@@ -47,6 +54,7 @@ def capacity(
     ] = [],  # noqa: B006
     drain: DrainOpt = 60.0,
     servers: ServersOpt = "auto",
+    gateway_processes: GatewayProcessesOpt = None,
 ) -> None:
     """Find the largest user count whose gates pass, by bisection over real runs (exit 0 found,
     1 even --low fails, 2 harness)."""
@@ -70,6 +78,7 @@ def capacity(
         worker_arg=worker_arg,
         drain=drain,
         servers=servers,
+        gateway_processes=gateway_processes,
     )
     loaded = load_scenario(options.scenario_path)
     known = [g.title for g in loaded.gates]

@@ -29,6 +29,14 @@ SettingOpt = Annotated[
     list[str],
     typer.Option("--set", help="a setting of the local stack, e.g. cache_enabled=false"),
 ]
+GatewayProcessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="local stack: processes serving the gateway's port "
+        "(default: the seed's replicas, reference/common/tiers.py)",
+    ),
+]
 DrainOpt = Annotated[
     float, typer.Option(min=0, help="seconds unfinished jobs get to end after the load")
 ]

@@ -9,6 +9,7 @@ import typer
 from harness.cli.common import REPORTS, command, err, progress, stop_on_sigterm
 from harness.cli.options import (
     DrainOpt,
+    GatewayProcessesOpt,
     RunsDirOpt,
     ScenarioArg,
     ServersOpt,
@@ -81,6 +82,7 @@ def run(
         typer.Option(help="with --target: publish the scenario's q.batch flood to this broker"),
     ] = None,
     servers: ServersOpt = "auto",
+    gateway_processes: GatewayProcessesOpt = None,
 ) -> None:
     """Run a scenario, judge its gates, write reports/<run-id>/ (exit 0 pass, 1 fail, 2 harness)."""
     from harness.run import run as run_scenario
@@ -101,6 +103,7 @@ def run(
         drain=drain,
         inconclusive_ok=inconclusive_ok,
         servers=servers,
+        gateway_processes=gateway_processes,
     )
     options.prometheus, options.flood_broker = prometheus, flood_broker
     options.master_bind, options.expect_workers = master_bind, expect_workers

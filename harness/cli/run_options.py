@@ -61,6 +61,7 @@ def run_options(
     drain: float,
     inconclusive_ok: bool = False,
     servers: str = "auto",
+    gateway_processes: int | None = None,
 ) -> RunOptions:
     """The command line's run options, every part checked (a bad one: one line, exit 2)."""
     from harness.faults import FAULTS
@@ -91,6 +92,7 @@ def run_options(
         faults=tuple(fault),
         drain_seconds=drain,
         inconclusive_ok=inconclusive_ok,
+        gateway_processes=gateway_processes,
     )
 
 

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from harness.cli.common import REPORTS, command, console, err
-from harness.cli.options import LatencyOpt, ServersOpt
+from harness.cli.options import GatewayProcessesOpt, LatencyOpt, ServersOpt
 from harness.errors import HarnessError
 from harness.servers import RunServers, mode_from
 from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
@@ -70,6 +70,7 @@ def up(
         int | None, typer.Option(min=1, max=65535, help="the gateway's port (default: a free one)")
     ] = None,
     servers: ServersOpt = "auto",
+    gateway_processes: GatewayProcessesOpt = None,
 ) -> None:
     """Bring up the stack the mobile app needs (every worker at the seed's replicas, beat, the
     collection points), print its URLs and its health, stop on Ctrl-C."""
@@ -83,6 +84,7 @@ def up(
         beat=True,
         location_points=SEED_LOCATION_POINTS,
         gateway_port=port,
+        **({"gateway_processes": gateway_processes} if gateway_processes else {}),
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

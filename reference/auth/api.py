@@ -20,9 +20,11 @@ from reference.auth.schemas import (
 )
 from reference.auth.verification import VerifyFn, verify_through_queue
 from reference.common import limits, security
-from reference.common.deps import SessionDep, SettingsDep
+from reference.common.db import session_scope
+from reference.common.deps import SettingsDep
 from reference.common.errors import ApiError, error_responses
 from reference.common.security import CurrentClaims, CurrentUserId
+from reference.common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,10 @@ VerifierDep = Annotated[VerifyFn, Depends(get_verifier)]
 
 
 def _logged_in(
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    provider: ProviderPath,
-    who: ProviderProfile,
+    response: Response, settings: Settings, provider: ProviderPath, who: ProviderProfile
 ) -> TokenPair:
-    login = service.login(session, provider, who)
+    with session_scope(settings.database_url) as session:
+        login = service.login(session, provider, who)
     pair, access = service.token_pair(settings, login.user_id, login.created)
     security.set_access_cookie(response, settings, access)
     return pair
@@ -108,7 +107,6 @@ def callback(
     provider: ProviderPath,
     request: Request,
     response: Response,
-    session: SessionDep,
     settings: SettingsDep,
     verify: VerifierDep,
     state: Annotated[str | None, Query(max_length=512)] = None,
@@ -132,7 +130,7 @@ def callback(
         raise ApiError(
             400, exc.code, f"{spec.name} did not accept the login; start it again"
         ) from None
-    return _logged_in(response, session, settings, spec.name, who)
+    return _logged_in(response, settings, spec.name, who)
 
 
 @router.post(
@@ -141,10 +139,9 @@ def callback(
     responses=error_responses(401, 422),
     summary="Trade a refresh token for a new pair (the old refresh token is revoked)",
 )
-def refresh(
-    body: RefreshRequest, response: Response, session: SessionDep, settings: SettingsDep
-) -> TokenPair:
-    pair, access = service.refresh(session, settings, body.refresh_token)
+def refresh(body: RefreshRequest, response: Response, settings: SettingsDep) -> TokenPair:
+    with session_scope(settings.database_url) as session:
+        pair, access = service.refresh(session, settings, body.refresh_token)
     security.set_access_cookie(response, settings, access)
     return pair
 
@@ -172,8 +169,9 @@ def logout(
     responses=error_responses(401, 404),
     summary="The caller's account and the social identities linked to it",
 )
-def me(user_id: CurrentUserId, session: SessionDep) -> AccountOut:
-    return service.account(session, user_id)
+def me(user_id: CurrentUserId, settings: SettingsDep) -> AccountOut:
+    with session_scope(settings.database_url) as session:
+        return service.account(session, user_id)
 
 
 @router.post(
@@ -185,9 +183,7 @@ def me(user_id: CurrentUserId, session: SessionDep) -> AccountOut:
     "does and answers the same token pair, skipping the browser and the provider. For tests, "
     "the local stack and load generation. Answers 404 unless WASTECOACH_ENVIRONMENT=development.",
 )
-def dev_login(
-    body: DevLoginRequest, response: Response, session: SessionDep, settings: SettingsDep
-) -> TokenPair:
+def dev_login(body: DevLoginRequest, response: Response, settings: SettingsDep) -> TokenPair:
     if not settings.development:
         raise ApiError(404, "not_found", "Not Found")
     spec = providers.get(body.provider)
@@ -195,4 +191,4 @@ def dev_login(
     # and answered 500 for subjects of 95 characters or more).
     nickname = (body.nickname or f"{spec.name}-{body.subject}")[:NICKNAME_LENGTH]
     who = ProviderProfile(body.subject, nickname, body.email)
-    return _logged_in(response, session, settings, spec.name, who)
+    return _logged_in(response, settings, spec.name, who)

@@ -21,7 +21,7 @@ from reference.common import openapi
 from reference.common.body_limit import BodyLimit
 from reference.common.errors import install_error_handlers
 from reference.common.settings import Settings, get_settings
-from reference.common.telemetry import metrics_middleware
+from reference.common.telemetry import RequestMetrics
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def create_app(
     app = FastAPI(title=title, description=description, version="0.1.0")
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.middleware("http")(metrics_middleware(service))
+    app.add_middleware(RequestMetrics, service=service)
 
     for router in routers:
         app.include_router(router)

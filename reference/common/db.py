@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from reference.common.telemetry import DB_CONNECTIONS, DB_QUERY_SECONDS
 
 # The seed keeps each service's tables in its own schema of one PostgreSQL database.
 SCHEMAS = ("auth", "users", "waste", "locations")
@@ -44,7 +48,32 @@ def get_engine(url: str) -> Engine:
                 # A server that accepts and then hangs fails the connection, not the caller.
                 connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
             )
+            _measure(engine)
         return engine
+
+
+def _measure(engine: Engine) -> None:
+    """Statement times and the pool's connections as metrics (the PostgreSQL dashboard's)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def started(
+        conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+    ) -> None:
+        conn.info["query_started"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def ended(conn: Any, *_: Any) -> None:
+        began = conn.info.pop("query_started", None)
+        if began is not None:
+            DB_QUERY_SECONDS.observe(time.perf_counter() - began)
+
+    def pool_state(*_: object) -> None:
+        pool = engine.pool
+        DB_CONNECTIONS.labels("checked_out").set(pool.checkedout())  # type: ignore[attr-defined]
+        DB_CONNECTIONS.labels("pooled").set(pool.checkedin())  # type: ignore[attr-defined]
+
+    for name in ("checkout", "checkin", "connect", "close"):
+        event.listen(engine.pool, name, pool_state)
 
 
 def session_factory(url: str) -> sessionmaker[Session]:

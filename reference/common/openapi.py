@@ -23,6 +23,10 @@ SECURITY_SCHEMES = {
     "cookie": {"type": "apiKey", "in": "cookie", "name": ACCESS_COOKIE},
 }
 ERROR = {"$ref": "#/components/schemas/ErrorOut"}
+CALLER_SECURITY = [{"bearer": []}, {"cookie": []}]
+# For a route that checks its caller's token itself (the hot path has no dependency to spare):
+# ``@router.get(..., openapi_extra=NEEDS_CALLER)``.
+NEEDS_CALLER: dict[str, Any] = {"security": CALLER_SECURITY}
 
 
 def _needs_caller(dependant: Dependant) -> bool:
@@ -44,8 +48,8 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             if operation is None:
                 continue
             answers = operation.setdefault("responses", {})
-            if _needs_caller(route.dependant):
-                operation["security"] = [{"bearer": []}, {"cookie": []}]
+            if _needs_caller(route.dependant) or operation.get("security") == CALLER_SECURITY:
+                operation["security"] = CALLER_SECURITY
                 answers.setdefault("401", _error("no valid access token"))
             if "requestBody" in operation:
                 answers.setdefault("413", _error("request body over 1 MB"))

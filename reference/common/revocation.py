@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy import delete, func, select
@@ -130,20 +131,39 @@ def _denied_by(claims: TokenClaims, *, revoked: bool, cutoff: int | None) -> boo
     return issued <= cutoff
 
 
+# The commands of a deny-list check queued on a pipeline, and how many answers they give: a
+# caller may put them on a pipeline of its own (the status hot path does, beside the job's
+# fields: one round trip) and hand their answers to ``judged``.
+CHECK_REPLIES = 3
+
+
+def queue_check(pipe: Any, keys: Keys, claims: TokenClaims) -> None:
+    """Queue the deny-list check on a (sync or asyncio) Redis pipeline."""
+    pipe.exists(keys.revoked(claims.jti))
+    pipe.get(keys.revoked_user(str(claims.user_id)))
+    pipe.exists(keys.revocations_complete())
+
+
+def judged(claims: TokenClaims, replies: Sequence[Any]) -> bool | None:
+    """The verdict of Redis's answers to :func:`queue_check`; None while Redis's copy of the
+    list is not complete (then only :func:`denied` can tell)."""
+    revoked, cutoff, complete = replies
+    if not complete:
+        return None
+    return _denied_by(claims, revoked=bool(revoked), cutoff=int(cutoff) if cutoff else None)
+
+
 def denied(settings: Settings, claims: TokenClaims) -> bool:
     """Whether the token is on the deny-list or its user's tokens were all revoked since."""
-    keys = _keys(settings)
     try:
         with get_redis(settings.redis_url).pipeline(transaction=False) as pipe:
-            pipe.exists(keys.revoked(claims.jti))
-            pipe.get(keys.revoked_user(str(claims.user_id)))
-            pipe.exists(keys.revocations_complete())
-            revoked, cutoff, complete = pipe.execute()
+            queue_check(pipe, _keys(settings), claims)
+            verdict = judged(claims, pipe.execute())
     except redis.RedisError as exc:
         log.warning("Redis unavailable for the deny-list (%s); asking PostgreSQL", exc)
         return _denied_in_database(settings, claims)
-    if complete:
-        return _denied_by(claims, revoked=bool(revoked), cutoff=int(cutoff) if cutoff else None)
+    if verdict is not None:
+        return verdict
     restore(settings)
     return _denied_in_database(settings, claims)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import jwt
@@ -66,41 +67,60 @@ def issue(settings: Settings, user_id: uuid.UUID, token_type: TokenType) -> Issu
     return IssuedToken(token, claims)
 
 
+@lru_cache(maxsize=4096)
+def _signed_claims(secret: str, issuer: str, token: str) -> TokenClaims:
+    """A token's claims once its signature, issuer and expiry are checked. Cached (the app
+    sends the same token with every poll, and checking the signature was a good part of a
+    status request): only tokens that passed are kept, so a cached one needs its expiry checked
+    again, and nothing else can change."""
+    payload = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        issuer=issuer,
+        options={"require": ["sub", "typ", "jti", "exp", "iss"]},
+    )
+    issued = payload.get("iat")
+    return TokenClaims(
+        uuid.UUID(payload["sub"]),
+        payload["typ"],
+        str(payload["jti"]),
+        datetime.fromtimestamp(payload["exp"], UTC),
+        datetime.fromtimestamp(issued, UTC) if issued is not None else None,
+    )
+
+
 def decode(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
     """Check a token's signature, issuer, expiry and type; not the deny-list (see verify)."""
     try:
-        payload = jwt.decode(
-            token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=[ALGORITHM],
-            issuer=settings.jwt_issuer,
-            options={"require": ["sub", "typ", "jti", "exp", "iss"]},
-        )
-        issued = payload.get("iat")
-        claims = TokenClaims(
-            uuid.UUID(payload["sub"]),
-            payload["typ"],
-            str(payload["jti"]),
-            datetime.fromtimestamp(payload["exp"], UTC),
-            datetime.fromtimestamp(issued, UTC) if issued is not None else None,
-        )
+        claims = _signed_claims(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, token)
     except jwt.ExpiredSignatureError:
-        raise ApiError(401, "token_expired", "the token has expired; refresh or log in") from None
+        raise _expired() from None
     except (jwt.PyJWTError, ValueError, KeyError, TypeError, OverflowError):
         raise ApiError(
             401, "token_invalid", "the token is malformed or its signature is wrong"
         ) from None
+    if claims.expires_at <= datetime.now(UTC):  # a cached token may have expired since
+        raise _expired()
     if claims.token_type != expected:
         raise ApiError(401, "token_wrong_type", f"a {expected} token is needed here")
     return claims
+
+
+def _expired() -> ApiError:
+    return ApiError(401, "token_expired", "the token has expired; refresh or log in")
 
 
 def verify(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
     """Decode and check a token: signature, issuer, expiry, type, and the deny-list."""
     claims = decode(settings, token, expected)
     if revocation.denied(settings, claims):
-        raise ApiError(401, "token_revoked", "the token was revoked (logged out); log in again")
+        raise revoked_error()
     return claims
+
+
+def revoked_error() -> ApiError:
+    return ApiError(401, "token_revoked", "the token was revoked (logged out); log in again")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -135,15 +155,20 @@ def clear_access_cookie(response: Response, settings: Settings) -> None:
     )
 
 
-def get_claims(
-    request: Request, settings: Annotated[Settings, Depends(get_settings)]
-) -> TokenClaims:
+def required_token(request: Request) -> str:
+    """The request's token; 401 ``token_missing`` without one."""
     token = bearer_token(request)
     if token is None:
         raise ApiError(
             401, "token_missing", "log in first: send 'Authorization: Bearer <access token>'"
         )
-    return verify(settings, token, "access")
+    return token
+
+
+def get_claims(
+    request: Request, settings: Annotated[Settings, Depends(get_settings)]
+) -> TokenClaims:
+    return verify(settings, required_token(request), "access")
 
 
 def get_current_user_id(claims: Annotated[TokenClaims, Depends(get_claims)]) -> uuid.UUID:

@@ -131,3 +131,15 @@ def tier_budget(tier: str) -> TierBudget:
     node_for_tier(tier)  # an unknown tier is a KeyError naming the known ones
     on_tier = workloads_on(tier)
     return TierBudget(tier, sum(w.cpu_millis for w in on_tier), sum(w.memory_mib for w in on_tier))
+
+
+# The services the local stack's gateway serves, all in each of its processes (the seed runs
+# each behind the load balancer with its own replicas).
+GATEWAY_SERVICES = ("auth-service", "users-service", "locations-service", "waste-service")
+
+
+def gateway_processes() -> int:
+    """The local gateway's processes: as many as the most replicated service it serves has
+    replicas (every process serves every route, so more than that adds memory and database
+    pools, not capacity, on the seed's 2-core API node)."""
+    return max(workload(name).replicas for name in GATEWAY_SERVICES)

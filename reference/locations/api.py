@@ -13,7 +13,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from reference.common.deps import SessionDep, SettingsDep
+from reference.common.db import session_scope
+from reference.common.deps import SettingsDep
 from reference.common.errors import error_responses
 from reference.common.params import bounded, check_limit
 from reference.common.security import get_current_user_id
@@ -44,7 +45,7 @@ RADIUS_DOC = f"Metres, {service.RADIUS_MIN_M} to {service.RADIUS_MAX_M}."
     summary="Collection points within a radius, nearest first, with their distance",
 )
 def nearby(
-    session: SessionDep,
+    settings: SettingsDep,
     lat: Lat,
     lon: Lon,
     radius: Annotated[int, bounded(RADIUS_DOC, service.RADIUS_MIN_M, service.RADIUS_MAX_M)] = 1000,
@@ -62,7 +63,8 @@ def nearby(
     service.check_radius(radius)
     check_limit(limit, service.NEARBY_LIMIT_MAX)
     categories = service.parse_categories(category)
-    points = service.nearby(session, lat, lon, radius, categories, limit)
+    with session_scope(settings.database_url) as session:
+        points = service.nearby(session, lat, lon, radius, categories, limit)
     return NearbyOut(
         lat=lat, lon=lon, radius=radius, categories=categories, count=len(points), points=points
     )
@@ -82,9 +84,11 @@ def point(
             json_schema_extra={"pattern": "^[1-9][0-9]{0,8}$"},
         ),
     ],
-    session: SessionDep,
+    settings: SettingsDep,
 ) -> PointOut:
-    return service.get_point(session, service.parse_point_id(point_id))
+    parsed = service.parse_point_id(point_id)
+    with session_scope(settings.database_url) as session:
+        return service.get_point(session, parsed)
 
 
 @router.get(

@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reference.common import revocation, security
-from reference.common.deps import SessionDep, SettingsDep
+from reference.common.db import session_scope
+from reference.common.deps import SettingsDep
 from reference.common.errors import error_responses
 from reference.common.params import bounded, check_limit
 from reference.common.security import CurrentClaims, CurrentUserId
@@ -29,8 +30,9 @@ HISTORY_MAX = 100
     responses=error_responses(401, 404),
     summary="The caller's profile",
 )
-def get_me(user_id: CurrentUserId, session: SessionDep) -> ProfileOut:
-    return service.get_profile(session, user_id)
+def get_me(user_id: CurrentUserId, settings: SettingsDep) -> ProfileOut:
+    with session_scope(settings.database_url) as session:
+        return service.get_profile(session, user_id)
 
 
 @router.patch(
@@ -39,8 +41,9 @@ def get_me(user_id: CurrentUserId, session: SessionDep) -> ProfileOut:
     responses=error_responses(401, 404, 422),
     summary="Change nickname, region or notification opt-in (fields left out stay)",
 )
-def patch_me(user_id: CurrentUserId, body: ProfileUpdate, session: SessionDep) -> ProfileOut:
-    return service.update_profile(session, user_id, body)
+def patch_me(user_id: CurrentUserId, body: ProfileUpdate, settings: SettingsDep) -> ProfileOut:
+    with session_scope(settings.database_url) as session:
+        return service.update_profile(session, user_id, body)
 
 
 @router.delete(
@@ -50,8 +53,9 @@ def patch_me(user_id: CurrentUserId, body: ProfileUpdate, session: SessionDep) -
     summary="Delete the account: profile, identities, scans and their photos; every token is "
     "revoked",
 )
-def delete_me(claims: CurrentClaims, session: SessionDep, settings: SettingsDep) -> Response:
-    service.delete_account(session, settings, claims.user_id)
+def delete_me(claims: CurrentClaims, settings: SettingsDep) -> Response:
+    with session_scope(settings.database_url) as session:
+        service.delete_account(session, settings, claims.user_id)
     revocation.revoke(settings, claims)
     revocation.revoke_user(settings, claims.user_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -67,7 +71,7 @@ def delete_me(claims: CurrentClaims, session: SessionDep, settings: SettingsDep)
 )
 def get_history(
     user_id: CurrentUserId,
-    session: SessionDep,
+    settings: SettingsDep,
     limit: Annotated[int, bounded("At most this many scans.", 1, HISTORY_MAX)] = 20,
     cursor: Annotated[
         str | None,
@@ -79,7 +83,8 @@ def get_history(
     ] = None,
 ) -> HistoryPage:
     check_limit(limit, HISTORY_MAX)
-    return service.history(session, user_id, limit, cursor)
+    with session_scope(settings.database_url) as session:
+        return service.history(session, user_id, limit, cursor)
 
 
 @router.get(
@@ -88,5 +93,6 @@ def get_history(
     responses=error_responses(401),
     summary="The caller's statistics: scans by category, totals, cache-hit share",
 )
-def get_stats(user_id: CurrentUserId, session: SessionDep) -> StatsOut:
-    return service.stats(session, user_id)
+def get_stats(user_id: CurrentUserId, settings: SettingsDep) -> StatsOut:
+    with session_scope(settings.database_url) as session:
+        return service.stats(session, user_id)

@@ -24,13 +24,13 @@ from reference.common import storage
 from reference.common.cache import Keys, get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings
-from reference.common.telemetry import CACHE_LOOKUPS
+from reference.common.telemetry import CACHE_LOOKUPS, JOB_SECONDS, JOB_STAGE_SECONDS
 from reference.waste import classifier
 from reference.waste.images import content_key
 from reference.waste.models import Analysis, Job, JobStatus, Mode
 from reference.waste.progress import ProgressStore
 from reference.waste.results import cache_payload, from_cache_payload, result_out
-from reference.waste.schemas import ResultBody
+from reference.waste.schemas import ResultBody, ResultOut
 from reference.waste.stages import StageTimer
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,21 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
     else:
         code = "internal_error"
     return code, f"gave up after retries: {type(cause).__name__}: {cause}"
+
+
+def record_times(final: ResultOut) -> None:
+    """A finished job's stage times, processing and overhead as metrics (the dashboards')."""
+    timings = final.timings
+    if timings is None or timings.processing_ms is None:
+        return
+    cache = "hit" if final.cache_hit else "miss"
+    for stage in ("queue_wait", "download", "cache_lookup", "model", "store"):
+        value = getattr(timings, f"{stage}_ms")
+        if value is not None:
+            JOB_STAGE_SECONDS.labels(stage, cache).observe(value / 1000)
+    processing = timings.processing_ms / 1000
+    JOB_SECONDS.labels("processing", cache).observe(processing)
+    JOB_SECONDS.labels("overhead", cache).observe(processing - (timings.model_ms or 0) / 1000)
 
 
 def fail_job(settings: Settings, job_id: uuid.UUID, code: str, message: str) -> None:
@@ -275,7 +290,9 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
             )
             if stored is not None:
                 CACHE_LOOKUPS.labels(mode.value, "hit").inc()
-                progress.set_result(result_out(*stored))
+                final = result_out(*stored)
+                progress.set_result(final)
+                record_times(final)
                 return Outcome(job_id, JobStatus.DONE, True)
         CACHE_LOOKUPS.labels(mode.value, "miss").inc()
 
@@ -305,6 +322,7 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
                 cache_key, cache_payload(final.result), ex=settings.cache_ttl_seconds
             )
         progress.set_result(final)
+        record_times(final)
         return Outcome(job_id, JobStatus.DONE, False)
     except JobFailed as exc:
         fail_job(settings, job_id, exc.code, exc.message)

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Depends, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from reference.common import limits
+from reference.common.cache import Keys, get_async_redis
 from reference.common.db import session_scope
-from reference.common.deps import SessionDep, SettingsDep
+from reference.common.deps import SettingsDep
 from reference.common.errors import error_responses
+from reference.common.openapi import NEEDS_CALLER
 from reference.common.params import JobIdPath
 from reference.common.security import CurrentUserId
 from reference.common.settings import Settings
-from reference.waste import service
-from reference.waste.analysis import progress_store
+from reference.waste import polling, service
+from reference.waste.job_events import job_events as job_subscription
 from reference.waste.schemas import (
     AnalyzeRequest,
     AnalyzeResponse,
@@ -33,11 +37,10 @@ from reference.waste.schemas import (
 from reference.workers.publisher import publisher_for
 
 PREFIX = "/api/v1/waste"
+JSON = "application/json"
 router = APIRouter(prefix=PREFIX, tags=["waste"])
 
-# How often the event stream looks at Redis, and how long it follows one job at most
-# (beyond q.ai's 300 s message TTL).
-STREAM_POLL_SECONDS = 0.2
+# How long the event stream follows one job at most (beyond q.ai's 300 s message TTL).
 STREAM_MAX_SECONDS = 330.0
 
 
@@ -82,11 +85,10 @@ JOB_LINKS = {
     | error_responses(401, 422, 429),
     summary="Start an analysis: a job id and a pre-signed S3 POST for the photo",
 )
-def analyze(
-    body: AnalyzeRequest, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
-) -> AnalyzeResponse:
+def analyze(body: AnalyzeRequest, user_id: CurrentUserId, settings: SettingsDep) -> AnalyzeResponse:
     limits.hit(settings, limits.SCANS, str(user_id), limit=settings.limit_scans_per_minute)
-    job, target = service.create_job(session, settings, body.content_type, body.mode, user_id)
+    with session_scope(settings.database_url) as session:
+        job, target = service.create_job(session, settings, body.content_type, body.mode, user_id)
     return AnalyzeResponse(
         job_id=job.id, status=job.status, upload=target, links=_links(str(job.id))
     )
@@ -103,12 +105,13 @@ def analyze(
 def upload_complete(
     job_id: JobIdPath,
     user_id: CurrentUserId,
-    session: SessionDep,
     settings: SettingsDep,
     publish: PublisherDep,
 ) -> UploadCompleteOut:
-    job = service.get_job(session, service.parse_job_id(job_id), user_id)
-    job, duplicate = service.complete_upload(session, settings, job, publish)
+    parsed = service.parse_job_id(job_id)
+    with session_scope(settings.database_url) as session:
+        job = service.get_job(session, parsed, user_id)
+        job, duplicate = service.complete_upload(session, settings, job, publish)
     return UploadCompleteOut(job_id=job.id, status=job.status, duplicate=duplicate)
 
 
@@ -118,16 +121,14 @@ def upload_complete(
     operation_id="jobStatus",
     responses=error_responses(401, 404, 422),
     summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
+    openapi_extra=NEEDS_CALLER,
 )
-def job_status(
-    job_id: JobIdPath, user_id: CurrentUserId, session: SessionDep, settings: SettingsDep
-) -> JobState:
-    parsed = service.parse_job_id(job_id)
-    service.check_owner(session, settings, parsed, user_id)
-    state = progress_store(settings).state(parsed)
-    if state is not None:  # the hot path: Redis only
-        return state
-    return service.job_state(session, settings, service.get_job(session, parsed, user_id))
+async def job_status(job_id: JobIdPath, request: Request) -> Response | JobState:
+    # The hot path (reference.waste.polling): Redis alone, unless it does not know the job.
+    answer = await polling.from_redis(request, job_id, "state", polling.state_from_database)
+    if isinstance(answer, bytes):
+        return Response(answer, media_type=JSON)
+    return answer
 
 
 @router.get(
@@ -137,22 +138,17 @@ def job_status(
     responses={202: {"model": ResultOut, "description": "still processing"}}
     | error_responses(401, 404, 422),
     summary="The answer: 200 once the job is done or failed, 202 while it is not",
+    openapi_extra=NEEDS_CALLER,
 )
-def job_result(
-    job_id: JobIdPath,
-    response: Response,
-    user_id: CurrentUserId,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> ResultOut:
-    parsed = service.parse_job_id(job_id)
-    service.check_owner(session, settings, parsed, user_id)
-    result = progress_store(settings).result(parsed)
-    if result is None:
-        result = service.job_result(session, settings, service.get_job(session, parsed, user_id))
-    if not result.status.terminal:
+async def job_result(
+    job_id: JobIdPath, request: Request, response: Response
+) -> Response | ResultOut:
+    answer = await polling.from_redis(request, job_id, "result", polling.result_from_database)
+    if isinstance(answer, bytes):  # Redis stores only terminal answers
+        return Response(answer, media_type=JSON)
+    if not answer.status.terminal:
         response.status_code = status.HTTP_202_ACCEPTED
-    return result
+    return answer
 
 
 def _state(settings: Settings, job_id: uuid.UUID) -> JobState | None:
@@ -165,29 +161,47 @@ def _result(settings: Settings, job_id: uuid.UUID) -> ResultOut | None:
         return service.current_result(session, settings, job_id)
 
 
+async def _current_state(settings: Settings, job_id: uuid.UUID) -> JobState | None:
+    """The job's state from Redis on the event loop; from PostgreSQL (on the thread pool) when
+    Redis does not know the job or does not answer."""
+    try:
+        key = Keys(settings.redis_prefix).job(str(job_id))
+        raw = await get_async_redis(settings.redis_url).hget(key, "state")
+    except (redis.RedisError, OSError):
+        raw = None
+    if raw:
+        return JobState.model_validate_json(raw)
+    return await run_in_threadpool(_state, settings, job_id)
+
+
 async def _follow(
     request: Request, settings: Settings, job_id: uuid.UUID, slot: limits.Slot
 ) -> AsyncIterator[dict[str, str]]:
-    """The job's progress as it changes, from Redis, or from PostgreSQL when Redis has lost
-    the job (restarted, evicted), as status and result fall back; the stream's slot is given
-    back however it ends."""
+    """The job's progress as it changes: read when the process's subscription says the job
+    changed (reference.waste.job_events), from Redis, or from PostgreSQL when Redis has lost the
+    job or does not answer, as status and result fall back; the stream's slot is given back
+    however it ends."""
     last = None
     deadline = time.monotonic() + STREAM_MAX_SECONDS
+    events = job_subscription(settings)
     try:
-        while time.monotonic() < deadline:
-            if await request.is_disconnected():
-                return
-            state = await run_in_threadpool(_state, settings, job_id)
-            if state is not None and state.model_dump_json() != last:
-                last = state.model_dump_json()
-                yield {"event": "progress", "data": last}
-                if state.status.terminal:
-                    result = await run_in_threadpool(_result, settings, job_id)
-                    if result is not None:
-                        yield {"event": "result", "data": result.model_dump_json()}
+        with events.watching(str(job_id)) as changed:
+            while time.monotonic() < deadline:
+                if await request.is_disconnected():
                     return
-            await asyncio.sleep(STREAM_POLL_SECONDS)
-        yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
+                changed.clear()  # before reading: a change during the read wakes the wait
+                state = await _current_state(settings, job_id)
+                if state is not None and state.model_dump_json() != last:
+                    last = state.model_dump_json()
+                    yield {"event": "progress", "data": last}
+                    if state.status.terminal:
+                        result = await run_in_threadpool(_result, settings, job_id)
+                        if result is not None:
+                            yield {"event": "result", "data": result.model_dump_json()}
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), events.wait_seconds())
+            yield {"event": "timeout", "data": '{"code": "stream_timeout"}'}
     finally:
         await run_in_threadpool(limits.release, settings, slot)
 

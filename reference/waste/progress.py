@@ -53,11 +53,15 @@ class ProgressStore:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(key, "state", state.model_dump_json())
             pipe.expire(key, self.ttl)
+            pipe.publish(self.keys.job_events(), str(job_id))  # wakes its event streams
             pipe.execute()
         return state
 
     def set_result(self, result: ResultOut) -> None:
-        """Store the terminal answer and the terminal state together, atomically."""
+        """Store the terminal answer and the terminal state together, atomically (the result
+        route answers a stored answer as it is, 200: only a terminal one may be stored)."""
+        if not result.status.terminal:
+            raise ValueError(f"job {result.job_id} is {result.status.value}, not finished")
         stage = "done" if result.status == JobStatus.DONE else "failed"
         state = JobState(
             job_id=result.job_id,
@@ -73,6 +77,7 @@ class ProgressStore:
                 key, mapping={"state": state.model_dump_json(), "result": result.model_dump_json()}
             )
             pipe.expire(key, self.ttl)
+            pipe.publish(self.keys.job_events(), str(result.job_id))
             pipe.execute()
 
     def state(self, job_id: uuid.UUID) -> JobState | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import redis
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
@@ -18,6 +21,9 @@ from reference.waste.models import Analysis, Job, JobStatus, Mode
 from reference.waste.progress import STAGES
 from reference.waste.results import result_out
 from reference.waste.schemas import JobState, ResultOut, UploadTarget
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AI_PRIORITY = 10  # the seed's priority for q.ai work
 OWNER_FIELD = "owner"  # the job's user id, in the job's progress hash in Redis
@@ -68,7 +74,7 @@ def create_job(
     return job, target
 
 
-def _not_found(job_id: uuid.UUID) -> ApiError:
+def not_found(job_id: uuid.UUID) -> ApiError:
     return ApiError(404, "job_not_found", f"no job {job_id}")
 
 
@@ -76,7 +82,7 @@ def get_job(session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None = Non
     job = session.get(Job, job_id)
     # Another user's job answers like a missing one: its existence is not disclosed.
     if job is None or (user_id is not None and job.user_id != user_id):
-        raise _not_found(job_id)
+        raise not_found(job_id)
     return job
 
 
@@ -90,7 +96,7 @@ def check_owner(
     if owner is None:
         get_job(session, job_id, user_id)
     elif owner.decode() != str(user_id):
-        raise _not_found(job_id)
+        raise not_found(job_id)
 
 
 def _check_upload(settings: Settings, job: Job) -> storage.ObjectInfo:
@@ -174,8 +180,18 @@ def complete_upload(
     return job, False
 
 
+def _live(read: Callable[[uuid.UUID], T], job_id: uuid.UUID) -> T | None:
+    """Redis's live view of a job, or None when Redis does not answer (the caller then asks
+    PostgreSQL)."""
+    try:
+        return read(job_id)
+    except redis.RedisError as exc:
+        log.warning("Redis unavailable for job %s (%s); asking PostgreSQL", job_id, exc)
+        return None
+
+
 def job_state(session: Session, settings: Settings, job: Job) -> JobState:
-    state = progress_store(settings).state(job.id)
+    state = _live(progress_store(settings).state, job.id)
     if state is not None:
         return state
     # Redis lost the live view (restart, eviction): rebuild it from the durable job.
@@ -193,7 +209,7 @@ def job_state(session: Session, settings: Settings, job: Job) -> JobState:
 
 def current_state(session: Session, settings: Settings, job_id: uuid.UUID) -> JobState | None:
     """Redis's live view of a job, else one rebuilt from PostgreSQL (None: no such job)."""
-    state = progress_store(settings).state(job_id)
+    state = _live(progress_store(settings).state, job_id)
     if state is not None:
         return state
     job = session.get(Job, job_id)
@@ -202,7 +218,7 @@ def current_state(session: Session, settings: Settings, job_id: uuid.UUID) -> Jo
 
 def current_result(session: Session, settings: Settings, job_id: uuid.UUID) -> ResultOut | None:
     """Redis's copy of a job's answer, else the one stored in PostgreSQL (None: no such job)."""
-    cached = progress_store(settings).result(job_id)
+    cached = _live(progress_store(settings).result, job_id)
     if cached is not None:
         return cached
     job = session.get(Job, job_id)
@@ -213,7 +229,7 @@ def current_result(session: Session, settings: Settings, job_id: uuid.UUID) -> R
 
 
 def job_result(session: Session, settings: Settings, job: Job) -> ResultOut:
-    cached = progress_store(settings).result(job.id)
+    cached = _live(progress_store(settings).result, job.id)
     if cached is not None:
         return cached
     analysis = session.get(Analysis, job.analysis_id) if job.analysis_id else None

@@ -150,7 +150,8 @@ def test_every_http_server_keeps_idle_connections_longer_than_its_clients(
     objects: tuple[Obj, ...],
 ) -> None:
     """The keep-alive of ``reference.common.serving`` on every uvicorn the cluster and the image
-    run (the local stack's gateway takes ``UVICORN_FLAGS`` itself)."""
+    run (the local stack's gateway processes take ``KEEP_ALIVE_SECONDS`` through
+    ``reference.common.serving.main``)."""
     flag = f"--timeout-keep-alive={KEEP_ALIVE_SECONDS}"
     servers = 0
     for _, container in manifests.iter_containers(objects):

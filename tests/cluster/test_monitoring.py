@@ -73,14 +73,19 @@ def our_metric_families() -> set[str]:
     return names
 
 
-def test_every_alert_reads_a_metric_a_scraped_component_exports(
-    objects: tuple[Obj, ...],
-) -> None:
-    scraped = {
+def scraped_workloads(objects: tuple[Obj, ...]) -> set[str]:
+    """The workloads whose pods Prometheus scrapes (by their annotation)."""
+    return {
         pod.name
         for pod in manifests.pod_templates(objects)
         if pod.annotations.get("prometheus.io/scrape") == "true"
     }
+
+
+def test_every_alert_reads_a_metric_a_scraped_component_exports(
+    objects: tuple[Obj, ...],
+) -> None:
+    scraped = scraped_workloads(objects)
     for rule in rules():
         names = metric_names(rule["expr"])
         assert names, rule["alert"]

@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from harness.sandbox import Sandbox
+from harness.waits import wait_for
 from reference.common import revocation, security
 from reference.common.errors import ApiError
 from reference.common.settings import Settings
@@ -63,6 +64,27 @@ def test_expired_token(settings: Settings) -> None:
         algorithm=security.ALGORITHM,
     )
     assert code_of(lambda: security.verify(settings, token, "access")) == "token_expired"
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires(settings: Settings) -> None:
+    """Checked signatures are cached (every poll sends the same token): expiry still counts."""
+    expires = datetime.now(UTC) + timedelta(seconds=2)
+    token = jwt.encode(
+        {
+            "sub": str(uuid.uuid4()),
+            "typ": "access",
+            "jti": "k",
+            "iss": settings.jwt_issuer,
+            "exp": expires,
+        },
+        settings.jwt_secret.get_secret_value(),
+        algorithm=security.ALGORITHM,
+    )
+    assert security.decode(settings, token, "access").jti == "k"  # now in the cache
+    wait_for(lambda: datetime.now(UTC) >= expires, timeout=10, describe="the token expiring")
+    assert code_of(lambda: security.decode(settings, token, "access")) == "token_expired"
+    other = settings.model_copy(update={"jwt_secret": SecretStr("y" * 40)})
+    assert code_of(lambda: security.decode(other, token, "access")) == "token_invalid"
 
 
 @pytest.mark.integration
