@@ -38,6 +38,8 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "error_code",
     "http_status",
     "cache_hit",
+    "cache_match",
+    "cache_distance",
     "item_key",
     "expected_category",
     "got_category",
@@ -146,6 +148,8 @@ class FlowRecord:
     error_code: str = ""
     http_status: int | None = None
     cache_hit: bool | None = None
+    cache_match: str = ""  # exact, near or model
+    cache_distance: int | None = None
     got_category: str = ""
     processing_ms: float | None = None
     end_to_end_ms: float | None = None

@@ -53,6 +53,7 @@ NUMERIC_EVENT_FIELDS = (
     "server_queue_wait_ms",
     "model_ms",
     "http_status",
+    "cache_distance",
     "server_download_ms",
     "server_cache_lookup_ms",
     "server_store_ms",
