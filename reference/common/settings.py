@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # distance of 64-bit pHashes) of a cached one is answered from it. Chosen with
     # `wastecoach cache-sweep` (README, "The cache"); 0 still matches equal hashes.
     cache_near_enabled: bool = True
-    cache_near_radius: int = Field(4, ge=0, le=64)
+    cache_near_radius: int = Field(0, ge=0, le=64)
 
     # Security: JWT access and refresh tokens (HS256), revocation through a Redis deny-list.
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)

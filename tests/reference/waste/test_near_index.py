@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from harness.cache_sweep import delete_prefix
