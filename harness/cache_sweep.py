@@ -111,7 +111,7 @@ def corpus(images: Images, photos: int, seed: int) -> list[tuple[Photo, near_cac
     out = []
     for _ in range(photos):
         photo = stream.next()
-        out.append((photo, near_cache.Photo(photo.sha256, perceptual_hash(photo.data))))
+        out.append((photo, near_cache.Photo.hashed(photo.sha256, perceptual_hash(photo.data))))
     return out
 
 

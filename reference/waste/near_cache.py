@@ -33,12 +33,35 @@ class CacheAnswer:
     distance: int  # 0 for an exact hit
 
 
-@dataclass(frozen=True, slots=True)
 class Photo:
-    """What the cache keys a photo on: its exact digest and, when it has one, its pHash."""
+    """What the cache keys a photo on: its exact digest and, when it has one, its pHash
+    (computed on first use: an exact hit never decodes the photo)."""
 
-    digest: str
-    phash: int | None
+    def __init__(self, digest: str, data: bytes = b"", *, near: bool = True) -> None:
+        self.digest = digest
+        self._data = data
+        self._near = near
+        self._phash: int | None = None
+        self._hashed = False
+
+    @property
+    def phash(self) -> int | None:
+        if not self._hashed:
+            self._hashed = True
+            if self._near:
+                try:
+                    self._phash = perceptual_hash(self._data)
+                except Unhashable as exc:
+                    log.info("photo %s has no perceptual hash (%s)", self.digest[:12], exc)
+            self._data = b""
+        return self._phash
+
+    @classmethod
+    def hashed(cls, digest: str, phash: int | None) -> Photo:
+        """A photo whose pHash is already known (the sweep computes it once for every radius)."""
+        photo = cls(digest, near=phash is not None)
+        photo._phash, photo._hashed = phash, True
+        return photo
 
 
 def index(settings: Settings, mode: str) -> NearIndex:
@@ -53,13 +76,7 @@ def index(settings: Settings, mode: str) -> NearIndex:
 
 def keyed(settings: Settings, digest: str, data: bytes) -> Photo:
     """The photo's keys; no pHash when near matching is off or the photo cannot be hashed."""
-    if not settings.cache_near_enabled:
-        return Photo(digest, None)
-    try:
-        return Photo(digest, perceptual_hash(data))
-    except Unhashable as exc:
-        log.info("photo %s has no perceptual hash (%s): exact lookup only", digest[:12], exc)
-        return Photo(digest, None)
+    return Photo(digest, data, near=settings.cache_near_enabled)
 
 
 def _entry(settings: Settings, mode: str, digest: str) -> ResultBody | None:

@@ -63,7 +63,7 @@ def test_smoke_fits_ci_and_carries_every_standard_gate() -> None:
     assert gates["processing_time"] == ["p(95) < 5000 * model_scale + 1500"]
     assert gates["end_to_end_time"] == ["p(95) < 10000 * model_scale + 2000"]
     assert gates["stage_time{stage=model}"] == ["p(95) < 5000 * model_scale + 500"]
-    assert gates["cache_hit_ratio"] == ["rate >= 0.1"]
+    assert gates["cache_hit_ratio"] == ["rate >= 0.7"]
     assert gates["wrong_answers{cache=hit}"] == ["count == 0"]
     assert gates["queue_wait{queue=q.ai}"] == ["p(95) < 1000"]
     assert gates["error_ratio"] == ["rate < 0.01"]
@@ -136,10 +136,8 @@ def test_cache_workload_is_expected_to_reach_70_percent() -> None:
 
 def test_smoke_cache_gate_is_reachable_by_its_workload() -> None:
     smoke = scenario("smoke")
-    # ~3 scans a second for 60 s, 10 s of warm-up: exact hits alone stay under the gate, so
-    # passing it needs near hits, and the gate is the sweep's honest reach (smoke.toml)
-    assert expected_hit_ratio(smoke.images, 180, warmup_scans=30) < 0.10
-    assert gate_selectors(smoke)["cache_hit_ratio"] == ["rate >= 0.1"]
+    # ~3 scans a second for 60 s, 10 s of warm-up
+    assert expected_hit_ratio(smoke.images, 180, warmup_scans=30) > 0.8
 
 
 def test_openai_degraded_is_slow_and_failing() -> None:
