@@ -52,7 +52,7 @@ from typing import Literal
 
 from harness.mocks import catalog
 
-PhotoVariant = Literal["new", "identical", "reencoded", "resized", "cropped"]
+PhotoVariant = Literal["new", "identical", "reencoded", "resized", "cropped", "rephotographed"]
 CATALOG_SIZE = len(catalog.ITEMS)
 _INDEX = {item.key: index for index, item in enumerate(catalog.ITEMS)}
 # Base photos kept rendered for identical repeats (a few MB at 640x480).
@@ -107,6 +107,14 @@ def photo_seed(seed: int, pid: int) -> int:
     """The render seed of a photo: a pure function of the stream seed and the photo id."""
     digest = hashlib.blake2b(f"{seed}:{pid}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
+
+
+def render_seed(seed: int, pid: int) -> int:
+    """The render seed of a photo: its scene's. The k-th photo of a look-alike item (one of a
+    catalog family) is taken in the same scene as the k-th photo of the family's first item,
+    so the two differ only where the items do: the hard negatives of a near-duplicate cache."""
+    item_key, number = split_photo_id(pid)
+    return photo_seed(seed, photo_id(catalog.get(item_key).scene, number))
 
 
 def zipf_weights(items: int, zipf_s: float) -> tuple[float, ...]:
@@ -254,7 +262,7 @@ class PhotoStream:
         else:
             data = catalog.render(
                 item,
-                seed=photo_seed(self.seed, spec.photo_id),
+                seed=render_seed(self.seed, spec.photo_id),
                 size=self.size,
                 variant=spec.variant,
                 variant_seed=spec.variant_seed,
@@ -272,7 +280,7 @@ class PhotoStream:
         if cached is not None:
             self._rendered.move_to_end(pid)
             return cached
-        data = catalog.render(item, seed=photo_seed(self.seed, pid), size=self.size)
+        data = catalog.render(item, seed=render_seed(self.seed, pid), size=self.size)
         self._rendered[pid] = data
         if len(self._rendered) > _RENDER_CACHE_SIZE:
             self._rendered.popitem(last=False)

@@ -114,6 +114,7 @@ class MetricSpec:
 _QUEUES = frozenset(spec.name for spec in topology.QUEUES)
 _TASKS = frozenset(task for spec in topology.QUEUES for task in spec.tasks)
 _CACHE = frozenset({"hit", "miss"})
+_MATCH = frozenset({"exact", "near", "model"})
 _FOLLOW = frozenset({"poll", "stream"})
 _MODES = frozenset({"analyze", "classify"})
 _TIERS = frozenset(node.tier for node in tiers.NODES)
@@ -166,13 +167,14 @@ _SPECS = (
     ),
     MetricSpec(
         "cache_hit_ratio", MetricKind.RATE, "ratio",
-        "one per finished analysis: 1 when the result says it came from the cache",
-        "locust", dict(_JOB_TAGS),
+        "one per finished analysis: 1 when the result says it came from the cache (match: "
+        "exact digest, near perceptual hash, or model)",
+        "locust", {**_JOB_TAGS, "match": _MATCH},
     ),
     MetricSpec(
         "wrong_answers", MetricKind.RATE, "ratio",
         "one per answer checked against the corpus truth: 1 when the item is wrong",
-        "locust", {**_JOB_TAGS, "cache": _CACHE},
+        "locust", {**_JOB_TAGS, "cache": _CACHE, "match": _MATCH},
     ),
     MetricSpec(
         "failed_jobs", MetricKind.RATE, "ratio",

@@ -5,8 +5,10 @@ One place decides what each gate metric means for this system:
 
 - ``processing_time``: upload-complete sent -> result visible, per finished scan (tag cache)
 - ``end_to_end_time``: the scan's *scheduled* start -> result visible (no coordinated omission)
-- ``cache_hit_ratio``: per finished scan, 1 when served from the cache
-- ``wrong_answers``: per finished scan, 1 when the category is not the photo's true one
+- ``cache_hit_ratio``: per finished scan, 1 when served from the cache (tag match: exact, near,
+  model)
+- ``wrong_answers``: per finished scan, 1 when the category is not the photo's true one (tags
+  cache, match)
 - ``failed_jobs``: per accepted job that ended, 1 when it ended failed (tag reason)
 - ``lost_jobs``: per accepted job, 1 when it had not ended by the end of the drain
 - ``error_ratio``: per HTTP request of the app, 1 when it failed (5xx, unexpected status, no
@@ -82,10 +84,15 @@ def add_events(samples: Samples, events: Iterable[Mapping[str, Any]]) -> None:
                 samples.record(
                     "end_to_end_time", e["end_to_end_ms"], t=t, tags={**tags, "cache": cache}
                 )
-            samples.record_event("cache_hit_ratio", bool(e.get("cache_hit")), t=t, tags=tags)
+            match = _match(e)
+            samples.record_event(
+                "cache_hit_ratio", bool(e.get("cache_hit")), t=t, tags={**tags, "match": match}
+            )
             if e.get("expected_category"):
                 wrong = e.get("got_category") != e.get("expected_category")
-                samples.record_event("wrong_answers", wrong, t=t, tags={**tags, "cache": cache})
+                samples.record_event(
+                    "wrong_answers", wrong, t=t, tags={**tags, "cache": cache, "match": match}
+                )
             add_server_times(samples, e, t=t, tags={**tags, "cache": cache})
         if accepted and status in ("done", "failed"):
             reason = str(e.get("error_code") or "") if status == "failed" else ""
@@ -101,6 +108,15 @@ def add_events(samples: Samples, events: Iterable[Mapping[str, Any]]) -> None:
             samples.record(
                 "queue_wait", e["server_queue_wait_ms"], t=t, tags={"queue": "q.ai", "task": task}
             )
+
+
+def _match(event: Mapping[str, Any]) -> str:
+    """How the scan was answered: exact, near (the cache) or model; a result from before the
+    server said so counts as exact when it was a hit."""
+    found = str(event.get("cache_match") or "")
+    if found in ("exact", "near", "model"):
+        return found
+    return "exact" if event.get("cache_hit") else "model"
 
 
 def add_server_times(

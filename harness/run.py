@@ -288,13 +288,21 @@ def _headline(events: list[dict[str, Any]], requests: list[dict[str, Any]]) -> d
         "jobs lost": str(sum(e.get("status") not in ("done", "failed") for e in accepted)),
         "processing p50 / p95 ms": f"{ms(processing, 50)} / {ms(processing, 95)}",
         "cache hit ratio": f"{len(hits) / len(done):.3f}" if done else "-",
-        "wrong answers": str(
-            sum(
-                1
-                for e in done
-                if e.get("expected_category")
-                and e.get("got_category") != e.get("expected_category")
+        "cache hits exact / near": " / ".join(
+            str(sum(e.get("cache_match") == kind for e in hits)) for kind in ("exact", "near")
+        ),
+        "wrong answers (exact / near / model)": " / ".join(
+            str(
+                sum(
+                    1
+                    for e in done
+                    if e.get("expected_category")
+                    and e.get("got_category") != e.get("expected_category")
+                    and (e.get("cache_match") or ("exact" if e.get("cache_hit") else "model"))
+                    == kind
+                )
             )
+            for kind in ("exact", "near", "model")
         ),
         "requests": str(len(requests)),
         "request errors": str(len(failed_requests)),

@@ -23,6 +23,8 @@ class _Final:
     status: str
     error_code: str | None
     cache_hit: bool | None
+    cache_match: str | None
+    cache_distance: int | None
     category: str | None
     timings: dict[str, float | None]
 
@@ -32,6 +34,8 @@ class _Final:
             job.status,
             job.error_code,
             job.cache_hit,
+            job.cache_match,
+            job.cache_distance,
             category,
             server_timings(job_timings.model_dump()),
         )
@@ -89,6 +93,8 @@ def settle_open_jobs(
         if final.status == "done":
             event["got_category"] = final.category
             event["cache_hit"] = bool(final.cache_hit)
+            event["cache_match"] = final.cache_match or ""
+            event["cache_distance"] = final.cache_distance
         else:
             event["error_code"] = final.error_code
         settled += 1

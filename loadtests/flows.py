@@ -404,6 +404,8 @@ def _error_code(answer: httpx.Response) -> str:
 def _fill_from_result(record: FlowRecord, body: dict[str, Any]) -> None:
     status = body.get("status")
     record.cache_hit = body.get("cache_hit")
+    record.cache_match = str(body.get("cache_match") or "")
+    record.cache_distance = body.get("cache_distance")
     result = body.get("result") or {}
     record.got_category = str(result.get("category") or "")
     for column, value in server_timings(body.get("timings") or {}).items():

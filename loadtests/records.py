@@ -75,6 +75,8 @@ class FlowRecord:
     error_code: str = ""
     http_status: int | None = None
     cache_hit: bool | None = None
+    cache_match: str = ""  # exact, near or model
+    cache_distance: int | None = None
     got_category: str = ""
     processing_ms: float | None = None
     end_to_end_ms: float | None = None

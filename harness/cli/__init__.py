@@ -1,6 +1,7 @@
 """The ``wastecoach`` command line (its help: :data:`harness.cli.common.HELP`), one module per
-command group: ``stack`` (up, demo), ``bench``, ``run``, ``capacity``, ``kind``, ``reports``
-(report, compare), ``load`` (load-worker); ``common`` holds the app and the failure wrapper,
+command group: ``stack`` (up, demo), ``bench``, ``cache`` (cache-sweep), ``run``, ``capacity``,
+``kind``, ``reports`` (report, compare), ``load`` (load-worker); ``common`` holds the app and the
+failure wrapper,
 ``options`` the options several commands share, ``run_options`` their checking, ``summary`` a
 run's tables."""
 
@@ -10,7 +11,7 @@ import os
 
 # Importing a command module registers its commands, in the order ``--help`` lists them.
 # isort: off
-from harness.cli import stack, bench, run, capacity, kind, reports, load  # noqa: F401
+from harness.cli import stack, bench, cache, run, capacity, kind, reports, load  # noqa: F401
 
 # isort: on
 from harness.cli.common import app

@@ -23,7 +23,7 @@ from harness.servers import RunServers, mode_from
 from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
 
 
-def _run_dir(kind: str) -> Path:
+def run_dir(kind: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return REPORTS / f"{kind}-{stamp}"
 
@@ -31,7 +31,7 @@ def _run_dir(kind: str) -> Path:
 def stack_options(kind: str, latency: str, **overrides: object) -> StackOptions:
     fields: dict[str, object] = {"workers": ("ai",), **overrides}
     return StackOptions(
-        run_dir=_run_dir(kind),
+        run_dir=run_dir(kind),
         openai_args=("--latency", latency),
         **fields,  # type: ignore[arg-type]
     )

@@ -19,13 +19,13 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image, ImageChops, ImageDraw, ImageStat, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat, UnidentifiedImageError
 
 from reference.waste.categories import Category
 
 RGB = tuple[int, int, int]
-Variant = Literal["identical", "reencoded", "resized", "cropped"]
-VARIANTS: tuple[Variant, ...] = ("identical", "reencoded", "resized", "cropped")
+Variant = Literal["identical", "reencoded", "resized", "cropped", "rephotographed"]
+VARIANTS: tuple[Variant, ...] = ("identical", "reencoded", "resized", "cropped", "rephotographed")
 
 # Half the grid step (72) would be the largest safe radius; keep a margin below it so a
 # photo between two signatures is called unknown rather than guessed.
@@ -36,6 +36,7 @@ MATCH_DISTANCE = 30.0
 _SHAPE_MAX_SHARE = 0.05
 _MAX_SHAPES = 5
 _JPEG_QUALITY = 90
+_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +49,24 @@ class CatalogItem:
     category: Category
     steps: tuple[str, ...]
     colour: RGB
+    # Items of one family are look-alikes of different categories: the k-th photo of each is
+    # the same scene (see harness.corpus), only the item's colour differs.
+    family: str = ""
+
+    @property
+    def scene(self) -> str:
+        """The key its photos' scenes are drawn from: the family's, or its own."""
+        return self.family or self.key
 
 
 def _item(key: str, ko: str, en: str, cat: Category, colour: RGB, *steps: str) -> CatalogItem:
     return CatalogItem(key, ko, en, cat, tuple(steps), colour)
+
+
+def _lookalike(item: CatalogItem, of: str) -> CatalogItem:
+    return CatalogItem(
+        item.key, item.name_ko, item.name_en, item.category, item.steps, item.colour, family=of
+    )
 
 
 C = Category
@@ -73,9 +88,16 @@ ITEMS: tuple[CatalogItem, ...] = (
     _item("soy_milk_pack", "두유 멸균팩", "soy milk carton", C.PAPER_PACK, (240, 168, 96),
           "빨대와 비닐을 제거하고 헹굽니다.",
           "펼쳐서 말린 뒤 종이팩 전용 수거함에 배출합니다."),
+    _lookalike(_item("paper_cup", "종이컵", "paper cup", C.GENERAL, (96, 240, 96),
+          "음료와 얼음을 비웁니다.",
+          "코팅된 종이컵은 종이팩 수거함이 없으면 종량제봉투에 배출합니다."), "soy_milk_pack"),
     _item("water_bottle", "생수 페트병", "water bottle", C.CLEAR_PET, (168, 240, 240),
           "내용물을 비우고 라벨을 뗍니다.",
           "찌그러뜨린 뒤 뚜껑을 닫아 투명 페트병 수거함에 배출합니다."),
+    _lookalike(_item("green_pet_bottle", "유색 페트병", "green PET bottle", C.PLASTIC,
+          (168, 240, 96),
+          "내용물을 비우고 라벨을 뗍니다.",
+          "유색 페트병은 투명 페트병이 아니라 플라스틱류로 배출합니다."), "water_bottle"),
     _item("soda_bottle", "투명 탄산음료 페트병", "clear soda bottle", C.CLEAR_PET, (96, 240, 168),
           "내용물을 비우고 헹군 뒤 라벨을 뗍니다.",
           "찌그러뜨린 뒤 뚜껑을 닫아 투명 페트병 수거함에 배출합니다."),
@@ -112,6 +134,10 @@ ITEMS: tuple[CatalogItem, ...] = (
     _item("jam_jar", "유리 잼병", "glass jam jar", C.GLASS, (240, 96, 24),
           "금속 뚜껑은 캔류로 분리합니다.",
           "병을 헹군 뒤 유리병 수거함에 배출합니다."),
+    _lookalike(_item("plastic_jar", "플라스틱 잼 용기", "plastic jam jar", C.PLASTIC,
+          (168, 96, 240),
+          "내용물을 긁어 내고 헹굽니다.",
+          "뚜껑과 함께 플라스틱류로 배출합니다."), "jam_jar"),
     _item("beverage_can", "알루미늄 음료 캔", "aluminium drink can", C.METAL, (96, 96, 168),
           "내용물을 비우고 헹굽니다.",
           "가능하면 찌그러뜨려 캔류로 배출합니다."),
@@ -240,16 +266,20 @@ def render(
 ) -> bytes:
     """A JPEG photo of ``item``; the same arguments always give the same bytes.
 
-    ``seed`` picks the photo (clutter, lighting, grain). ``variant`` makes a near-duplicate of
-    that photo as users produce them: ``reencoded`` (another JPEG quality), ``resized`` (50-80 %)
-    or ``cropped`` (up to 20 % of each dimension off the edges). ``variant_seed`` (default:
-    ``seed``) picks the variant's parameters, so one photo can have many near-duplicates.
+    ``seed`` picks the photo (the scene's clutter and lighting, the grain). ``variant`` makes
+    another copy of that photo: ``reencoded`` (another JPEG quality), ``resized`` (50-80 %) or
+    ``cropped`` (up to 20 % of each dimension off the edges) as apps and messengers re-save
+    one, and ``rephotographed`` as a second photo of the same scene would differ (see
+    :func:`_rephotograph`). ``variant_seed`` (default: ``seed``) picks the variant's
+    parameters, so one photo can have many copies.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     photo = _photo(item, seed, size)
     picked = seed if variant_seed is None else variant_seed
     rng = random.Random(f"{item.key}:{seed}:{variant}:{picked}")
+    if variant == "rephotographed":
+        return _rephotograph(photo, rng)
     quality = _JPEG_QUALITY
     if variant == "reencoded":
         quality = rng.randint(55, 80)
@@ -262,22 +292,83 @@ def render(
     return _jpeg(photo, quality)
 
 
-def _crop_box(rng: random.Random, size: tuple[int, int]) -> tuple[int, int, int, int]:
+# EXIF orientation tag values and the transpose that stores an upright picture under each (the
+# decoder applies the inverse, PIL.ImageOps.exif_transpose).
+_ORIENTATIONS = {
+    3: Image.Transpose.ROTATE_180,
+    6: Image.Transpose.ROTATE_90,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def _rephotograph(photo: Image.Image, rng: random.Random) -> bytes:
+    """The same scene photographed again: the camera a little closer or further (scale 70-100 %)
+    and shifted (up to 6 % off each edge), tilted a few degrees (+-4), other exposure (+-5
+    levels), contrast (+-4 %) and white balance (+-2 % per channel), fresh sensor noise, a
+    little blur half the time, another JPEG quality (60-95) and chroma subsampling, and a
+    third of the time stored sideways or upside down with the EXIF orientation that rights it.
+
+    Colour shifts stay small enough that the dominant colour remains within
+    :data:`MATCH_DISTANCE` of the signature (the model still recognises the item)."""
+    width, height = photo.size
+    angle = rng.uniform(-4.0, 4.0)
+    # Rotate, then cut the corners the rotation filled so no border shows.
+    turned = photo.rotate(angle, resample=Image.Resampling.BICUBIC, expand=False)
+    margin = math.sin(math.radians(abs(angle)))
+    inset_x, inset_y = int(height * margin / 2) + 1, int(width * margin / 2) + 1
+    box = _crop_box(rng, (width - 2 * inset_x, height - 2 * inset_y), most=0.06)
+    turned = turned.crop((box[0] + inset_x, box[1] + inset_y, box[2] + inset_x, box[3] + inset_y))
+    factor = rng.uniform(0.7, 1.0)
+    scaled = (max(8, round(width * factor)), max(8, round(height * factor)))
+    img = turned.resize(scaled, Image.Resampling.LANCZOS)
+    offset, contrast = rng.uniform(-5.0, 5.0), rng.uniform(0.96, 1.04)
+    gains = [rng.uniform(0.98, 1.02) for _ in range(3)]
+    bands = [
+        band.point(lambda v, g=g: (v - 128) * contrast * g + 128 + offset)
+        for band, g in zip(img.split(), gains, strict=True)
+    ]
+    img = Image.merge("RGB", bands)
+    grain_size = (max(1, img.width // 2), max(1, img.height // 2))
+    grain = Image.frombytes("L", grain_size, rng.randbytes(grain_size[0] * grain_size[1]))
+    grain = grain.point(lambda v: 122 + v * 12 // 255).resize(img.size, Image.Resampling.BILINEAR)
+    img = ImageChops.add(img, Image.merge("RGB", (grain, grain, grain)), offset=-128)
+    if rng.random() < 0.5:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    quality, subsampling = rng.randint(60, 95), rng.choice((0, 1, 2))
+    exif = Image.Exif()
+    if rng.random() < 1 / 3:
+        orientation = rng.choice(tuple(_ORIENTATIONS))
+        img = img.transpose(_ORIENTATIONS[orientation])
+        exif[_EXIF_ORIENTATION] = orientation
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=quality, subsampling=subsampling, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _crop_box(
+    rng: random.Random, size: tuple[int, int], most: float = 0.2
+) -> tuple[int, int, int, int]:
     width, height = size
-    cut_x = int(width * rng.uniform(0.0, 0.2))
-    cut_y = int(height * rng.uniform(0.0, 0.2))
+    cut_x = int(width * rng.uniform(0.0, most))
+    cut_y = int(height * rng.uniform(0.0, most))
     left = rng.randint(0, cut_x)
     top = rng.randint(0, cut_y)
     return (left, top, width - (cut_x - left), height - (cut_y - top))
 
 
 def _photo(item: CatalogItem, seed: int, size: tuple[int, int]) -> Image.Image:
-    rng = random.Random(f"{item.key}:{seed}")
+    # The scene (clutter, light, grain) is the family's, so look-alikes share it; the item's
+    # colour and its object (the last shape, from the item's own generator) are its own.
+    rng = random.Random(f"{item.scene}:{seed}")
+    own = random.Random(f"{item.key}:{seed}:object")
     width, height = size
     img = Image.new("RGB", size, item.colour)
     draw = ImageDraw.Draw(img)
     area = width * height
-    for _ in range(rng.randint(2, _MAX_SHAPES)):
+    shapes = rng.randint(2, _MAX_SHAPES)
+    for index in range(shapes):
+        if index == shapes - 1:
+            rng, scene_rng = own, rng
         shape_w = max(1, int(width * rng.uniform(0.05, 0.35)))
         shape_h = max(
             1, min(int(height * rng.uniform(0.05, 0.35)), int(area * _SHAPE_MAX_SHARE / shape_w))
@@ -294,6 +385,7 @@ def _photo(item: CatalogItem, seed: int, size: tuple[int, int]) -> Image.Image:
         else:
             points = [(rng.randint(box[0], box[2]), rng.randint(box[1], box[3])) for _ in range(5)]
             draw.polygon(points, fill=fill)
+    rng = scene_rng
     # Uneven light across the scene, +-10 levels, from one of four sides.
     light = Image.linear_gradient("L").point(lambda v: 118 + v * 20 // 255)
     light = light.rotate(90 * rng.randrange(4)).resize(size, Image.Resampling.BILINEAR)

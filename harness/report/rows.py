@@ -96,12 +96,13 @@ def _columns(text: str, number: str = "", boolean: str = "") -> tuple[Column, ..
 EVENTS = RowSchema(
     _columns(
         "process user scheduled_at started_at job_id accepted status error_stage error_code "
-        "http_status cache_hit item_key expected_category got_category variant is_repeat "
+        "http_status cache_hit cache_match cache_distance item_key expected_category got_category "
+        "variant is_repeat "
         "processing_ms end_to_end_ms server_processing_ms server_queue_wait_ms model_ms follow "
         "server_download_ms server_cache_lookup_ms server_store_ms second_follow "
         "progress_stages progress_backwards progress_frozen status_result_mismatch "
         "follow_mismatch",
-        number="scheduled_at started_at http_status processing_ms end_to_end_ms "
+        number="scheduled_at started_at http_status cache_distance processing_ms end_to_end_ms "
         "server_processing_ms server_queue_wait_ms model_ms server_download_ms "
         "server_cache_lookup_ms server_store_ms",
         boolean="accepted cache_hit is_repeat progress_backwards progress_frozen "

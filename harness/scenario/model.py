@@ -154,10 +154,13 @@ class Variants(_Model):
     reencoded: Rate = 0.0
     resized: Rate = 0.0
     cropped: Rate = 0.0
+    # A second photo of the same scene (harness.mocks.catalog.render): what a person re-taking
+    # the photo produces; identical bytes come only from app retries.
+    rephotographed: Rate = 0.0
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> Self:
-        total = self.identical + self.reencoded + self.resized + self.cropped
+        total = math.fsum(getattr(self, variant) for variant in VARIANTS)
         if not math.isclose(total, 1.0, abs_tol=1e-9):
             raise FieldIssue((), f"shares add up to {total:g}; they must add up to 1")
         return self

@@ -3,9 +3,11 @@ cache hits to expect.
 
 The photos are :class:`harness.corpus.PhotoStream` s (see that module for the model: Zipf
 popularity over the first ``items`` catalog items; with ``repeat_probability`` a re-take of an
-earlier photo of the item, varied as ``variants`` says). The reference cache keys on the bytes'
-SHA-256, so only identical repeats can hit. A new photo always misses; an identical repeat hits
-once the earlier job has finished. Hence the expected exact-hit ratio is
+earlier photo of the item, varied as ``variants`` says). The reference cache answers identical
+repeats by the bytes' SHA-256 (exact hits, modelled here) and other repeats within its radius by
+perceptual hash (near hits: measured by ``wastecoach cache-sweep``, not modelled). A new photo
+always misses; an identical repeat hits once the earlier job has finished. Hence the expected
+exact-hit ratio is
 ``repeat_probability * identical`` once every item has been seen, and lower while the cache is
 cold; :func:`expected_hit_ratio` gives it for a number of scans.
 """

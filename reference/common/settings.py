@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # Progress records of jobs; long enough for any client to read its result.
     job_state_ttl_seconds: int = Field(24 * 3600, gt=0)
     cache_enabled: bool = True
+    # Near duplicates (reference.waste.near_cache): a photo within this many bits (Hamming
+    # distance of 64-bit pHashes) of a cached one is answered from it. Chosen with
+    # `wastecoach cache-sweep` (README, "The cache"); 0 still matches equal hashes.
+    cache_near_enabled: bool = True
+    cache_near_radius: int = Field(0, ge=0, le=64)
 
     # Security: JWT access and refresh tokens (HS256), revocation through a Redis deny-list.
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)

@@ -31,8 +31,9 @@ TASK_SECONDS = Histogram(
 )
 CACHE_LOOKUPS = Counter(
     "wastecoach_cache_lookups_total",
-    "Classification cache lookups by mode and result (hit, miss).",
-    ["mode", "result"],
+    "Cache lookups by mode, result (hit, miss) and how a hit matched (exact digest, near "
+    "perceptual hash; none for a miss).",
+    ["mode", "result", "match"],
 )
 MODEL_CALLS = Counter(
     "wastecoach_model_calls_total",

@@ -128,7 +128,7 @@ def search(
     near_lat, near_lon = round(lat, POSITION_DECIMALS), round(lon, POSITION_DECIMALS)
     key = cache_key(settings, query, near_lat, near_lon, radius)
     answer = _cached(settings, key)
-    CACHE_LOOKUPS.labels(TASK, "miss" if answer is None else "hit").inc()
+    CACHE_LOOKUPS.labels(TASK, *(("miss", "none") if answer is None else ("hit", "exact"))).inc()
     cached = answer is not None
     if answer is None:
         answer = _ask_worker(settings, query, near_lat, near_lon, radius)

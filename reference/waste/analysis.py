@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -25,12 +24,12 @@ from reference.common.cache import Keys, get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings
 from reference.common.telemetry import CACHE_LOOKUPS, JOB_SECONDS, JOB_STAGE_SECONDS
-from reference.waste import classifier
+from reference.waste import classifier, near_cache
 from reference.waste.images import content_key
 from reference.waste.models import Analysis, Job, JobStatus, Mode
 from reference.waste.progress import ProgressStore
-from reference.waste.results import cache_payload, from_cache_payload, result_out
-from reference.waste.schemas import ResultBody, ResultOut
+from reference.waste.results import cache_payload, result_out
+from reference.waste.schemas import ResultOut
 from reference.waste.stages import StageTimer
 
 log = logging.getLogger(__name__)
@@ -168,22 +167,6 @@ def _download_checked(settings: Settings, job: Job) -> bytes | None:
         raise JobFailed(exc.code, exc.message) from None
 
 
-def _cached(settings: Settings, key: str) -> ResultBody | None:
-    """The cached answer; a corrupt entry is dropped and counts as a miss."""
-    if not settings.cache_enabled:
-        return None
-    client = get_redis(settings.redis_url)
-    raw = client.get(key)
-    if not raw:
-        return None
-    try:
-        return from_cache_payload(raw)
-    except (ValueError, ValidationError):  # json.JSONDecodeError is a ValueError
-        log.warning("corrupt cache entry %s dropped", key)
-        client.delete(key)
-        return None
-
-
 def _analysis(
     session: Session,
     *,
@@ -217,7 +200,7 @@ def _finish(
     job_id: uuid.UUID,
     *,
     digest: str,
-    cache_hit: bool,
+    cached: near_cache.CacheAnswer | None,
     analysis_id: uuid.UUID | None,
     answer: classifier.ModelAnswer | None,
     mode: Mode,
@@ -236,7 +219,9 @@ def _finish(
         assert job is not None
         job.status = JobStatus.DONE.value
         job.content_key = digest
-        job.cache_hit = cache_hit
+        job.cache_hit = cached is not None
+        job.cache_match = "model" if cached is None else cached.match
+        job.cache_distance = None if cached is None else cached.distance
         job.model_ms = stages.ms.get("model")
         job.download_ms = stages.ms.get("download")
         job.cache_lookup_ms = stages.ms.get("cache_lookup")
@@ -274,27 +259,27 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
 
         progress.set_stage(job_id, JobStatus.PROCESSING, "cache_lookup")
         with stages.stage("cache_lookup"):
-            digest = content_key(data)
-            cache_key = Keys(settings.redis_prefix).classification(mode.value, digest)
-            cached = _cached(settings, cache_key)
+            photo = near_cache.keyed(settings, content_key(data), data)
+            cached = near_cache.lookup(settings, mode.value, photo)
+        digest = photo.digest
         if cached is not None:
             stored = _finish(
                 settings,
                 job_id,
                 digest=digest,
-                cache_hit=True,
-                analysis_id=cached.analysis_id,
+                cached=cached,
+                analysis_id=cached.body.analysis_id,
                 answer=None,
                 mode=mode,
                 stages=stages,
             )
             if stored is not None:
-                CACHE_LOOKUPS.labels(mode.value, "hit").inc()
+                CACHE_LOOKUPS.labels(mode.value, "hit", cached.match).inc()
                 final = result_out(*stored)
                 progress.set_result(final)
                 record_times(final)
                 return Outcome(job_id, JobStatus.DONE, True)
-        CACHE_LOOKUPS.labels(mode.value, "miss").inc()
+        CACHE_LOOKUPS.labels(mode.value, "miss", "none").inc()
 
         progress.set_stage(job_id, JobStatus.PROCESSING, "classifying")
         try:
@@ -308,7 +293,7 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
             settings,
             job_id,
             digest=digest,
-            cache_hit=False,
+            cached=None,
             analysis_id=None,
             answer=answer,
             mode=mode,
@@ -317,10 +302,8 @@ def run(settings: Settings, job_id: uuid.UUID, *, retries: int = 0) -> Outcome:
         assert stored is not None
         done_job, analysis = stored
         final = result_out(done_job, analysis)
-        if settings.cache_enabled and final.result is not None:
-            get_redis(settings.redis_url).set(
-                cache_key, cache_payload(final.result), ex=settings.cache_ttl_seconds
-            )
+        if final.result is not None:
+            near_cache.store(settings, mode.value, photo, cache_payload(final.result))
         progress.set_result(final)
         record_times(final)
         return Outcome(job_id, JobStatus.DONE, False)

@@ -74,6 +74,10 @@ class Job(Base):
     upload_etag: Mapped[str | None] = mapped_column(String(80))
     content_key: Mapped[str | None] = mapped_column(String(64))
     cache_hit: Mapped[bool | None]
+    # How it was answered: exact (digest), near (perceptual hash, cache_distance bits away) or
+    # model.
+    cache_match: Mapped[str | None] = mapped_column(String(8))
+    cache_distance: Mapped[int | None] = mapped_column(Integer)
     deliveries: Mapped[int] = mapped_column(Integer, default=0)
     # Stage times of the delivery that finished it (reference.waste.stages): the model call(s),
     # retries included (none on a cache hit), the S3 download, the cache lookup, the store.

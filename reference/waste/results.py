@@ -58,6 +58,8 @@ def result_out(job: Job, analysis: Analysis | None) -> ResultOut:
         job_id=job.id,
         status=status,
         cache_hit=job.cache_hit,
+        cache_match=job.cache_match,
+        cache_distance=job.cache_distance,
         result=result_body(analysis) if analysis is not None else None,
         error=error,
         timings=timings(job),

@@ -110,6 +110,14 @@ class ResultOut(BaseModel):
     job_id: uuid.UUID
     status: JobStatus
     cache_hit: bool | None = None
+    cache_match: Literal["exact", "near", "model"] | None = Field(
+        None,
+        description="how it was answered: the cache by exact digest, the cache by a near "
+        "duplicate's perceptual hash (cache_distance bits away), or the model",
+    )
+    cache_distance: int | None = Field(
+        None, description="Hamming distance of the near duplicate that answered (0 exact)"
+    )
     result: ResultBody | None = None
     error: ErrorInfo | None = None
     timings: Timings | None = None

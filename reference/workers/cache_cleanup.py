@@ -5,6 +5,7 @@ deployment's prefix, and put a TTL back on keys that lost theirs.
   the state TTL (the API rebuilds a missing state from PostgreSQL);
 - cached classifications (``cache:<mode>:<sha256>``) whose analysis is gone from PostgreSQL
   (a hit would otherwise answer with an analysis the database no longer has);
+- expired members of the near-duplicate index's band sets (reference.waste.near_index);
 - any of those, and Celery result-backend keys, without a TTL get one (they would live forever).
 
 Redis itself expires keys with a TTL; this catches what escaped it. Revocation entries of the
@@ -27,6 +28,7 @@ from sqlalchemy import select
 from reference.common.cache import Keys, get_redis
 from reference.common.db import session_scope
 from reference.common.settings import Settings
+from reference.waste import near_cache
 from reference.waste.models import Analysis, Job
 
 BATCH = 500
@@ -42,6 +44,7 @@ class Cleanup:
     job_states_stale: int = 0
     cache_entries_orphaned: int = 0
     ttl_restored: int = 0
+    near_entries_expired: int = 0
 
     @property
     def deleted(self) -> int:
@@ -174,4 +177,6 @@ def cleanup(settings: Settings, result_ttl: int, now: datetime | None = None) ->
     _job_states(settings, client, now, out)
     _cache_entries(settings, client, out)
     _result_keys(settings, client, result_ttl, out)
+    for mode in ("analyze", "classify"):
+        out.near_entries_expired += near_cache.index(settings, mode).purge()
     return out.as_dict()

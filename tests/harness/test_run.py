@@ -56,10 +56,10 @@ abusive = {abusive}
 abuse_rate = 10.0
 
 [images]
-items = 4
+items = {items}
 zipf = 1.0
 repeat_probability = 0.95
-variants = {{ identical = 1.0 }}
+variants = {variants}
 size = [160, 120]
 
 [fakes.openai]
@@ -249,7 +249,17 @@ GATES = {
 }
 
 
-def breaker_toml(*, latency: str = FAST_MODEL, error_rate: float = 0.0, users: int = 4) -> str:
+IDENTICAL = "{ identical = 1.0 }"
+
+
+def breaker_toml(
+    *,
+    latency: str = FAST_MODEL,
+    error_rate: float = 0.0,
+    users: int = 4,
+    items: int = 4,
+    variants: str = IDENTICAL,
+) -> str:
     """The breaker scenario with ``users`` honest users and one abusive user more."""
     return BREAKER.format(
         latency=latency,
@@ -257,14 +267,26 @@ def breaker_toml(*, latency: str = FAST_MODEL, error_rate: float = 0.0, users: i
         users=users,
         all_users=users + 1,
         abusive=1 / (users + 1),
+        items=items,
+        variants=variants,
     )
 
 
 def _scenario(
-    folder: Path, *, latency: str = FAST_MODEL, error_rate: float = 0.0, users: int = 4
+    folder: Path,
+    *,
+    latency: str = FAST_MODEL,
+    error_rate: float = 0.0,
+    users: int = 4,
+    items: int = 4,
+    variants: str = IDENTICAL,
 ) -> Path:
     path = folder / "breaker.toml"
-    path.write_text(breaker_toml(latency=latency, error_rate=error_rate, users=users))
+    path.write_text(
+        breaker_toml(
+            latency=latency, error_rate=error_rate, users=users, items=items, variants=variants
+        )
+    )
     return path
 
 
@@ -275,13 +297,22 @@ def _run(
     latency: str = FAST_MODEL,
     error_rate: float = 0.0,
     users: int = 4,
+    items: int = 4,
+    variants: str = IDENTICAL,
     **options: Any,
 ) -> RunResult:
     options.setdefault("workers", ("ai", "api", "batch"))  # api: the map search
     options.setdefault("seed_replicas", False)  # one process per worker: a quicker start
     return run(
         RunOptions(
-            scenario_path=_scenario(tmp_path, latency=latency, error_rate=error_rate, users=users),
+            scenario_path=_scenario(
+                tmp_path,
+                latency=latency,
+                error_rate=error_rate,
+                users=users,
+                items=items,
+                variants=variants,
+            ),
             reports_dir=tmp_path / "reports",
             servers=servers,
             drain_seconds=options.pop("drain_seconds", 15.0),
@@ -392,6 +423,21 @@ def test_leaked_redis_connections_fail_the_clients_gate(
 
 def test_a_corrupted_cache_fails_the_wrong_answer_gate(tmp_path: Path, servers: ServerUrls) -> None:
     result = _run(tmp_path, servers, faults=("corrupt-cache",))
+    _assert_fails(result, "wrong_from_cache", "wrong")
+
+
+def test_a_too_loose_radius_fails_the_wrong_answer_gate(
+    tmp_path: Path, servers: ServerUrls
+) -> None:
+    # Re-photographs of 8 items, two look-alike pairs among them (soy milk pack and paper cup,
+    # water bottle and green PET bottle): half the hash bits apart is no longer the same photo.
+    result = _run(
+        tmp_path,
+        servers,
+        items=8,
+        variants="{ identical = 0.1, rephotographed = 0.9 }",
+        stack_settings={"cache_near_radius": 32},
+    )
     _assert_fails(result, "wrong_from_cache", "wrong")
 
 

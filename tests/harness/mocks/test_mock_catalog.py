@@ -56,9 +56,11 @@ def test_identify_recognises_every_variant(
 ) -> None:
     photo = catalog.render(item, seed=seed, variant=variant, variant_seed=variant_seed)
     assert catalog.identify(photo) is item
-    # With room to spare, so a slightly different encoder would not tip it over.
+    # With room to spare, so a slightly different encoder would not tip it over (a second
+    # photo's exposure and white balance move it further than a re-save does).
     dominant = catalog.dominant_colour(photo)
-    assert catalog.colour_distance(dominant, item.colour) < catalog.MATCH_DISTANCE / 2
+    room = 0.75 if variant == "rephotographed" else 0.5
+    assert catalog.colour_distance(dominant, item.colour) < catalog.MATCH_DISTANCE * room
 
 
 @settings(max_examples=30, deadline=None)

@@ -169,7 +169,7 @@ def test_refusals_name_the_field(old: str, new: str, expected: str) -> None:
             "[mix]\nthink_time = { kind = 'fixed', secs = 1 }",
             "mix.think_time.secs: unknown key (allowed here: kind, seconds)",
         ),
-        ("[images]\nitems = 42", "images.items: must be <= 41, got 42"),
+        ("[images]\nitems = 45", "images.items: must be <= 44, got 45"),
         (
             "[images]\nvariants = { identical = 0.5, cropped = 0.4 }",
             "images.variants: shares add up to 0.9; they must add up to 1",

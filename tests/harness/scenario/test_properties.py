@@ -92,7 +92,7 @@ MUTATIONS: list[tuple[Any, Any, str]] = [
         st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False),
         "must be >= 0",
     ),
-    (lambda d, i: ("images", "items"), st.integers(min_value=42), "must be <= 41"),
+    (lambda d, i: ("images", "items"), st.integers(min_value=45), "must be <= 44"),
     (lambda d, i: ("images", "items"), st.integers(max_value=0), "must be >= 1"),
     (
         lambda d, i: ("images", "repeat_probability"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.measurements import FAULT_METRICS, METRICS
+from harness.mocks import catalog
 from harness.mocks.openai_config import LognormalLatency
 from harness.scenario import (
     SCENARIOS_DIR,
@@ -120,17 +121,17 @@ def test_cache_workload_is_expected_to_reach_70_percent() -> None:
     cache = scenario("cache")
     images = cache.images
     assert (images.items, images.zipf) == (30, 1.1)
-    assert steady_hit_ratio(images) == pytest.approx(0.81)
+    # the comment's arithmetic: exact hits only from app retries
+    assert steady_hit_ratio(images) == pytest.approx(0.09)
+    assert images.variants.rephotographed == pytest.approx(0.9)
     weights = item_weights(images)
     assert weights[0] == pytest.approx(0.29, abs=0.01)
     assert weights[-1] == pytest.approx(0.007, abs=0.001)
-    # the comment's arithmetic: ~7 scans/s, 2 min of warm-up, 7 min measured
-    warm, total = 7 * 120, 7 * 540
-    assert 1 - (1 - weights[-1]) ** warm > 0.99
-    assert expected_hit_ratio(images, total, warmup_scans=warm) > 0.80
-    # even at half that rate the expectation clears the gate with room to spare
-    assert expected_hit_ratio(images, total // 2, warmup_scans=warm // 2) > 0.78
-    assert gate_selectors(cache)["cache_hit_ratio"] == ["rate >= 0.7"]
+    lookalikes = [item for item in catalog.ITEMS[: images.items] if item.family]
+    assert len(lookalikes) == 3
+    # the gate is the honest reach, above what exact hits alone give (near hits must exist)
+    assert gate_selectors(cache)["cache_hit_ratio"] == ["rate >= 0.15"]
+    assert expected_hit_ratio(images, 7 * 540, warmup_scans=7 * 120) < 0.15
 
 
 def test_smoke_cache_gate_is_reachable_by_its_workload() -> None:

@@ -89,7 +89,7 @@ def test_a_cached_answer_is_served_without_queueing(
     )
     assert api_depth(broker) == 0
     metrics = client.get("/metrics").text
-    assert 'wastecoach_cache_lookups_total{mode="map.search",result="hit"}' in metrics
+    assert 'wastecoach_cache_lookups_total{match="exact",mode="map.search",result="hit"}' in metrics
 
 
 @pytest.mark.parametrize(
