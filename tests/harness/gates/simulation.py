@@ -12,6 +12,10 @@ from harness.measurements import Samples
 from harness.scenario import Scenario, photo_stream
 
 START = 1_700_000_000.0  # an epoch time; observations are stamped from here
+# The share of re-photographed repeats the near-duplicate cache answers at the shipped radius 0
+# (the same perceptual hash): `wastecoach cache-sweep cache` measured 159 near hits of 1500
+# photos, about 0.8 of them re-photographed repeats, so about 0.13 of those repeats.
+NEAR_HIT_SHARE = 0.13
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,10 @@ def simulate(
         t = START + elapsed
         broken = elapsed >= faults.fault_from
         plan = photos.next_spec()
+        near = plan.variant == "rephotographed" and rng.random() < NEAR_HIT_SHARE
         hit = (
             plan.is_repeat
-            and plan.variant == "identical"
+            and (plan.variant == "identical" or near)
             and not (broken and faults.cache_disabled)
         )
         tags = {"follow": follow, "variant": plan.variant, "mode": "analyze"}
