@@ -73,7 +73,9 @@ def test_a_photo_is_classified_then_served_from_the_cache(stack: LocalStack, moc
     assert miss.result is not None and miss.result["category"] == "paper"
     assert hit.result == miss.result
     assert httpx.get(f"{mock_url}/_mock/stats").json()["calls"] == 1
-    metrics = httpx.get(f"{stack.base_url}/metrics").text
+    # Each gateway process counts the requests it served: the route is in one of their /metrics.
+    gateways = [url for name, url in stack.metrics_urls.items() if name.startswith("gateway")]
+    metrics = "".join(httpx.get(url).text for url in gateways)
     assert 'route="/api/v1/waste/upload-complete/{job_id}"' in metrics
 
 
