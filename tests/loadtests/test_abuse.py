@@ -19,6 +19,7 @@ from loadtests.abuse import ACTOR, ANALYZE, Abuser, is_abusive
 from loadtests.flows import AppSession
 from loadtests.pacing import Clock
 from loadtests.records import ProcessRecorder
+from tests.loadtests.test_flows import requests_of
 
 BASE = "http://gateway.test"
 JOB = {"job_id": "00000000-0000-0000-0000-000000000001", "upload": {}}
@@ -32,7 +33,7 @@ def test_the_share_of_abusive_users_is_spread_over_the_numbers() -> None:
 
 
 def _abuser(tmp_path: Path, answers: list[httpx.Response]) -> tuple[Abuser, ProcessRecorder]:
-    recorder = ProcessRecorder(tmp_path, 0)
+    recorder = ProcessRecorder(0)
     session = AppSession(
         BASE,
         recorder,
@@ -51,9 +52,8 @@ def _abuser(tmp_path: Path, answers: list[httpx.Response]) -> tuple[Abuser, Proc
     return Abuser(session, interval=0.01), recorder
 
 
-def _rows(tmp_path: Path, recorder: ProcessRecorder) -> list[dict[str, object]]:
-    recorder.close()
-    return read_requests(tmp_path / "requests-0.csv")
+def _rows(recorder: ProcessRecorder) -> list[dict[str, str]]:
+    return requests_of(recorder)  # the rows the recorder holds for the master
 
 
 def test_each_analysis_is_recorded_as_the_abusers_with_its_refusal(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_each_analysis_is_recorded_as_the_abusers_with_its_refusal(tmp_path: Pat
     )
     for _ in range(3):
         abuser.step()
-    rows = _rows(tmp_path, recorder)
+    rows = _rows(recorder)
     assert [(r["name"], r["status"], r["error"]) for r in rows] == [
         (ANALYZE, "201", ""),
         (ANALYZE, "429", "scan_rate_limited"),
@@ -78,21 +78,19 @@ def test_each_analysis_is_recorded_as_the_abusers_with_its_refusal(tmp_path: Pat
 
 
 def test_an_abusers_session_must_say_it_is_one(tmp_path: Path) -> None:
-    recorder = ProcessRecorder(tmp_path, 0)
+    recorder = ProcessRecorder(0)
     session = AppSession(
         BASE, recorder, Clock.now(), user=1, subject="s", follow="poll",
         poll_interval=0.5, flow_timeout=5.0,
     )  # fmt: skip
     with pytest.raises(ValueError, match="abuser"):
         Abuser(session, interval=1.0)
-    recorder.close()
 
 
 def test_the_pace_does_not_catch_up_after_a_slow_answer(tmp_path: Path) -> None:
-    abuser, recorder = _abuser(tmp_path, [])
+    abuser, _ = _abuser(tmp_path, [])
     abuser.interval = 1000.0
     assert 999.0 < abuser.wait() <= 1000.0
-    recorder.close()
 
 
 # -- observations --------------------------------------------------------------------------
