@@ -286,11 +286,11 @@ class TestRuns:
     def test_open_model_measures_from_the_intended_start(
         self, stack: LocalStack, tmp_path: Path
     ) -> None:
-        """Arrivals at 12/s but one user per process: flows queue up behind each other in
+        """Arrivals at 24/s but one user per process: flows queue up behind each other in
         the load generator, so end-to-end (from the intended start) keeps growing while the
         processing time of each flow stays flat; the arrivals never started are counted."""
         text = scenario_toml(
-            stages=open_stage("10s", 12.0, 2),
+            stages=open_stage("10s", 24.0, 2),  # beyond two users' pace, however fast the stack
             mix='scan = 1\nfollow = "stream"',
             images="items = 3\nrepeat_probability = 0.5\nsize = [160, 120]",
         )
@@ -323,6 +323,6 @@ class TestRuns:
             assert float(e["end_to_end_ms"]) >= lag_ms + float(e["processing_ms"]) - 1
         load = json.loads((out / "load.json").read_text())
         planned = load["totals"]["arrivals_planned"]
-        assert planned == 120
+        assert planned == 240
         assert load["totals"]["arrivals_started"] < planned
         assert load["totals"]["cut_at_drain"] == 0  # every accepted job ended
