@@ -272,47 +272,23 @@ def breaker_toml(
     )
 
 
-def _scenario(
-    folder: Path,
-    *,
-    latency: str = FAST_MODEL,
-    error_rate: float = 0.0,
-    users: int = 4,
-    items: int = 4,
-    variants: str = IDENTICAL,
-) -> Path:
+# The breaker scenario's knobs (breaker_toml's keywords) among _run's options.
+SCENARIO_KNOBS = ("latency", "error_rate", "users", "items", "variants")
+
+
+def _scenario(folder: Path, **knobs: Any) -> Path:
     path = folder / "breaker.toml"
-    path.write_text(
-        breaker_toml(
-            latency=latency, error_rate=error_rate, users=users, items=items, variants=variants
-        )
-    )
+    path.write_text(breaker_toml(**knobs))
     return path
 
 
-def _run(
-    tmp_path: Path,
-    servers: ServerUrls,
-    *,
-    latency: str = FAST_MODEL,
-    error_rate: float = 0.0,
-    users: int = 4,
-    items: int = 4,
-    variants: str = IDENTICAL,
-    **options: Any,
-) -> RunResult:
+def _run(tmp_path: Path, servers: ServerUrls, **options: Any) -> RunResult:
+    knobs = {name: options.pop(name) for name in SCENARIO_KNOBS if name in options}
     options.setdefault("workers", ("ai", "api", "batch"))  # api: the map search
     options.setdefault("seed_replicas", False)  # one process per worker: a quicker start
     return run(
         RunOptions(
-            scenario_path=_scenario(
-                tmp_path,
-                latency=latency,
-                error_rate=error_rate,
-                users=users,
-                items=items,
-                variants=variants,
-            ),
+            scenario_path=_scenario(tmp_path, **knobs),
             reports_dir=tmp_path / "reports",
             servers=servers,
             drain_seconds=options.pop("drain_seconds", 15.0),

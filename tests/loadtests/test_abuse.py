@@ -32,7 +32,7 @@ def test_the_share_of_abusive_users_is_spread_over_the_numbers() -> None:
     assert all(is_abusive(n, 1.0) for n in range(100))
 
 
-def _abuser(tmp_path: Path, answers: list[httpx.Response]) -> tuple[Abuser, ProcessRecorder]:
+def _abuser(answers: list[httpx.Response]) -> tuple[Abuser, ProcessRecorder]:
     recorder = ProcessRecorder(0)
     session = AppSession(
         BASE,
@@ -59,7 +59,6 @@ def _rows(recorder: ProcessRecorder) -> list[dict[str, str]]:
 def test_each_analysis_is_recorded_as_the_abusers_with_its_refusal(tmp_path: Path) -> None:
     limited = {"code": "scan_rate_limited", "message": "at most 30 scans per minute"}
     abuser, recorder = _abuser(
-        tmp_path,
         [
             httpx.Response(201, json=JOB),
             httpx.Response(429, json=limited, headers={"Retry-After": "7"}),
@@ -88,7 +87,7 @@ def test_an_abusers_session_must_say_it_is_one(tmp_path: Path) -> None:
 
 
 def test_the_pace_does_not_catch_up_after_a_slow_answer(tmp_path: Path) -> None:
-    abuser, _ = _abuser(tmp_path, [])
+    abuser, _ = _abuser([])
     abuser.interval = 1000.0
     assert 999.0 < abuser.wait() <= 1000.0
 
