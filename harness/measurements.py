@@ -228,7 +228,7 @@ _SPECS = (
     ),
     MetricSpec(
         "redis_clients", MetricKind.GAUGE, "clients",
-        "Redis connected_clients, sampled periodically", "collector", {},
+        "the run's own Redis connections (named after it; on a target, all)", "collector", {},
         promql=PromQuery(
             "max(wastecoach_redis_connected_clients)"
             " and on () (max(wastecoach_redis_sample_failed) == 0)"

@@ -15,6 +15,7 @@ import psycopg
 import redis
 from kombu import Connection
 
+from harness.collect.redis_stats import with_client_name
 from harness.errors import CleanupError, HarnessError
 from reference.common.settings import Settings
 
@@ -245,7 +246,8 @@ class Sandbox:
             environment="development",
             database_url=self.database_url,
             broker_url=self.broker_url,
-            redis_url=self.servers.redis_url,
+            # Named after the run, so its clients can be told from other runs' (the clients gate).
+            redis_url=with_client_name(self.servers.redis_url, self.name),
             redis_prefix=self.redis_prefix,
             broker_management_url=self.servers.management_url,
             **overrides,  # type: ignore[arg-type]

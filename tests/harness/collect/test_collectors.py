@@ -5,11 +5,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from kombu import Connection, Producer
 
 from harness.collect.prometheus import PrometheusSampler
 from harness.collect.rabbitmq import RabbitSampler
-from harness.collect.redis_stats import RedisSampler
+from harness.collect.redis_stats import RedisSampler, client_name, with_client_name
 from harness.collect.resources import ResourceSampler, Watched
 from harness.collect.sampler import Sampler
 from harness.collect.series import Series, point
@@ -114,3 +115,34 @@ def test_redis_sampler(sandbox: Sandbox) -> None:
         "redis_keyspace_misses",
         "redis_used_memory_bytes",
     }
+
+
+@pytest.mark.integration
+def test_redis_sampler_counts_the_runs_own_clients(sandbox: Sandbox) -> None:
+    """The stack's settings name its connections after the run: other clients of a shared
+    server (other runs, this test's own) are not counted, the run's are, each one."""
+    url = sandbox.settings().redis_url
+    assert client_name(url) == sandbox.name
+    stranger = redis.Redis.from_url(sandbox.servers.redis_url, single_connection_client=True)
+    ours: list[redis.Redis] = []
+    sampler = RedisSampler(url)
+    try:
+        stranger.ping()
+        counts = []
+        for _ in range(3):
+            ours.append(redis.Redis.from_url(url, single_connection_client=True))
+            ours[-1].ping()
+            counts.append(next(p.value for p in sampler.sample() if p.metric == "redis_clients"))
+    finally:
+        for client in (stranger, *ours):
+            client.close()
+        sampler.close()
+    assert counts == [1, 2, 3]
+
+
+def test_client_names_round_trip_through_the_url() -> None:
+    url = with_client_name("redis://127.0.0.1:6379/0?socket_timeout=5", "wc_run")
+    assert client_name(url) == "wc_run"
+    assert "socket_timeout=5" in url
+    assert client_name(with_client_name(url, None)) is None
+    assert client_name(with_client_name(url, "other")) == "other"
