@@ -94,10 +94,13 @@ class WorkerSpec:
 
 
 WORKERS: tuple[WorkerSpec, ...] = (
-    # The AI worker mostly waits on GPT-4o (2-5 s a call): a gevent pool of 10 per replica keeps
-    # 30 calls in flight across the seed's 3 replicas for little CPU. The seed's 500 users send
-    # about 1.5 misses a second (5 calls in flight on average), with room for bursts.
-    WorkerSpec("ai", (AI.name,), "gevent", 10, 2, 3, "async"),
+    # The AI worker mostly waits on GPT-4o (2-5 s a call), so its pool is sized by Little's law:
+    # the seed's 500 users (a scan in 3 of 5 actions, ~25 s apart) send ~11 scans a second; with
+    # honest re-photographs ~80 % of them miss, so ~9 calls a second of ~3.5 s keep ~33 calls in
+    # flight on average. A pool of 10 per replica (30) saturated at 500 users (run
+    # peak-20261201T160406Z: q.ai waits of 3-10 s one minute in); 40 per replica keeps 120 in
+    # flight across the seed's 3 replicas, room for bursts for little CPU.
+    WorkerSpec("ai", (AI.name,), "gevent", 40, 2, 3, "async"),
     WorkerSpec("batch", (BATCH.name, SCHED.name), "prefork", 1, 1, 2, "async"),
     WorkerSpec("api", (API.name,), "threads", 4, 4, 2, "api"),
 )
