@@ -11,6 +11,10 @@ stored). AWS refuses, and so does this fake, before moto sees the request:
 - a form field that fails its ``eq`` or ``starts-with`` condition (``bucket``, ``key``,
   ``Content-Type`` ...), or a field the policy does not mention (403 ``AccessDenied``).
 
+Nor does moto read a POST's ``tagging`` field (moto 5.2.5 stores the object untagged); AWS tags
+the object with it. The fake does too: once moto has stored the object, it puts the field's XML
+Tagging document on it (a PutObjectTagging to moto), so the app's pending tag is there to read.
+
 Not emulated: policies of other condition kinds than these, ``success_action_*`` redirects,
 POSTs signed with SigV2. Pre-signed PUTs (no longer used by the app) are still not verified.
 """
@@ -25,8 +29,10 @@ import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
+from urllib.parse import quote
 
 from werkzeug.formparser import parse_form_data
+from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -135,14 +141,40 @@ class PostPolicy:
             return self.app(environ, start_response)
         body = self._spool(environ)
         try:
-            refused = self._refusal(environ, body)
+            fields, refused = self._checked(environ, body)
         finally:
             body.seek(0)
         if refused is not None:
             body.close()
             return refused.response()(environ, start_response)
         environ["wsgi.input"] = body
-        return self.app(environ, start_response)
+        if "tagging" not in fields:
+            return self.app(environ, start_response)
+        return self._store_then_tag(environ, fields)(environ, start_response)
+
+    def _store_then_tag(self, environ: dict[str, Any], fields: dict[str, str]) -> Response:
+        """moto's answer to the POST, after the stored object was given the form's tags (or
+        moto's answer to the tagging, when it refused it)."""
+        answer = Response.from_app(self.app, environ, buffered=True)
+        if answer.status_code >= 300:
+            return answer
+        bucket = _bucket(environ)
+        tagging = EnvironBuilder(
+            base_url=f"{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST', 'localhost')}",
+            path=f"/{bucket}/{quote(fields['key'])}",
+            method="PUT",
+            query_string="tagging",
+            data=fields["tagging"].encode(),
+            content_type="application/xml",
+            # moto finds the service and region in the credential scope (the POST's, which the
+            # policy's signature covered) and checks no signature.
+            headers={
+                "Authorization": f"AWS4-HMAC-SHA256 Credential={fields['x-amz-credential']}, "
+                f"SignedHeaders=host, Signature={'0' * 64}"
+            },
+        ).get_environ()
+        tagged = Response.from_app(self.app, tagging, buffered=True)
+        return answer if tagged.status_code < 300 else tagged
 
     @staticmethod
     def _spool(environ: dict[str, Any]) -> IO[bytes]:
@@ -158,27 +190,39 @@ class PostPolicy:
         body.seek(0)
         return body
 
-    def _refusal(self, environ: dict[str, Any], body: IO[bytes]) -> PolicyRefused | None:
+    def _checked(
+        self, environ: dict[str, Any], body: IO[bytes]
+    ) -> tuple[dict[str, str], PolicyRefused | None]:
+        """The form's fields (lower-case names), and why AWS would refuse the POST (None: it
+        would not, or it is no browser POST, which moto answers as it would)."""
         parsing = {**environ, "wsgi.input": body}
         _, form, files = parse_form_data(parsing)
         fields = {name.lower(): value for name, value in form.items()}
         if "policy" not in fields:
-            return None  # not a browser POST (moto answers it as it would)
+            return {}, None
         upload = files.get("file")
         size = 0
         if upload is not None:
             upload.stream.seek(0, 2)
             size = upload.stream.tell()
-        bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
         try:
             check(
-                fields["policy"], fields, file_size=size, bucket=bucket, secret_key=self.secret_key
+                fields["policy"],
+                fields,
+                file_size=size,
+                bucket=_bucket(environ),
+                secret_key=self.secret_key,
             )
         except PolicyRefused as exc:
-            return exc
+            return fields, exc
         except (ValueError, KeyError, TypeError):
-            return _denied("Policy could not be read.")
-        return None
+            return fields, _denied("Policy could not be read.")
+        return fields, None
+
+
+def _bucket(environ: dict[str, Any]) -> str:
+    """The bucket of a path-style request (``/bucket/...``)."""
+    return str(environ.get("PATH_INFO", "/")).strip("/").split("/")[0]
 
 
 def serve(host: str, port: int, *, secret_key: str) -> None:

@@ -61,6 +61,26 @@ def test_the_client_puts_and_lists_objects_in_the_region(s3: MotoS3) -> None:
     assert client.get_bucket_location(Bucket=BUCKET)["LocationConstraint"] == REGION
 
 
+TAGGING = "<Tagging><TagSet><Tag><Key>state</Key><Value>new</Value></Tag></TagSet></Tagging>"
+
+
+def test_a_presigned_post_tags_the_object_with_its_tagging_field(s3: MotoS3) -> None:
+    """moto ignores a POST's ``tagging`` field; the fake applies it, as AWS does."""
+    client = s3.client()
+    tagged = client.generate_presigned_post(
+        BUCKET, "tagged.jpg", Fields={"tagging": TAGGING}, Conditions=[{"tagging": TAGGING}]
+    )
+    plain = client.generate_presigned_post(BUCKET, "plain.jpg")
+    for post in (tagged, plain):
+        answer = httpx.post(post["url"], data=post["fields"], files={"file": ("f", b"jpeg")})
+        assert answer.status_code == 204, answer.text
+    assert client.get_object_tagging(Bucket=BUCKET, Key="tagged.jpg")["TagSet"] == [
+        {"Key": "state", "Value": "new"}
+    ]
+    assert client.get_object_tagging(Bucket=BUCKET, Key="plain.jpg")["TagSet"] == []
+    assert client.get_object(Bucket=BUCKET, Key="tagged.jpg")["Body"].read() == b"jpeg"
+
+
 def test_create_bucket_twice_is_fine(s3: MotoS3) -> None:
     s3.create_bucket(BUCKET)
     names = [bucket["Name"] for bucket in s3.client().list_buckets()["Buckets"]]
