@@ -21,7 +21,7 @@ from harness.proxy import TcpProxy
 from harness.sandbox import Sandbox, ServerUrls
 from harness.waits import WaitAborted, WaitTimeout, wait_for
 from reference import migrations
-from reference.common import storage, tiers, topology
+from reference.common import bucket, tiers, topology
 from reference.common.settings import Settings
 
 # Collection points loaded for /locations by default, as many as the seed's sample city.
@@ -192,7 +192,7 @@ class LocalStack:
             seed_database(self.settings.database_url, self.options.location_points)
         self._timed("migrations_topology_seed", t)
         self._wait_http("s3", f"{self.s3_url}/")
-        storage.ensure_bucket(self.settings)
+        bucket.ensure(self.settings)
         self._timed("s3", fakes_spawned)
 
         t = time.perf_counter()

@@ -11,7 +11,7 @@ from kombu import Connection
 
 from harness.sandbox import Sandbox, ServerUrls
 from reference import migrations
-from reference.common import storage, topology
+from reference.common import bucket, topology
 from reference.common.settings import Settings
 from tests.factories import MockOpenAIServer, start_mock_openai, start_moto
 
@@ -55,7 +55,7 @@ def settings(sandbox: Sandbox, moto_url: str, mock_openai: MockOpenAIServer) -> 
         openai_backoff_initial_seconds=0.01,
         openai_backoff_max_seconds=0.05,
     )
-    storage.ensure_bucket(settings)
+    bucket.ensure(settings)
     return settings
 
 

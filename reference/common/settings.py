@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # by jobs.expire_uploads (failed upload_abandoned, its object removed); longer than the
     # pre-signed POST lives, so only an app that gave up is caught.
     upload_abandon_seconds: int = Field(3600, ge=60)
+    # Photos still tagged pending (never passed upload-complete's checks: abandoned, rejected,
+    # or POSTed again over a checked one) expire this many days after they were stored: the
+    # bucket's lifecycle rule (reference.common.bucket). Longer than an upload may be completed.
+    upload_pending_expire_days: int = Field(1, ge=1, le=3650)
 
     # OpenAI (GPT-4o vision), or the mock server in development.
     # The mock server in development; production sets https://api.openai.com/v1.
@@ -197,6 +201,17 @@ class Settings(BaseSettings):
                 "development secret and dev-login) or production (everything else)"
             )
         return data
+
+    @model_validator(mode="after")
+    def _pending_photos_outlive_their_uploads(self) -> Settings:
+        # S3 would delete the photo of an upload the app may still complete.
+        if self.upload_pending_expire_days * 86400 <= self.upload_abandon_seconds:
+            days, seconds = self.upload_pending_expire_days, self.upload_abandon_seconds
+            raise ValueError(
+                f"WASTECOACH_UPLOAD_PENDING_EXPIRE_DAYS ({days} d) must be longer than "
+                f"WASTECOACH_UPLOAD_ABANDON_SECONDS ({seconds} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:

@@ -5,6 +5,12 @@ pre-signed POST whose policy S3 enforces (``content-length-range`` up to ``uploa
 the exact key and ``Content-Type``); upload-complete records the object's size and ETag; the
 worker downloads only that object (``If-Match``), reads at most the limit, and refuses an object
 that changed since it was checked.
+
+Every photo carries its upload's state as the tag :data:`UPLOAD_TAG`: S3 sets it to ``pending``
+as it stores a POSTed photo (the policy's ``tagging`` field, which the policy pins, so an upload
+without it is refused), and upload-complete sets it to ``checked`` once the photo passed its
+checks. The bucket's lifecycle rule (:mod:`reference.common.bucket`) expires pending photos:
+those of abandoned and rejected uploads, and a photo POSTed again over a checked one.
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from reference.common.settings import Settings
+
+# The tag holding a photo's upload state, and its two values.
+UPLOAD_TAG = "wastecoach-upload"
+PENDING = "pending"
+CHECKED = "checked"
 
 
 @dataclass(frozen=True)
@@ -81,21 +92,40 @@ def s3_client(settings: Settings) -> BaseClient:
     )
 
 
+def tagging_xml(value: str) -> str:
+    """The XML Tagging document that sets :data:`UPLOAD_TAG` to ``value`` (a POST's ``tagging``
+    field)."""
+    tag = f"<Tag><Key>{UPLOAD_TAG}</Key><Value>{value}</Value></Tag>"
+    return f"<Tagging><TagSet>{tag}</TagSet></Tagging>"
+
+
 def presign_post(settings: Settings, key: str, content_type: str) -> PresignedUpload:
     """A pre-signed POST whose policy allows this key only, this Content-Type only, and 1 to
-    ``upload_max_bytes`` bytes; S3 refuses anything else before storing a byte of it."""
+    ``upload_max_bytes`` bytes; S3 refuses anything else before storing a byte of it. The photo
+    is stored tagged pending (the ``tagging`` field, which the policy requires unchanged)."""
+    fields = {"Content-Type": content_type, "tagging": tagging_xml(PENDING)}
     conditions: list[Any] = [
         ["content-length-range", 1, settings.upload_max_bytes],
         {"Content-Type": content_type},
+        {"tagging": fields["tagging"]},
     ]
     post = s3_client(settings).generate_presigned_post(
         settings.s3_bucket,
         key,
-        Fields={"Content-Type": content_type},
+        Fields=fields,
         Conditions=conditions,
         ExpiresIn=settings.presign_expiry_seconds,
     )
     return PresignedUpload(post["url"], dict(post["fields"]), settings.presign_expiry_seconds)
+
+
+def mark_checked(settings: Settings, key: str) -> None:
+    """Tag the object as checked: the lifecycle rule no longer expires it (the ETag stays)."""
+    s3_client(settings).put_object_tagging(
+        Bucket=settings.s3_bucket,
+        Key=key,
+        Tagging={"TagSet": [{"Key": UPLOAD_TAG, "Value": CHECKED}]},
+    )
 
 
 def head(settings: Settings, key: str) -> ObjectInfo | None:
@@ -171,15 +201,3 @@ def delete_objects(settings: Settings, keys: list[str]) -> None:
         if answer.get("Errors"):
             first = answer["Errors"][0]
             raise RuntimeError(f"S3 refused to delete {first.get('Key')}: {first.get('Code')}")
-
-
-def ensure_bucket(settings: Settings) -> None:
-    """Create the bucket unless it exists (idempotent, also when two callers race)."""
-    try:
-        s3_client(settings).create_bucket(
-            Bucket=settings.s3_bucket,
-            CreateBucketConfiguration={"LocationConstraint": settings.s3_region},
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
-            raise

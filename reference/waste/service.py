@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 import redis
+from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
@@ -128,6 +129,17 @@ def _check_upload(settings: Settings, job: Job) -> storage.ObjectInfo:
     return info
 
 
+def _mark_checked(settings: Settings, job: Job) -> None:
+    """Tag the photo checked, so the bucket's lifecycle rule keeps it (a rejected upload stays
+    pending and expires). Before the job is queued: a failure leaves it awaiting upload."""
+    try:
+        storage.mark_checked(settings, job.object_key)
+    except (BotoCoreError, ClientError) as exc:
+        raise ApiError(
+            503, "storage_unavailable", "the photo could not be marked as checked; retry later"
+        ) from exc
+
+
 def complete_upload(
     session: Session, settings: Settings, job: Job, publish: PublishFn
 ) -> tuple[Job, bool]:
@@ -138,6 +150,8 @@ def complete_upload(
     if job.status != JobStatus.AWAITING_UPLOAD.value:
         return job, True
     checked = _check_upload(settings, job)
+    # Before the quota: a retry after storage_unavailable costs no model call.
+    _mark_checked(settings, job)
     if job.user_id is not None:
         # Each queued job may be one paid model call: the daily quota counts uploads that
         # passed the check (a retry after upload_missing costs nothing).

@@ -48,6 +48,12 @@ def test_production_refuses_a_short_jwt_secret() -> None:
         Settings(environment="production", jwt_secret="short", openai_api_key="sk-x")
 
 
+def test_pending_photos_must_outlive_the_uploads_the_app_may_still_complete() -> None:
+    with pytest.raises(ValidationError, match="UPLOAD_PENDING_EXPIRE_DAYS"):
+        Settings(upload_pending_expire_days=1, upload_abandon_seconds=86400)
+    assert Settings(upload_pending_expire_days=1, upload_abandon_seconds=86399)
+
+
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASTECOACH_UPLOAD_MAX_BYTES", "123")
     monkeypatch.setenv("WASTECOACH_S3_ENDPOINT_URL", "")

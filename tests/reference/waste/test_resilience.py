@@ -16,7 +16,7 @@ from harness.processes import ManagedProcess
 from harness.sandbox import Sandbox, ServerUrls
 from harness.waits import wait_for
 from reference import migrations
-from reference.common import storage, topology
+from reference.common import bucket, topology
 from reference.common.db import session_scope
 from reference.common.settings import Settings, get_settings
 from reference.gateway import app
@@ -46,7 +46,7 @@ def box(servers: ServerUrls) -> Iterator[Sandbox]:
 def direct(box: Sandbox, moto_url: str, mock_openai: MockOpenAIServer) -> Settings:
     """What the test (the API) uses: the servers themselves."""
     settings = box.settings(s3_endpoint_url=moto_url, openai_base_url=mock_openai.base_url)
-    storage.ensure_bucket(settings)
+    bucket.ensure(settings)
     return settings
 
 

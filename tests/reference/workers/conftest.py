@@ -14,7 +14,7 @@ from kombu import Connection
 from harness.processes import ManagedProcess, free_port
 from harness.sandbox import Sandbox, ServerUrls
 from reference import migrations
-from reference.common import storage, topology
+from reference.common import bucket, topology
 from reference.common.settings import Settings
 from reference.workers.app import create_celery
 from reference.workers.dlq import DeadLetterQueue
@@ -44,9 +44,9 @@ def batch_settings(batch_box: Sandbox, moto_url: str) -> Settings:
         worker_metrics_port=free_port(),
         queue_sample_seconds=0.2,
     )
-    storage.ensure_bucket(settings)
-    for bucket in (settings.s3_reports_bucket, settings.s3_backups_bucket):
-        create_bucket(settings, bucket)
+    bucket.ensure(settings)
+    for other in (settings.s3_reports_bucket, settings.s3_backups_bucket):
+        create_bucket(settings, other)
     return settings
 
 
