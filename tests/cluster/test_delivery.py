@@ -113,7 +113,28 @@ def test_only_the_kind_cluster_loads_synthetic_collection_points(
     assert "reference.migrations upgrade" in line
     assert ("reference.locations.seed" in line) == (overlay == "kind")
     if overlay == "kind":
-        assert "upgrade && python -m reference.locations.seed" in line
+        assert "&& python -m reference.locations.seed" in line
+
+
+def test_every_sync_applies_the_photo_buckets_lifecycle_rule(
+    objects: tuple[Obj, ...], overlay: str
+) -> None:
+    """The migrations Job (a Sync hook, before the applications) applies the rule once the
+    schemas are there, to the bucket the services upload to."""
+    (container,) = manifests.template(objects, "wastecoach-migrate").containers
+    assert container["command"][:2] == ["sh", "-c"]
+    steps = container["command"][2].split(" && ")
+    assert steps[:2] == [
+        "python -m reference.migrations upgrade",
+        "python -m reference.common.bucket",
+    ]
+    env = manifests.pod_environment(objects, "wastecoach-migrate")
+    uploads = manifests.pod_environment(objects, "waste-service")
+    for setting in ("WASTECOACH_S3_BUCKET", "WASTECOACH_S3_REGION", "WASTECOACH_S3_ENDPOINT_URL"):
+        assert env.get(setting) == uploads.get(setting), setting
+    if overlay == "kind":  # the fake creates that bucket; the Job gives it the rule
+        (fake,) = manifests.template(objects, "fake-s3").containers
+        assert f"--bucket={env['WASTECOACH_S3_BUCKET']}" in fake["command"]
 
 
 def test_dockerfile_runs_as_the_user_the_manifests_expect(objects: tuple[Obj, ...]) -> None:

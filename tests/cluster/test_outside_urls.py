@@ -60,8 +60,11 @@ def consumers(overlay: str) -> dict[str, tuple[str, ...]]:
         f"{PREFIX}OPENAI_BASE_URL": (worker_running("image.classify"),),
         f"{PREFIX}S3_ENDPOINT_URL": (
             "waste-service",
+            "users-service",  # account deletion deletes the photos
             worker_running("image.analyze"),
             worker_running("report.generate"),
+            worker_running("jobs.expire_uploads"),
+            "wastecoach-migrate",  # then applies the bucket's lifecycle rule
             *gateway,
         ),
     }
