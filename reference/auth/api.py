@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, st
 
 from reference.auth import oauth_state, providers, service
 from reference.auth.models import NICKNAME_LENGTH
-from reference.auth.providers import ProviderProfile, ProviderRejected
+from reference.auth.providers import LoginCode, ProviderProfile, ProviderRejected
 from reference.auth.schemas import (
     AccountOut,
     DevLoginRequest,
@@ -123,7 +123,8 @@ def callback(
         raise ApiError(422, "invalid_request", "the callback needs the provider's code")
     assert state is not None
     try:
-        who = verify(settings, spec, code, state, spec.redirect_uri(settings), verifier)
+        login = LoginCode(code, state, spec.redirect_uri(settings), verifier)
+        who = verify(settings, spec, login)
     except ProviderRejected as exc:
         # The provider's own error text stays in the log; the client gets the code.
         log.warning("%s refused a login: %s: %s", spec.name, exc.code, exc.message)

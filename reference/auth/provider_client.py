@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from reference.auth.providers import Provider, ProviderProfile, ProviderRejected
+from reference.auth.providers import LoginCode, Provider, ProviderProfile, ProviderRejected
 from reference.common.settings import Settings
 
 
@@ -72,14 +72,7 @@ def _retried(settings: Settings, request: httpx.Request, what: str) -> tuple[int
         ) from None
 
 
-def verify_code(
-    settings: Settings,
-    provider: Provider,
-    code: str,
-    state: str,
-    redirect_uri: str,
-    code_verifier: str,
-) -> ProviderProfile:
+def verify_code(settings: Settings, provider: Provider, login: LoginCode) -> ProviderProfile:
     """Trade a login code for the provider's access token, then read who it belongs to.
 
     Raises ProviderRejected (the provider said no) or ProviderUnavailable (it did not answer).
@@ -87,7 +80,7 @@ def verify_code(
     token_request = http_client().build_request(
         "POST",
         provider.url(settings, "token"),
-        data=provider.token_request(settings, code, state, redirect_uri, code_verifier),
+        data=provider.token_request(settings, login),
         headers={"Accept": "application/json"},
         timeout=settings.oauth_http_timeout_seconds,
     )

@@ -32,6 +32,18 @@ class ProviderProfile:
     email: str | None
 
 
+@dataclass(frozen=True)
+class LoginCode:
+    """A login to trade with its provider: what the callback brought back (``code``, ``state``),
+    where it was sent (``redirect_uri``) and the login's PKCE ``code_verifier``
+    (reference.auth.oauth_state), which never left the server."""
+
+    code: str
+    state: str
+    redirect_uri: str
+    code_verifier: str
+
+
 class ProviderRejected(Exception):
     """The provider refused the code or the token (a client error: retrying will not help)."""
 
@@ -132,19 +144,17 @@ class Provider:
         }
         return f"{self.url(settings, 'authorize')}?{urlencode(query)}"
 
-    def token_request(
-        self, settings: Settings, code: str, state: str, redirect_uri: str, code_verifier: str
-    ) -> dict[str, str]:
+    def token_request(self, settings: Settings, login: LoginCode) -> dict[str, str]:
         form = {
             "grant_type": "authorization_code",
             "client_id": self.client_id(settings),
             "client_secret": self.client_secret(settings),
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": code_verifier,
+            "code": login.code,
+            "redirect_uri": login.redirect_uri,
+            "code_verifier": login.code_verifier,
         }
         if self.state_in_token_request:
-            form["state"] = state
+            form["state"] = login.state
         return form
 
     def access_token(self, status: int, body: Mapping[str, Any]) -> str:

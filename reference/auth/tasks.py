@@ -15,7 +15,7 @@ from celery.exceptions import Reject
 
 from reference.auth import providers
 from reference.auth.provider_client import ProviderUnavailable, verify_code
-from reference.auth.providers import ProviderRejected
+from reference.auth.providers import LoginCode, ProviderRejected
 from reference.common.errors import ApiError
 from reference.common.settings import get_settings
 from reference.common.telemetry import TASK_SECONDS, TASKS
@@ -27,12 +27,11 @@ def verify(
     self: Task, provider: str, code: str, state: str, redirect_uri: str, code_verifier: str
 ) -> dict[str, object]:
     """Exchange a social-login code with its provider (with the login's PKCE verifier) and
-    read the user's profile."""
+    read the user's profile. The arguments are the message's: plain strings."""
     started = time.perf_counter()
+    login = LoginCode(code, state, redirect_uri, code_verifier)
     try:
-        profile = verify_code(
-            get_settings(), providers.get(provider), code, state, redirect_uri, code_verifier
-        )
+        profile = verify_code(get_settings(), providers.get(provider), login)
     except (ProviderRejected, ApiError) as exc:
         TASKS.labels(self.name, "success").inc()
         return {"ok": False, "code": exc.code, "message": exc.message}

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from celery import states
 
-from reference.auth.providers import Provider, ProviderProfile, ProviderRejected
+from reference.auth.providers import LoginCode, Provider, ProviderProfile, ProviderRejected
 from reference.common.cache import get_redis
 from reference.common.errors import ApiError
 from reference.common.settings import Settings
@@ -31,13 +31,7 @@ class VerifyFn(Protocol):
     """Checks a login code with its provider and says who logged in."""
 
     def __call__(
-        self,
-        settings: Settings,
-        provider: Provider,
-        code: str,
-        state: str,
-        redirect_uri: str,
-        code_verifier: str,
+        self, settings: Settings, provider: Provider, login: LoginCode
     ) -> ProviderProfile: ...
 
 
@@ -86,12 +80,7 @@ def _wait(settings: Settings, task_id: str, deadline: float) -> dict[str, Any] |
 
 
 def verify_through_queue(
-    settings: Settings,
-    provider: Provider,
-    code: str,
-    state: str,
-    redirect_uri: str,
-    code_verifier: str,
+    settings: Settings, provider: Provider, login: LoginCode
 ) -> ProviderProfile:
     """Run ``oauth.verify`` on the api worker and return its answer.
 
@@ -106,7 +95,8 @@ def verify_through_queue(
         _publish(
             settings,
             task_id,
-            [provider.name, code, state, redirect_uri, code_verifier],
+            # The task's arguments (reference.auth.tasks.verify), in its order.
+            [provider.name, login.code, login.state, login.redirect_uri, login.code_verifier],
             datetime.now(UTC) + timedelta(seconds=timeout),
         )
     except Exception as exc:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 
 from reference.auth.api import get_verifier
 from reference.auth.models import Identity, User
-from reference.auth.providers import Provider, ProviderProfile, ProviderRejected
+from reference.auth.providers import LoginCode, Provider, ProviderProfile, ProviderRejected
 from reference.common import security
 from reference.common.cache import get_redis
 from reference.common.db import session_scope
@@ -39,14 +39,7 @@ def rows(settings: Settings) -> tuple[int, int, int]:
 
 
 def profile_for(subject: str):  # type: ignore[no-untyped-def]
-    def verify(
-        settings: Settings,
-        provider: Provider,
-        code: str,
-        state: str,
-        redirect_uri: str,
-        code_verifier: str,
-    ) -> ProviderProfile:
+    def verify(settings: Settings, provider: Provider, login: LoginCode) -> ProviderProfile:
         return ProviderProfile(subject, f"nick-{subject}", f"{subject}@example.com")
 
     return verify

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reference.auth import provider_client
-from reference.auth.providers import PROVIDERS, Endpoint
+from reference.auth.providers import PROVIDERS, Endpoint, LoginCode
 from reference.common.settings import Settings
 from tests.real_providers import REAL_OAUTH_ENDPOINTS
 
@@ -107,14 +107,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[httpx.Request]]:
 
 def test_verify_code_calls_the_token_and_profile_hosts(recorded: list[httpx.Request]) -> None:
     settings = Settings(**REAL_HOSTS)
-    profile = provider_client.verify_code(
-        settings,
-        PROVIDERS["google"],
-        "the-code",
-        "the-state",
-        "https://app.example/cb",
-        "the-verifier",
-    )
+    login = LoginCode("the-code", "the-state", "https://app.example/cb", "the-verifier")
+    profile = provider_client.verify_code(settings, PROVIDERS["google"], login)
     assert (profile.subject, profile.email) == ("g-1", "ann@example.com")
     assert [(call.method, str(call.url)) for call in recorded] == [
         ("POST", REAL_OAUTH_ENDPOINTS["google"][1]),
