@@ -71,10 +71,13 @@ class Settings(BaseSettings):
     job_state_ttl_seconds: int = Field(24 * 3600, gt=0)
     cache_enabled: bool = True
     # Near duplicates (reference.waste.near_cache): a photo within this many bits (Hamming
-    # distance of 64-bit pHashes) of a cached one is answered from it. Chosen with
-    # `wastecoach cache-sweep` (README, "The cache"); 0 still matches equal hashes.
+    # distance of 64-bit pHashes) of a cached one, whose 4x4 colour thumbnail is also within
+    # cache_near_colour_distance (mean RGB distance of the cells, 0..441.7; anything larger
+    # checks nothing), is answered from it. Both chosen with `wastecoach cache-sweep` (README,
+    # "The cache"): the pHash alone serves look-alikes of another category.
     cache_near_enabled: bool = True
     cache_near_radius: int = Field(0, ge=0, le=64)
+    cache_near_colour_distance: float = Field(40.0, ge=0)
 
     # Security: JWT access and refresh tokens (HS256), revocation through a Redis deny-list.
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
