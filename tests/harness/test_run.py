@@ -402,19 +402,26 @@ def test_a_corrupted_cache_fails_the_wrong_answer_gate(tmp_path: Path, servers: 
     _assert_fails(result, "wrong_from_cache", "wrong")
 
 
-def test_a_too_loose_radius_fails_the_wrong_answer_gate(
+def test_a_too_loose_near_match_fails_the_wrong_answer_gate(
     tmp_path: Path, servers: ServerUrls
 ) -> None:
     # Re-photographs of 8 items, two look-alike pairs among them (soy milk pack and paper cup,
-    # water bottle and green PET bottle): half the hash bits apart is no longer the same photo.
+    # water bottle and green PET bottle): half the hash bits apart is no longer the same photo,
+    # and with the colour check off (a threshold beyond the largest distance, 441.7) nothing
+    # stops another item's answer from being served.
     result = _run(
         tmp_path,
         servers,
         items=8,
         variants="{ identical = 0.1, rephotographed = 0.9 }",
-        stack_settings={"cache_near_radius": 32},
+        stack_settings={"cache_near_radius": 32, "cache_near_colour_distance": 500},
     )
     _assert_fails(result, "wrong_from_cache", "wrong")
+    # For the right reason: near hits served the wrong answers, not the exact cache or the model.
+    exact, near, model = result.summary["headline"]["wrong answers (exact / near / model)"].split(
+        " / "
+    )
+    assert (int(exact), int(model)) == (0, 0) and int(near) > 0, result.summary["headline"]
 
 
 def test_s3_going_down_fails_the_error_ratio_gate(tmp_path: Path, servers: ServerUrls) -> None:
