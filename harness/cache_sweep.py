@@ -361,6 +361,7 @@ def _bulk_add(
     pipe = index.client.pipeline(transaction=False)
     for count, (found, digest) in enumerate(entries, 1):
         entry = member(found, digest)
+        pipe.set(index.pointer_key(digest), digest, ex=index.ttl_seconds)
         for key in index.band_keys(found.phash):
             pipe.zadd(key, {entry: expires})
             pipe.expire(key, index.ttl_seconds)

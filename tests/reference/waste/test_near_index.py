@@ -20,7 +20,7 @@ from harness.mocks import catalog
 from harness.sandbox import ServerUrls
 from reference.common.settings import Settings
 from reference.waste import near_cache
-from reference.waste.near_index import NearIndex, bands, member
+from reference.waste.near_index import NearIndex, layout, member
 from reference.waste.photo_hash import (
     COLOUR_BYTES,
     Fingerprint,
@@ -75,12 +75,14 @@ def _flip(value: int, bits: list[int]) -> int:
 
 def test_bands_cover_the_hash_once_and_refuse_a_radius_out_of_range() -> None:
     for radius in range(65):
-        cut = bands(radius)
+        cut, probe = layout(radius)
         assert sum(width for _, width in cut) == 64
         assert [shift for shift, _ in cut] == sorted({shift for shift, _ in cut})
+        # The pigeonhole: hashes at most radius apart are within the probe on some band.
+        assert len(cut) * (probe + 1) > radius
     for bad in (-1, 65):
         with pytest.raises(ValueError, match="radius must be from 0 to 64"):
-            bands(bad)
+            layout(bad)
 
 
 _SETTINGS = settings(
