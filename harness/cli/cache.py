@@ -29,8 +29,8 @@ def cache_sweep(
     photos: Annotated[
         int, typer.Option(min=10, help="photos replayed per workload and seed")
     ] = 1500,
-    seeds: Annotated[str, typer.Option(help="photo seeds: FIRST:LAST:STEP")] = "1:6:1",
-    radii: Annotated[str, typer.Option(help="radii to sweep: FIRST:LAST:STEP")] = "0:16:2",
+    seeds: Annotated[str, typer.Option(help="photo seeds: FIRST:LAST:STEP")] = "1:4:1",
+    radii: Annotated[str, typer.Option(help="radii to sweep: FIRST:LAST:STEP")] = "0:12:2",
     colour: Annotated[
         str | None,
         typer.Option(

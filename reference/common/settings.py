@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # checks nothing), is answered from it. Both chosen with `wastecoach cache-sweep` (README,
     # "The cache"): the pHash alone serves look-alikes of another category.
     cache_near_enabled: bool = True
-    cache_near_radius: int = Field(0, ge=0, le=64)
+    cache_near_radius: int = Field(8, ge=0, le=64)
     cache_near_colour_distance: float = Field(40.0, ge=0)
 
     # Security: JWT access and refresh tokens (HS256), revocation through a Redis deny-list.
