@@ -114,6 +114,9 @@ class RunOptions:
     expect_workers: int | None = None
     expect_workers_timeout: float = 120.0
     ui: bool = False
+    # The base URL the Locust workers send the app's requests to, when they reach the target by
+    # another address than the harness (workers inside a cluster); default: the target.
+    load_target: str | None = None
 
 
 @dataclass
@@ -488,6 +491,8 @@ def _options_phase(options: RunOptions, progress: Progress) -> _Run:
         )
     if options.faults and options.target is not None:
         raise HarnessError("faults are injected into a local stack; drop --target or --fault")
+    if options.load_target is not None and options.target is None:
+        raise HarnessError("--load-target goes with --target URL (a local stack has one address)")
     _load_settings(options, scenario).check()
     _check_fault_servers(scenario, options)
     try:
@@ -620,7 +625,7 @@ def _load_phase(state: _Run) -> None:
             run_load(
                 _load_settings(options, state.scenario),
                 scenario_path=state.scenario_path,
-                base_url=state.base_url,
+                base_url=(options.load_target or state.base_url).rstrip("/"),
                 run_dir=state.run_dir,
                 drain=options.drain_seconds,
                 upload_rewrites=options.upload_rewrites,

@@ -28,6 +28,9 @@ ROWS = "wc:rows"
 DONE = "wc:done"
 STOP = "wc:stop"
 
+# A worker's master (HOST:PORT) when ``wastecoach load-worker`` is not given --master (pods).
+MASTER_ENV = "WASTECOACH_LOAD_MASTER"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The packages a worker runs: the user code, the scenario model, the photo corpus, the app's
 # schemas. A worker with other sources measures another load.

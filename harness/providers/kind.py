@@ -10,6 +10,9 @@ promotion)::
     with KindCluster() as cluster:
         flows = smoke(cluster.target(), photos=3)
 
+:meth:`KindCluster.load_workers` scales the overlay's in-cluster Locust workers for a run whose
+master listens on this machine's address on the kind network (:meth:`KindCluster.host_address`).
+
 Every command goes through a runner (``subprocess.run`` by default) so that the steps can be
 checked without kind; nothing here contacts anything but the local Docker engine, the cluster's
 API server and 127.0.0.1.
@@ -17,14 +20,15 @@ API server and 127.0.0.1.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +40,7 @@ import yaml
 from harness.client import FlowResult, WasteClient
 from harness.providers.base import ProviderError
 from harness.providers.readiness import tail_text, wait_ready
+from loadtests import protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 KIND_CONFIG = ROOT / "cluster" / "kind" / "kind-config.yaml"
@@ -51,6 +56,14 @@ PROMETHEUS_NODE_PORT = 30090
 IN_CLUSTER_S3 = "s3.fakes.svc.cluster.local:5000"
 MIGRATIONS = ("default", "wastecoach-migrate")
 ROLLED_OUT = ("Deployment", "StatefulSet", "DaemonSet")
+# The gateway as pods reach it (its Service in the kind overlay).
+IN_CLUSTER_GATEWAY = "http://gateway.default.svc.cluster.local"
+# The in-cluster Locust workers (cluster/overlays/kind/load): their Deployment and the master's
+# port, the one their NetworkPolicy lets them reach (protocol.MASTER_ENV names the master).
+LOAD_WORKERS = ("load", "locust-worker")
+LOAD_MASTER_PORT = 5557
+# The Docker network kind puts its nodes on; its gateway is this machine as the nodes see it.
+KIND_NETWORK = "kind"
 
 Runner = Callable[[Sequence[str], str | None, float], subprocess.CompletedProcess[str]]
 
@@ -81,6 +94,19 @@ def _port_taken(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def ipv4_gateway(ipam_config: list[dict[str, str]]) -> str | None:
+    """The IPv4 gateway of a Docker network's IPAM configuration (``docker network inspect``);
+    Docker gives a network the first address of its subnet when none is named."""
+    for entry in ipam_config:
+        with suppress(ValueError):
+            if "Gateway" in entry and ipaddress.ip_address(entry["Gateway"]).version == 4:
+                return entry["Gateway"]
+            subnet = ipaddress.ip_network(entry.get("Subnet", ""))
+            if subnet.version == 4 and "Gateway" not in entry:
+                return str(next(subnet.hosts()))
+    return None
 
 
 def _kind_version(text: str) -> tuple[int, ...] | None:
@@ -333,6 +359,50 @@ class KindCluster:
             {IN_CLUSTER_S3: f"127.0.0.1:{ports[S3_NODE_PORT]}"},
             f"http://127.0.0.1:{ports[PROMETHEUS_NODE_PORT]}",
         )
+
+    def host_address(self) -> str:
+        """This machine's address on the kind network (its gateway): where pods reach a server
+        of the host, such as a run's Locust master."""
+        inspected = self._run(
+            ["docker", "network", "inspect", KIND_NETWORK, "--format", "{{json .IPAM.Config}}"],
+            timeout=20,
+        )
+        try:
+            address = ipv4_gateway(json.loads(inspected) or [])
+        except ValueError:
+            address = None
+        if address is None:
+            raise ProviderError(
+                f"docker network {KIND_NETWORK} names no IPv4 gateway ({inspected.strip()!r}); "
+                "pass the address the kind nodes reach this machine at (--master-host)"
+            )
+        return address
+
+    def scale_load_workers(self, count: int, master: str | None = None) -> None:
+        """The in-cluster Locust workers to ``count``; ``master`` (HOST:PORT) is where new ones
+        connect."""
+        namespace, name = LOAD_WORKERS
+        spec: dict[str, object] = {"replicas": count}
+        if master is not None:
+            env = [{"name": protocol.MASTER_ENV, "value": master}]
+            spec["template"] = {"spec": {"containers": [{"name": "worker", "env": env}]}}
+        self.kubectl(
+            "patch", "deployment", name, "-n", namespace, "--type=strategic",
+            "-p", json.dumps({"spec": spec}),
+        )  # fmt: skip
+
+    @contextmanager
+    def load_workers(self, count: int, *, master: str) -> Iterator[None]:
+        """``count`` Locust workers in the cluster connecting to the master at ``master`` for
+        the block, none after it (a failure to scale them down does not hide the block's)."""
+        self.scale_load_workers(count, master)
+        try:
+            yield
+        except BaseException:
+            with suppress(ProviderError):
+                self.scale_load_workers(0)
+            raise
+        self.scale_load_workers(0)
 
     def collect_logs(self, dest: Path | None = None) -> Path:
         """Every container's log (and the previous one after a restart), pods and events."""

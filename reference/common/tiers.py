@@ -34,8 +34,8 @@ Budget = Literal["seed", "headroom"]
 class Workload:
     """A deployment or statefulset: replicas and the CPU and memory of all of them together.
 
-    Every Deployment and StatefulSet of ``cluster/`` (bar the kind overlay's fakes and gateway) is
-    one of these; per-replica requests are the totals divided by the replicas.
+    Every Deployment and StatefulSet of ``cluster/`` (bar the kind overlay's fakes, gateway and
+    Locust workers) is one of these; per-replica requests are the totals divided by the replicas.
     """
 
     name: str

@@ -7,6 +7,7 @@ taints and tolerations, label selectors, NetworkPolicy ingress), not a general m
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -29,13 +30,16 @@ Obj = dict[str, Any]
 
 # Deployments only the kind overlay adds, by (namespace, name), and the tier each goes to: the
 # fakes stand in for the outside world and belong to no tier's budget, so they share the control
-# node; the gateway is an API pod. Every other Deployment and StatefulSet is in tiers.WORKLOADS.
+# node, as do the Locust workers (a test client, like the release gate, stays off the tiers it
+# measures); the gateway is an API pod. Every other Deployment and StatefulSet is in
+# tiers.WORKLOADS.
 KIND_ONLY_TIERS = {
     ("default", "gateway"): "api",
     ("fakes", "fake-s3"): "control",
     ("fakes", "fake-openai"): "control",
     ("fakes", "fake-kakao"): "control",
     ("fakes", "fake-oauth"): "control",
+    ("load", "locust-worker"): "control",
 }
 
 
@@ -340,6 +344,71 @@ def ingress_allowed(
             ):
                 return True
     return False
+
+
+def _ports_match(
+    ports: list[Obj] | None, port: int, protocol: str, target: PodTemplate | None
+) -> bool:
+    if not ports:
+        return True
+    for item in ports:
+        if item.get("protocol", "TCP") != protocol:
+            continue
+        if "port" not in item:
+            return True
+        wanted = item["port"]
+        if isinstance(wanted, str):  # a named port: only a pod target has names
+            if target is not None and target.ports().get(wanted) == port:
+                return True
+        elif wanted == port:
+            return True
+    return False
+
+
+def egress_allowed(
+    objects: tuple[Obj, ...],
+    source: PodTemplate,
+    port: int,
+    *,
+    target: PodTemplate | None = None,
+    address: str | None = None,
+    protocol: str = "TCP",
+) -> bool:
+    """Whether the NetworkPolicies let ``source`` pods open ``port`` on ``target`` pods, or on
+    ``address`` outside the cluster (one of the two)."""
+    ns_labels = namespace_labels(objects)
+    selecting = [
+        obj
+        for obj in objects
+        if obj["kind"] == "NetworkPolicy"
+        and obj["metadata"]["namespace"] == source.namespace
+        and selector_matches(obj["spec"]["podSelector"], source.labels)
+        and "Egress" in obj["spec"].get("policyTypes", [])
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("egress") or []:
+            if not _ports_match(rule.get("ports"), port, protocol, target):
+                continue
+            peers = rule.get("to")
+            if not peers:
+                return True
+            for peer in peers:
+                if "ipBlock" in peer:
+                    if address is not None and _in_block(address, peer["ipBlock"]):
+                        return True
+                elif target is not None and _peer_admits(
+                    peer, policy["metadata"]["namespace"], target, ns_labels
+                ):
+                    return True
+    return False
+
+
+def _in_block(address: str, block: Obj) -> bool:
+    ip = ipaddress.ip_address(address)
+    inside = ip in ipaddress.ip_network(block["cidr"])
+    return inside and not any(ip in ipaddress.ip_network(cidr) for cidr in block.get("except", []))
 
 
 def iter_containers(objects: tuple[Obj, ...]) -> Iterator[tuple[PodTemplate, Obj]]:

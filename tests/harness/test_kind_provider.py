@@ -19,17 +19,26 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from harness.cli import app
 from harness.client import RewriteUploads
+from harness.errors import HarnessError
 from harness.providers.base import ProviderError, ProviderTimeout
 from harness.providers.kind import (
+    IN_CLUSTER_GATEWAY,
     IN_CLUSTER_S3,
     KIND_CONFIG,
+    LOAD_MASTER_PORT,
+    LOAD_WORKERS,
     ClusterTarget,
     KindCluster,
     KindOptions,
+    ipv4_gateway,
     run_command,
 )
+from harness.run import RunOptions
+from loadtests.protocol import MASTER_ENV
 
 Response = subprocess.CompletedProcess[str]
 Handler = Callable[[list[str], str | None], Response]
@@ -380,3 +389,152 @@ def test_a_target_that_never_gets_ready_times_out_with_the_reason() -> None:
             ClusterTarget.existing(server.url).wait_ready(timeout=1)
     finally:
         server.stop()
+
+
+# --- Locust workers inside the cluster ------------------------------------------------------------
+
+KIND_IPAM = (
+    '[{"Subnet":"fc00:f853:ccd:e793::/64","Gateway":"fc00:f853:ccd:e793::1"},'
+    '{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"}]'
+)
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (json.loads(KIND_IPAM), "172.18.0.1"),
+        ([{"Subnet": "172.19.0.0/16"}], "172.19.0.1"),  # Docker gives the subnet's first host
+        ([{"Subnet": "fc00::/64", "Gateway": "fc00::1"}], None),
+        ([], None),
+    ],
+)
+def test_the_kind_networks_ipv4_gateway(config: list[dict[str, str]], expected: str | None) -> None:
+    assert ipv4_gateway(config) == expected
+
+
+def test_the_host_address_is_the_kind_networks_gateway(tmp_path: Path) -> None:
+    tools = FakeTools()
+    tools.on("docker", "network", "inspect", "kind").reply(KIND_IPAM + "\n")
+    cluster = KindCluster(options(tmp_path, free_port()), runner=tools, which=present)
+    assert cluster.host_address() == "172.18.0.1"
+    tools.on("docker", "network", "inspect", "kind").reply("[]\n")
+    with pytest.raises(ProviderError, match=r"names no IPv4 gateway .*--master-host"):
+        cluster.host_address()
+
+
+def _patches(tools: FakeTools) -> list[dict[str, object]]:
+    return [
+        json.loads(call[call.index("-p") + 1])
+        for call in tools.calls
+        if call[3:6] == ["patch", "deployment", LOAD_WORKERS[1]]
+        and call[call.index("-n") + 1] == LOAD_WORKERS[0]
+    ]
+
+
+def test_load_workers_are_scaled_up_with_their_master_and_down_after(tmp_path: Path) -> None:
+    tools = FakeTools()
+    cluster = KindCluster(options(tmp_path, free_port()), runner=tools, which=present)
+    with cluster.load_workers(3, master="172.18.0.1:5557"):
+        (up,) = _patches(tools)
+    assert up == {
+        "spec": {
+            "replicas": 3,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "worker",
+                            "env": [{"name": MASTER_ENV, "value": "172.18.0.1:5557"}],
+                        }
+                    ]
+                }
+            },
+        }
+    }
+    assert _patches(tools)[1:] == [{"spec": {"replicas": 0}}]
+
+
+def test_a_failed_scale_down_does_not_hide_the_runs_failure(tmp_path: Path) -> None:
+    tools = FakeTools()
+
+    def refuse_scaling_down(argv: list[str], _: str | None) -> Response:
+        if json.loads(argv[argv.index("-p") + 1])["spec"]["replicas"] == 0:
+            return fail(argv, "the connection to the server was refused")
+        return ok(argv)
+
+    tools.on("kubectl", "patch").call(refuse_scaling_down)
+    cluster = KindCluster(options(tmp_path, free_port()), runner=tools, which=present)
+    with (
+        pytest.raises(RuntimeError, match="the run failed"),
+        cluster.load_workers(2, master="10.0.0.1:5557"),
+    ):
+        raise RuntimeError("the run failed")
+    # Without a failure of its own, the block fails with the scale-down's.
+    with (
+        pytest.raises(ProviderError, match="patch deployment locust-worker"),
+        cluster.load_workers(2, master="10.0.0.1:5557"),
+    ):
+        pass
+
+
+def test_kind_load_workers_run_the_load_from_the_cluster(
+    tmp_path: Path, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``wastecoach kind --load-workers 2``: the workers are scaled up before the run and down
+    after it, and the run's master listens where they dial, sends them the in-cluster gateway
+    (their uploads go to moto's in-cluster address: no rewrite) and waits for both."""
+    import harness.providers.kind as kind_module
+    import harness.run
+
+    gateway.start()
+    tools = FakeTools()
+    tools.clusters.append("wastecoach")  # a running cluster, reused and left running
+    tools.on("docker", "network", "inspect", "kind").reply(KIND_IPAM)
+    tools.on("kubectl", "get", "pods", "-A", "-o", "json").reply('{"items": []}')
+    config = options(tmp_path, gateway.port).config
+
+    class Cluster(KindCluster):
+        def __init__(self, kind_options: KindOptions) -> None:
+            kind_options.config, kind_options.logs_dir = config, tmp_path / "logs"
+            super().__init__(kind_options, runner=tools, which=present)
+
+    seen: list[tuple[RunOptions, list[dict[str, object]]]] = []
+
+    def run(run_options: RunOptions, progress: Callable[[str], None]) -> None:
+        seen.append((run_options, _patches(tools)))
+        raise HarnessError("the load generator exited with code 2 (stand-in)")
+
+    monkeypatch.setattr(kind_module, "KindCluster", Cluster)
+    monkeypatch.setattr(harness.run, "run", run)
+    result = CliRunner().invoke(
+        app,
+        ["kind", "smoke", "--no-build", "--load-workers", "2", "--reports", str(tmp_path)],
+    )
+    assert result.exit_code == 2, result.output
+    assert "stand-in" in result.output
+    ((given, patched),) = seen
+    master = f"172.18.0.1:{LOAD_MASTER_PORT}"
+    assert patched == [
+        {
+            "spec": {
+                "replicas": 2,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "worker", "env": [{"name": MASTER_ENV, "value": master}]}
+                        ]
+                    }
+                },
+            }
+        }
+    ]
+    assert (given.processes, given.expect_workers, given.master_bind) == (0, 2, master)
+    assert (given.target, given.load_target) == (gateway.url, IN_CLUSTER_GATEWAY)
+    assert given.upload_rewrites == ()
+    assert _patches(tools)[-1] == {"spec": {"replicas": 0}}
+
+
+def test_kind_master_host_without_load_workers_is_refused() -> None:
+    result = CliRunner().invoke(app, ["kind", "smoke", "--master-host", "172.18.0.1"])
+    assert result.exit_code == 2
+    assert "--master-host goes with --load-workers N" in result.output
