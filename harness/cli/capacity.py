@@ -13,11 +13,16 @@ from rich.table import Table
 from harness.cli.common import REPORTS, command, console, err, progress, stop_on_sigterm
 from harness.cli.options import (
     DrainOpt,
+    ExpectWorkersOpt,
+    ExpectWorkersTimeoutOpt,
     GatewayProcessesOpt,
+    LoadTargetOpt,
+    MasterBindOpt,
     ProcessesOpt,
     ScenarioArg,
     ServersOpt,
     SettingOpt,
+    UiOpt,
 )
 from harness.cli.run_options import run_options
 from harness.cli.summary import print_summary
@@ -43,6 +48,11 @@ def capacity(
         typer.Option(help="base URL of a deployed stack; without it a local stack per run"),
     ] = None,
     processes: ProcessesOpt = None,
+    master_bind: MasterBindOpt = None,
+    expect_workers: ExpectWorkersOpt = None,
+    expect_workers_timeout: ExpectWorkersTimeoutOpt = 120.0,
+    ui: UiOpt = False,
+    load_target: LoadTargetOpt = None,
     reports: Annotated[Path, typer.Option(help="where the search folder is written")] = REPORTS,
     set_: SettingOpt = [],  # noqa: B006
     worker_arg: Annotated[
@@ -79,6 +89,11 @@ def capacity(
         drain=drain,
         servers=servers,
         gateway_processes=gateway_processes,
+        master_bind=master_bind,
+        expect_workers=expect_workers,
+        expect_workers_timeout=expect_workers_timeout,
+        ui=ui,
+        load_target=load_target,
     )
     loaded = load_scenario(options.scenario_path)
     known = [g.title for g in loaded.gates]

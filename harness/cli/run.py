@@ -9,11 +9,17 @@ import typer
 from harness.cli.common import REPORTS, command, err, progress, stop_on_sigterm
 from harness.cli.options import (
     DrainOpt,
+    ExpectWorkersOpt,
+    ExpectWorkersTimeoutOpt,
     GatewayProcessesOpt,
+    LoadTargetOpt,
+    MasterBindOpt,
+    ProcessesOpt,
     RunsDirOpt,
     ScenarioArg,
     ServersOpt,
     SettingOpt,
+    UiOpt,
 )
 from harness.cli.run_options import run_options
 from harness.cli.summary import print_summary
@@ -26,22 +32,12 @@ def run(
         str | None,
         typer.Option(help="base URL of a deployed stack; without it a local stack is brought up"),
     ] = None,
-    processes: Annotated[
-        int | None,
-        typer.Option(min=0, help="local Locust workers under the master (the scenario's)"),
-    ] = None,
-    master_bind: Annotated[
-        str | None,
-        typer.Option(help="HOST:PORT the Locust master listens on, for load-worker elsewhere"),
-    ] = None,
-    expect_workers: Annotated[
-        int | None,
-        typer.Option(min=1, help="Locust workers to wait for before the load (--processes)"),
-    ] = None,
-    expect_workers_timeout: Annotated[
-        float, typer.Option(min=1, help="seconds to wait for them (then exit 2)")
-    ] = 120.0,
-    ui: Annotated[bool, typer.Option(help="Locust's web UI on 127.0.0.1:8089")] = False,
+    processes: ProcessesOpt = None,
+    master_bind: MasterBindOpt = None,
+    expect_workers: ExpectWorkersOpt = None,
+    expect_workers_timeout: ExpectWorkersTimeoutOpt = 120.0,
+    ui: UiOpt = False,
+    load_target: LoadTargetOpt = None,
     upload_rewrite: Annotated[
         list[str],
         typer.Option(
@@ -104,10 +100,13 @@ def run(
         inconclusive_ok=inconclusive_ok,
         servers=servers,
         gateway_processes=gateway_processes,
+        master_bind=master_bind,
+        expect_workers=expect_workers,
+        expect_workers_timeout=expect_workers_timeout,
+        ui=ui,
+        load_target=load_target,
     )
     options.prometheus, options.flood_broker = prometheus, flood_broker
-    options.master_bind, options.expect_workers = master_bind, expect_workers
-    options.expect_workers_timeout, options.ui = expect_workers_timeout, ui
     with stop_on_sigterm():
         result = run_scenario(options, progress)
     print_summary(result.summary, result.run_dir)

@@ -62,6 +62,11 @@ def run_options(
     inconclusive_ok: bool = False,
     servers: str = "auto",
     gateway_processes: int | None = None,
+    master_bind: str | None = None,
+    expect_workers: int | None = None,
+    expect_workers_timeout: float = 120.0,
+    ui: bool = False,
+    load_target: str | None = None,
 ) -> RunOptions:
     """The command line's run options, every part checked (a bad one: one line, exit 2)."""
     from harness.faults import FAULTS
@@ -74,6 +79,9 @@ def run_options(
         raise typer.Exit(2)
     if fault and target:
         err.print("error: faults are injected into a local stack; drop --target or --fault")
+        raise typer.Exit(2)
+    if load_target and not target:
+        err.print("error: --load-target goes with --target URL (a local stack has one address)")
         raise typer.Exit(2)
     worker_args: dict[str, tuple[str, ...]] = {}
     for pair in worker_arg:
@@ -93,6 +101,11 @@ def run_options(
         drain_seconds=drain,
         inconclusive_ok=inconclusive_ok,
         gateway_processes=gateway_processes,
+        master_bind=master_bind,
+        expect_workers=expect_workers,
+        expect_workers_timeout=expect_workers_timeout,
+        ui=ui,
+        load_target=load_target,
     )
 
 

@@ -205,3 +205,48 @@ def test_the_servers_variable_is_read_like_the_option(monkeypatch: pytest.Monkey
     result = runner.invoke(app, ["up"])
     assert result.exit_code == 2
     assert "'nowhere'" in result.output
+
+
+LOAD_OPTIONS = [
+    "--processes", "0", "--master-bind", "10.0.0.5:5557", "--expect-workers", "3",
+    "--expect-workers-timeout", "300", "--ui",
+    "--target", "http://127.0.0.1:30080", "--load-target", "http://gateway.default.svc.cluster.local",
+]  # fmt: skip
+CAPACITY_RANGE = ["--low", "10", "--high", "20"]
+
+
+@pytest.mark.parametrize("command", [["run", "smoke"], ["capacity", "smoke", *CAPACITY_RANGE]])
+def test_run_and_capacity_give_the_runs_the_distributed_load_options(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import run as run_module
+    from harness.errors import HarnessError
+    from harness.run import RunOptions
+
+    seen: list[RunOptions] = []
+
+    def fake_run(options: RunOptions, progress: object = None) -> None:
+        seen.append(options)
+        raise HarnessError("stand-in for the run")
+
+    monkeypatch.setattr(run_module, "run", fake_run)
+    result = runner.invoke(app, [*command, *LOAD_OPTIONS, "--reports", str(tmp_path)])
+    assert result.exit_code == 2 and "stand-in for the run" in result.output
+    (options,) = seen
+    assert (options.processes, options.master_bind, options.expect_workers) == (
+        0,
+        "10.0.0.5:5557",
+        3,
+    )
+    assert (options.expect_workers_timeout, options.ui) == (300.0, True)
+    assert options.load_target == "http://gateway.default.svc.cluster.local"
+
+
+@pytest.mark.parametrize("command", [["run", "smoke"], ["capacity", "smoke", *CAPACITY_RANGE]])
+def test_a_load_target_without_a_target_is_refused(command: list[str], tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, [*command, "--load-target", "http://gateway", "--reports", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "--load-target goes with --target URL" in result.output
+    assert not any(tmp_path.iterdir())
