@@ -30,7 +30,7 @@ from harness.errors import CleanupError, HarnessError, as_harness_error
 from harness.fault_timeline import FaultError, FaultTimeline
 from harness.gates.evaluate import EXIT_HARNESS_ERROR, Evaluation, Verdict
 from harness.gates.evaluate import exit_code as exit_code_of
-from harness.load import LoadSettings, run_load
+from harness.load import check_settings, run_load
 from harness.measurements import Samples
 from harness.providers.select import SelectMode
 from harness.report.html import write_html
@@ -58,6 +58,7 @@ from harness.stats import percentile
 from harness.target import TargetError, check_target
 from harness.watch import LoadWatch
 from loadtests import abuse
+from loadtests.protocol import LoadPlan, LoadSettings
 from reference.common import tiers, topology
 from reference.common.settings import Settings
 
@@ -493,7 +494,7 @@ def _options_phase(options: RunOptions, progress: Progress) -> _Run:
         raise HarnessError("faults are injected into a local stack; drop --target or --fault")
     if options.load_target is not None and options.target is None:
         raise HarnessError("--load-target goes with --target URL (a local stack has one address)")
-    _load_settings(options, scenario).check()
+    check_settings(_load_settings(options, scenario))
     _check_fault_servers(scenario, options)
     try:
         injected = [faults.fault(name) for name in options.faults]
@@ -516,6 +517,21 @@ def _load_settings(options: RunOptions, scenario: Scenario) -> LoadSettings:
         expect_workers=options.expect_workers,
         expect_workers_timeout=options.expect_workers_timeout,
         ui=options.ui,
+    )
+
+
+def _load_plan(state: _Run) -> LoadPlan:
+    """The load every worker runs: this run's scenario, against the target (or the address the
+    workers reach it by), with the run's drain and upload rewrites."""
+    from harness.client import parse_upload_rewrites
+
+    options = state.options
+    return LoadPlan.of(
+        state.scenario,
+        state.scenario_path,
+        options.load_target or state.base_url,
+        drain_timeout=options.drain_seconds,
+        upload_rewrites=parse_upload_rewrites(options.upload_rewrites),
     )
 
 
@@ -624,11 +640,8 @@ def _load_phase(state: _Run) -> None:
                 active.enter_context(inject(state.stack))
             run_load(
                 _load_settings(options, state.scenario),
-                scenario_path=state.scenario_path,
-                base_url=(options.load_target or state.base_url).rstrip("/"),
+                _load_plan(state),
                 run_dir=state.run_dir,
-                drain=options.drain_seconds,
-                upload_rewrites=options.upload_rewrites,
                 watch=state.watch,
                 on_start=on_start,
                 progress=state.progress,

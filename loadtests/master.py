@@ -1,13 +1,17 @@
 """Run a scenario's load on Locust's master/worker runner.
 
 ``python -m loadtests --scenario NAME_OR_PATH --base-url URL --out DIR [--processes N]
-[--master-bind HOST:PORT] [--expect-workers M] [--ui] [--upload-rewrite FROM=TO ...]``
+[--master-bind HOST:PORT] [--expect-workers M] [--ui] [--upload-rewrite FROM=TO ...]``, or
+``python -m loadtests --plan FILE --out DIR`` as the harness runs it: FILE is the
+:class:`~loadtests.protocol.MasterPlan` it wrote (the scenario it parsed, the target it probed,
+the run's settings), and the harness starts the local workers beside it. Either way the master
+runs one :class:`~loadtests.protocol.LoadPlan` and sends it whole to every worker.
 
 This process is Locust's :class:`~locust.runners.MasterRunner`; it starts ``--processes``
 local workers (:mod:`loadtests.worker`) and waits until ``--expect-workers`` workers (default:
 the local ones; more run elsewhere with ``wastecoach load-worker --master HOST:PORT``) are
 connected, at most ``--expect-workers-timeout`` seconds. It sends each its plan (the scenario,
-parsed here once, and its index), waits for every worker's users to be ready, then starts the
+parsed once, and its index), waits for every worker's users to be ready, then starts the
 load at once: t=0 is that instant, no allowance is guessed. Each worker's rows come back in
 Locust custom messages and land in ``DIR/events.csv``, ``DIR/requests.csv`` and
 ``DIR/checks.csv``; ``DIR/load.json`` holds each worker's summary and the totals.
@@ -40,8 +44,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
@@ -60,10 +63,9 @@ from loadtests import protocol
 from loadtests.files import RunFiles
 from loadtests.launch import start_local_workers, stop_all
 from loadtests.plan import ProcessPlan
-from loadtests.protocol import WorkerPlan
+from loadtests.protocol import LoadPlan, LoadSettings, MasterPlan, WorkerPlan, parse_address
 from loadtests.shape import StagesShape
 from loadtests.user import unbound_user_class
-from loadtests.worker import parse_address
 
 LOAD = "load.json"
 UI_BIND = ("127.0.0.1", 8089)
@@ -73,35 +75,26 @@ class RunFailed(RuntimeError):
     """The load could not run (or not to its end); the message is one line a user can act on."""
 
 
-@dataclass
 class LoadMaster:
-    """One load run on Locust's master runner."""
+    """One load run on Locust's master runner, as its :class:`MasterPlan` says."""
 
-    scenario: Scenario
-    scenario_path: Path
-    base_url: str
-    out: Path
-    bind: tuple[str, int]
-    expect_workers: int
-    expect_timeout: float = 120.0
-    time_scale: float | None = None
-    flow_timeout: float = 120.0
-    drain_timeout: float = 60.0
-    heartbeat: float = 2.0
-    arrivals: str = "constant"
-    run_id: str = ""
-    photo_salt: str = ""
-    upload_rewrites: dict[str, str] = field(default_factory=dict)
-    ui: bool = False
-    progress_out: IO[str] = sys.stdout
-    human: IO[str] = sys.stderr
-
-    def __post_init__(self) -> None:
-        totals = ProcessPlan.of(self.scenario, 0, 1, time_scale=self.time_scale)
+    def __init__(
+        self,
+        plan: MasterPlan,
+        out: Path,
+        *,
+        progress_out: IO[str] = sys.stdout,
+        human: IO[str] = sys.stderr,
+    ) -> None:
+        self.plan, self.load, self.out = plan, plan.load, out
+        self.progress_out, self.human = progress_out, human
+        self.scenario = Scenario.model_validate(self.load.scenario)
+        self.bind = parse_address(plan.bind)
+        totals = ProcessPlan.of(self.scenario, 0, 1, time_scale=self.load.time_scale)
         self.duration = totals.duration
         self.shape = StagesShape(totals, time.perf_counter())
         self.env = Environment(
-            user_classes=[unbound_user_class()], shape_class=self.shape, host=self.base_url
+            user_classes=[unbound_user_class()], shape_class=self.shape, host=self.load.base_url
         )
         self.env.stop_timeout = None
         self.runner = self.env.create_master_runner(*self.bind)
@@ -119,7 +112,7 @@ class LoadMaster:
             (protocol.DONE, self._on_done),
         ):
             self.runner.register_message(kind, handler)
-        if self.ui:
+        if plan.ui:
             self.env.create_web_ui(*UI_BIND)
 
     @property
@@ -159,45 +152,31 @@ class LoadMaster:
         return self._write_load()
 
     def _wait_for_workers(self) -> None:
-        deadline = time.monotonic() + self.expect_timeout
-        while len(self.runner.clients.ready) < self.expect_workers:
+        expected, timeout = self.plan.expect_workers, self.plan.expect_timeout
+        deadline = time.monotonic() + timeout
+        while len(self.runner.clients.ready) < expected:
             if time.monotonic() > deadline:
                 raise RunFailed(
-                    f"only {len(self.runner.clients.ready)} of {self.expect_workers} Locust "
+                    f"only {len(self.runner.clients.ready)} of {expected} Locust "
                     f"workers connected to the master at {self.address} within "
-                    f"{self.expect_timeout:g} s; start the others with wastecoach load-worker "
+                    f"{timeout:g} s; start the others with wastecoach load-worker "
                     f"--master {self.address}, or expect fewer (--expect-workers)"
                 )
             gevent.sleep(0.1)
 
     def _send_plans(self) -> None:
         clients = sorted(c.id for c in self.runner.clients.ready)
-        scenario = self.scenario.model_dump(mode="json")
         for index, client_id in enumerate(clients):
             self.workers[client_id] = index
-            plan = WorkerPlan(
-                index=index,
-                processes=len(clients),
-                scenario=scenario,
-                base_url=self.base_url,
-                run_id=self.run_id,
-                photo_salt=self.photo_salt,
-                flow_timeout=self.flow_timeout,
-                drain_timeout=self.drain_timeout,
-                heartbeat=self.heartbeat,
-                arrivals=self.arrivals,
-                fingerprint=self.fingerprint,
-                time_scale=self.time_scale,
-                upload_rewrites=self.upload_rewrites,
-            )
+            plan = WorkerPlan(index, len(clients), self.fingerprint, self.load)
             self.runner.send_message(protocol.PLAN, plan.to_message(), client_id=client_id)
-        deadline = time.monotonic() + self.expect_timeout
+        deadline = time.monotonic() + self.plan.expect_timeout
         while len(self.ready) < len(clients):
             self._check_workers()
             if time.monotonic() > deadline:
                 raise RunFailed(
                     f"{len(clients) - len(self.ready)} of {len(clients)} Locust workers did not "
-                    f"get ready within {self.expect_timeout:g} s of their plan; see their logs"
+                    f"get ready within {self.plan.expect_timeout:g} s of their plan; see their logs"
                 )
             self.changed.clear()
             self.changed.wait(0.5)
@@ -213,7 +192,7 @@ class LoadMaster:
         """Start the load: the open model's pool first (its users sign in before t=0)."""
         if self.shape.plan.model == "open":
             self.runner.start_shape()
-            deadline = time.monotonic() + self.expect_timeout
+            deadline = time.monotonic() + self.plan.expect_timeout
             while not self.runner.spawning_completed:
                 self._check_workers()
                 if time.monotonic() > deadline:
@@ -228,8 +207,9 @@ class LoadMaster:
         return load_start
 
     def _wait_for_the_end(self, load_start: float) -> None:
-        limit = time.monotonic() + self.duration + self.drain_timeout + 60
-        next_beat = time.monotonic() + self.heartbeat
+        limit = time.monotonic() + self.duration + self.load.drain_timeout + 60
+        heartbeat = self.load.heartbeat
+        next_beat = time.monotonic() + heartbeat
         while len(self.summaries) < len(self.workers):
             self._check_workers()
             if time.monotonic() > limit:
@@ -238,7 +218,7 @@ class LoadMaster:
                     f"after the start (expected about {self.duration:.0f} s); stopped them"
                 )
             if time.monotonic() >= next_beat:
-                next_beat += self.heartbeat
+                next_beat += heartbeat
                 self._report()
             self.changed.clear()
             self.changed.wait(min(0.5, max(0.0, next_beat - time.monotonic())))
@@ -280,21 +260,16 @@ class LoadMaster:
 
     def _write_load(self) -> dict[str, Any]:
         processes = [self.summaries[i] for i in sorted(self.summaries)]
+        plan = {k: v for k, v in asdict(self.load).items() if k != "scenario"}
         load = {
             "processes": processes,
             "totals": protocol.total_summaries(processes),
+            **plan,
             "scenario": self.scenario.name,
-            "scenario_path": str(self.scenario_path),
-            "run_id": self.run_id,
-            "base_url": self.base_url,
+            "time_scale": self.load.time_scale or self.scenario.load.time_scale,
             "master": self.address,
             "workers": len(self.workers),
             "fingerprint": self.fingerprint,
-            "time_scale": self.time_scale or self.scenario.load.time_scale,
-            "flow_timeout": self.flow_timeout,
-            "drain_timeout": self.drain_timeout,
-            "photo_salt": self.photo_salt,
-            "upload_rewrites": self.upload_rewrites,
             "files": dict(self.files.counts),
         }
         (self.out / LOAD).write_text(json.dumps(load, indent=1))
@@ -316,15 +291,20 @@ def parser() -> argparse.ArgumentParser:
         "against a running stack, on Locust's master/worker runner.",
     )
     add = parser.add_argument
-    add("--scenario", required=True, help="a name in scenarios/ or a .toml path")
-    add("--base-url", required=True, help="the gateway, e.g. http://127.0.0.1:8000")
+    add("--scenario", help="a name in scenarios/ or a .toml path")
+    add("--base-url", help="the gateway, e.g. http://127.0.0.1:8000")
     add("--out", required=True, type=Path, help="folder for the run's files")
+    add(
+        "--plan",
+        type=Path,
+        help="the harness's plan (MasterPlan JSON) instead of the options below: it parsed the "
+        "scenario and probed the target, and starts the local workers itself",
+    )
     add("--processes", type=int, help="local Locust workers to start (default: the scenario's)")
     add("--master-bind", metavar="HOST:PORT", help="where workers connect (127.0.0.1:free port)")
     add("--expect-workers", type=int, help="workers to wait for (default: --processes)")
     add("--expect-workers-timeout", type=float, default=120.0, help="seconds to wait (120)")
     add("--ui", action="store_true", help="Locust's web UI on 127.0.0.1:8089")
-    add("--target-checked", action="store_true", help="the caller already probed the base URL")
     add("--time-scale", type=float, help="override the scenario's time scale")
     add("--flow-timeout", type=float, help="seconds a scan may take (the scenario's, or 120)")
     add(
@@ -360,55 +340,44 @@ def parser() -> argparse.ArgumentParser:
 
 def _master(args: argparse.Namespace) -> tuple[LoadMaster, int]:
     """The master the arguments describe, and how many local workers to start."""
-    if args.processes is not None and args.processes < 0:
-        raise RunFailed("--processes must be at least 0")
+    if args.plan is not None:
+        return LoadMaster(MasterPlan.read(args.plan), args.out), 0
+    if args.scenario is None or args.base_url is None:
+        raise RunFailed("pass --scenario and --base-url (or the harness's --plan FILE)")
     if args.time_scale is not None and args.time_scale <= 0:
         raise RunFailed("--time-scale must be > 0")
     try:
         upload_rewrites = parse_upload_rewrites(args.upload_rewrite)
     except ValueError as exc:
         raise RunFailed(f"--upload-rewrite {exc}") from None
-    try:
-        bind = parse_address(args.master_bind) if args.master_bind else None
-    except ValueError as exc:
-        raise RunFailed(f"--master-bind {exc}") from None
     scenario, path = resolve_scenario(args.scenario)
-    local = scenario.load.locust_processes if args.processes is None else args.processes
-    expect = local if args.expect_workers is None else args.expect_workers
-    if expect < 1:
-        raise RunFailed(
-            "no Locust worker: pass --processes N, or --expect-workers M for remote ones"
-        )
-    if expect < local:
-        raise RunFailed(f"--expect-workers {expect} is fewer than the {local} local workers")
-    if not args.target_checked:
-        try:
-            check_target(args.base_url)
-        except TargetError as exc:
-            raise RunFailed(str(exc)) from None
-    run_id = args.run_id or datetime.now(UTC).strftime("lt%Y%m%dT%H%M%S%f")
-    flow_timeout = args.flow_timeout
-    if flow_timeout is None:
-        flow_timeout = scenario.scaled().flow_timeout or 120.0
-    master = LoadMaster(
-        scenario=scenario,
-        scenario_path=path,
-        base_url=args.base_url.rstrip("/"),
-        out=args.out,
-        bind=bind or ("127.0.0.1", free_port()),
-        expect_workers=expect,
-        expect_timeout=args.expect_workers_timeout,
-        time_scale=args.time_scale,
-        flow_timeout=flow_timeout,
+    settings = LoadSettings(
+        processes=scenario.load.locust_processes if args.processes is None else args.processes,
+        master_bind=args.master_bind,
+        expect_workers=args.expect_workers,
+        expect_workers_timeout=args.expect_workers_timeout,
+        ui=args.ui,
+    )
+    try:
+        settings.check()
+        check_target(args.base_url)
+    except (ValueError, TargetError) as exc:
+        raise RunFailed(str(exc)) from None
+    load = LoadPlan.of(
+        scenario,
+        path,
+        args.base_url,
+        run_id=args.run_id,
+        photo_salt=args.photo_salt,
+        flow_timeout=args.flow_timeout,
         drain_timeout=args.drain_timeout,
         heartbeat=args.heartbeat,
         arrivals=args.arrivals,
-        run_id=run_id,
-        photo_salt=run_id if args.photo_salt is None else args.photo_salt,
+        time_scale=args.time_scale,
         upload_rewrites=upload_rewrites,
-        ui=args.ui,
     )
-    return master, local
+    bind = settings.master_bind or f"127.0.0.1:{free_port()}"
+    return LoadMaster(settings.master(load, bind), args.out), settings.processes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,10 +1,11 @@
 """What the Locust master and its workers say to each other (Locust custom messages), and the
-version fingerprint a worker must share with the master. No locust import here.
+version fingerprint a worker must share with the master, and the plans that the harness hands the
+master and the master its workers. No locust import here: the harness imports it.
 
 The exchange, after a worker connected (Locust's own ``client_ready``/``ack``):
 
-- master -> worker ``wc:plan``: :class:`WorkerPlan` (the scenario itself, parsed once by the
-  master, the worker's index among ``processes``, the target, the run's settings);
+- master -> worker ``wc:plan``: :class:`WorkerPlan` (the worker's index among ``processes`` and
+  the run's :class:`LoadPlan`: the scenario itself, parsed once, the target, the run's settings);
 - worker -> master ``wc:ready``: ``{"index", "fingerprint"}`` once its users are ready;
 - master -> every worker ``wc:start``: ``{"load_start": epoch}``, the load's t=0;
 - worker -> master ``wc:rows``: ``{"index", "events", "requests", "checks", "progress"}`` every
@@ -17,9 +18,14 @@ The exchange, after a worker connected (Locust's own ``client_ready``/``ack``):
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 PLAN = "wc:plan"
 READY = "wc:ready"
@@ -47,30 +53,136 @@ def fingerprint(root: Path = REPO_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (a master's); ValueError with what is wrong."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5557)")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """Who runs the load (the command line's ``--processes`` and its neighbours): local workers,
+    where the master listens for workers elsewhere, how many it waits for and how long."""
+
+    processes: int  # local workers
+    master_bind: str | None = None  # HOST:PORT for workers elsewhere; default a free local port
+    expect_workers: int | None = None  # default: the local ones
+    expect_workers_timeout: float = 120.0
+    ui: bool = False
+
+    @property
+    def expected(self) -> int:
+        return self.processes if self.expect_workers is None else self.expect_workers
+
+    def check(self) -> None:
+        """ValueError with one line when the settings cannot make a run."""
+        if self.processes < 0:
+            raise ValueError("--processes must be at least 0")
+        if self.expected < 1:
+            raise ValueError("no Locust worker: pass --processes N, or --expect-workers M (remote)")
+        if self.expected < self.processes:
+            raise ValueError(
+                f"--expect-workers {self.expected} is fewer than the {self.processes} local workers"
+            )
+        if self.master_bind is not None:
+            try:
+                parse_address(self.master_bind)
+            except ValueError as exc:
+                raise ValueError(f"--master-bind {exc}") from None
+
+    def master(self, load: LoadPlan, bind: str) -> MasterPlan:
+        """What the master listening on ``bind`` is told."""
+        return MasterPlan(load, bind, self.expected, self.expect_workers_timeout, self.ui)
+
+
+def new_run_id() -> str:
+    """Names the users' accounts of one load run (microseconds: runs never share one)."""
+    return datetime.now(UTC).strftime("lt%Y%m%dT%H%M%S%f")
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """One run's load as every worker runs it: the one definition of what the harness (or the
+    master's own command line) hands the master, and the master each worker
+    (:class:`WorkerPlan`)."""
+
+    scenario: dict[str, Any]  # Scenario.model_dump(mode="json"), parsed once by whoever plans
+    scenario_path: str
+    base_url: str
+    run_id: str
+    photo_salt: str  # makes this run's photos differ from other runs' ("": the scenario's own)
+    flow_timeout: float  # seconds a scan may take
+    drain_timeout: float = 60.0  # seconds flows in flight may take after the load ends
+    heartbeat: float = 2.0  # seconds between the workers' rows and progress
+    arrivals: str = "constant"  # open model: "constant" or "poisson"
+    time_scale: float | None = None  # None: the scenario's
+    upload_rewrites: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        scenario: Scenario,
+        scenario_path: Path,
+        base_url: str,
+        *,
+        run_id: str | None = None,
+        photo_salt: str | None = None,
+        flow_timeout: float | None = None,
+        **settings: Any,
+    ) -> LoadPlan:
+        """The plan of ``scenario``; a new run id, the run id as the salt (a cold cache) and the
+        scenario's flow timeout (or 120 s) unless given."""
+        run_id = run_id or new_run_id()
+        return cls(
+            scenario=scenario.model_dump(mode="json"),
+            scenario_path=str(scenario_path),
+            base_url=base_url.rstrip("/"),
+            run_id=run_id,
+            photo_salt=run_id if photo_salt is None else photo_salt,
+            flow_timeout=flow_timeout or scenario.scaled().flow_timeout or 120.0,
+            **settings,
+        )
+
+
+@dataclass(frozen=True)
+class MasterPlan:
+    """What the master of one run is told: the load, where it listens, how many workers it waits
+    for (at most ``expect_timeout`` seconds) and whether it serves Locust's web UI. The harness
+    writes it (:meth:`write`) for ``python -m loadtests --plan FILE``."""
+
+    load: LoadPlan
+    bind: str  # HOST:PORT
+    expect_workers: int
+    expect_timeout: float = 120.0
+    ui: bool = False
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps(asdict(self), indent=1))
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> MasterPlan:
+        data = json.loads(path.read_text())
+        return cls(**{**data, "load": LoadPlan(**data["load"])})
+
+
+@dataclass(frozen=True)
 class WorkerPlan:
     """What one worker needs to run its share of the load (sent as a plain dict)."""
 
     index: int
     processes: int
-    scenario: dict[str, Any]  # Scenario.model_dump(mode="json")
-    base_url: str
-    run_id: str
-    photo_salt: str
-    flow_timeout: float
-    drain_timeout: float
-    heartbeat: float
-    arrivals: str
-    fingerprint: str
-    time_scale: float | None = None
-    upload_rewrites: dict[str, str] = field(default_factory=dict)
+    fingerprint: str  # the master's
+    load: LoadPlan
 
     def to_message(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_message(cls, data: dict[str, Any]) -> WorkerPlan:
-        return cls(**data)
+        return cls(**{**data, "load": LoadPlan(**data["load"])})
 
 
 SUMMED = (

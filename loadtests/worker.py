@@ -38,7 +38,7 @@ from harness.scenario import Scenario
 from loadtests import protocol
 from loadtests.pacing import Clock, Pacer
 from loadtests.plan import ProcessPlan
-from loadtests.protocol import WorkerPlan
+from loadtests.protocol import WorkerPlan, parse_address
 from loadtests.records import ProcessRecorder
 from loadtests.user import ProcessContext, unbound_user_class, user_class
 
@@ -69,24 +69,25 @@ class LoadWorker:
     # -- messages from the master --------------------------------------------------------------
     def _on_plan(self, environment: Any, msg: Message, **_: Any) -> None:
         plan = self.plan = WorkerPlan.from_message(msg.data)
-        scenario = Scenario.model_validate(plan.scenario)
+        load = plan.load
+        scenario = Scenario.model_validate(load.scenario)
         process_plan = ProcessPlan.of(
-            scenario, plan.index, plan.processes, time_scale=plan.time_scale
+            scenario, plan.index, plan.processes, time_scale=load.time_scale
         )
         recorder = ProcessRecorder(plan.index, on_request=self._fire_locust_event)
         self.context = ProcessContext(
             plan=process_plan,
-            base_url=plan.base_url,
-            run_id=plan.run_id,
+            base_url=load.base_url,
+            run_id=load.run_id,
             recorder=recorder,
             clock=Clock.now(),
-            photos=process_plan.photo_stream(plan.photo_salt),
-            flow_timeout=plan.flow_timeout,
-            upload_rewrites=plan.upload_rewrites,
+            photos=process_plan.photo_stream(load.photo_salt),
+            flow_timeout=load.flow_timeout,
+            upload_rewrites=load.upload_rewrites,
         )
         # The master dispatches users by class name: the bound class replaces the placeholder.
         self.env.user_classes = [user_class(self.context)]
-        self.env.host = plan.base_url
+        self.env.host = load.base_url
         self.runner.send_message(
             protocol.READY, {"index": plan.index, "fingerprint": self.fingerprint}
         )
@@ -99,7 +100,7 @@ class LoadWorker:
         self.late_start = max(0.0, now - start)
         start = max(start, now)
         schedule = (
-            plan.arrivals(start, process=self.plan.arrivals) if plan.model == "open" else None
+            plan.arrivals(start, process=self.plan.load.arrivals) if plan.model == "open" else None
         )
         self.schedule = schedule
         ctx.begin(
@@ -141,7 +142,7 @@ class LoadWorker:
         self._ending.wait(timeout=max(0.0, pacer.end - time.perf_counter()))
         pacer.close()
         in_flight = ctx.in_flight
-        deadline = time.perf_counter() + self.plan.drain_timeout
+        deadline = time.perf_counter() + self.plan.load.drain_timeout
         while len(in_flight) and time.perf_counter() < deadline and not self.aborted:
             gevent.sleep(0.05)
         for record in list(in_flight.scans.values()):
@@ -170,7 +171,7 @@ class LoadWorker:
     def _heartbeats(self) -> None:
         assert self.plan is not None
         while True:
-            gevent.sleep(self.plan.heartbeat)
+            gevent.sleep(self.plan.load.heartbeat)
             self._ship()
 
     def _ship(self) -> None:
@@ -238,14 +239,6 @@ class LoadWorker:
 
     def run(self) -> None:
         self.runner.greenlet.join()
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (the master's); ValueError with what is wrong."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5557)")
-    return host, int(port)
 
 
 def main(argv: list[str] | None = None) -> int:

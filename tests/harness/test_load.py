@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.collect.series import Series
 from harness.errors import HarnessError
-from harness.load import LoadSettings, run_load
+from harness.load import run_load
+from harness.scenario import load_scenario
 from harness.watch import LoadWatch
+from loadtests.protocol import LoadPlan, LoadSettings
 from tests.loadtests.factories import (
     TinyServer,
     closed_stage,
@@ -38,11 +40,8 @@ def _run_load(tmp_path: Path, url: str, settings: LoadSettings) -> list[float]:
     starts: list[float] = []
     run_load(
         settings,
-        scenario_path=scenario,
-        base_url=url,
+        LoadPlan.of(load_scenario(scenario), scenario, url, drain_timeout=5),
         run_dir=tmp_path,
-        drain=5,
-        upload_rewrites=(),
         watch=watch,
         on_start=starts.append,
         progress=lambda line: None,

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from harness.load import LoadSettings, master_argv
 from harness.processes import free_port
 from harness.sandbox import ServerUrls
+from harness.scenario import Scenario, parse_scenario
 from harness.stack import LocalStack, StackOptions
+from loadtests.protocol import LoadPlan, LoadSettings, MasterPlan, WorkerPlan
 from loadtests.records import EVENT_COLUMNS, FLOW_METRICS, REQUEST_COLUMNS
 from tests.loadtests.factories import (
     TinyServer,
@@ -91,26 +92,38 @@ def test_a_bad_upload_rewrite_exits_2_with_one_line(tmp_path: Path) -> None:
     ]
 
 
-def test_upload_rewrites_go_to_the_master_that_plans_every_worker(tmp_path: Path) -> None:
-    rewrites = ("s3.internal:5000=127.0.0.1:30500", "s3.other=127.0.0.1:30501")
-
-    def argv(upload_rewrites: tuple[str, ...]) -> list[str]:
-        return master_argv(
-            LoadSettings(processes=2),
-            scenario_path=tmp_path / "s.toml",
-            base_url="http://x",
-            out=tmp_path,
-            bind="127.0.0.1:1",
-            drain=5,
-            upload_rewrites=upload_rewrites,
-        )
-
-    given = argv(rewrites)
-    assert [given[i + 1] for i, a in enumerate(given) if a == "--upload-rewrite"] == list(rewrites)
+def test_the_harness_plan_reaches_every_worker_whole(tmp_path: Path) -> None:
+    """What the harness writes for the master (``--plan``) reads back as it was, and the plan
+    each worker gets carries the same load: one definition from the harness to the workers."""
+    scenario = parse_scenario(scenario_toml(stages=closed_stage("5s", 2, 2)))
+    rewrites = {"s3.internal:5000": "127.0.0.1:30500", "s3.other": "127.0.0.1:30501"}
+    load = LoadPlan.of(
+        scenario, tmp_path / "s.toml", "http://x/", drain_timeout=5, upload_rewrites=rewrites
+    )
+    assert load.base_url == "http://x" and load.photo_salt == load.run_id  # a cold cache
+    assert load.flow_timeout == (scenario.scaled().flow_timeout or 120.0)
+    written = LoadSettings(processes=2).master(load, "127.0.0.1:1").write(tmp_path / "plan.json")
+    plan = MasterPlan.read(written)
     # the master waits for the two local workers, which the harness starts beside it
-    assert given[given.index("--expect-workers") + 1] == "2"
-    assert given[given.index("--processes") + 1] == "0"
-    assert "--upload-rewrite" not in argv(())
+    assert (plan.bind, plan.expect_workers, plan.load) == ("127.0.0.1:1", 2, load)
+    message = json.loads(json.dumps(WorkerPlan(1, 2, "f1", plan.load).to_message()))
+    assert WorkerPlan.from_message(message) == WorkerPlan(1, 2, "f1", load)
+    assert Scenario.model_validate(load.scenario) == scenario
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (LoadSettings(processes=0), "no Locust worker: pass --processes N"),
+        (LoadSettings(processes=2, expect_workers=1), "--expect-workers 1 is fewer than the 2"),
+        (LoadSettings(processes=1, master_bind="10.0.0.5"), "--master-bind '10.0.0.5' is not"),
+        (LoadSettings(processes=-1), "--processes must be at least 0"),
+    ],
+)
+def test_settings_that_cannot_make_a_run_are_refused(settings: LoadSettings, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        settings.check()
+    LoadSettings(processes=0, expect_workers=3, master_bind="0.0.0.0:5557").check()
 
 
 @pytest.mark.slow
