@@ -6,7 +6,7 @@ sends ``POST /analyze`` every ``interval`` seconds (``mix.abuse_rate`` a second 
 time, four times the seed's 30 scans a minute by default). Every request is recorded with actor
 ``abuser`` (kept out of the app's error ratio); a refusal is recorded with its code, and as
 ``<code>:no_retry_after`` when the answer did not say when to retry. Whether it was refused as
-it should be is judged from those rows (:func:`harness.observations.add_requests`).
+it should be is judged from those rows (:func:`harness.run.observations.add_requests`).
 
 No locust import (see :mod:`loadtests.flows`).
 """
@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from harness.client import FlowError
+from harness.app.client import FlowError
 from loadtests.flows import ROUTES, AppSession
 
 ACTOR = "abuser"

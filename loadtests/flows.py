@@ -1,6 +1,6 @@
 """The app's actions as one signed-in install performs them, timed request by request.
 
-An :class:`AppSession` wraps :class:`harness.client.WasteClient` (the app's flow as a client)
+An :class:`AppSession` wraps :class:`harness.app.client.WasteClient` (the app's flow as a client)
 and records every request it makes. The scan follows the seed's steps (analyze, POST to the
 pre-signed URL, upload-complete, then status every ``poll_interval`` seconds or the event
 stream, then the result); its polling loop is written out here rather than calling
@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from harness.client import FlowError, WasteClient
-from harness.corpus import Photo
+from harness.app.client import FlowError, WasteClient
+from harness.app.corpus import Photo
 from loadtests import progress
 from loadtests.history_check import Ended, check_user
 from loadtests.pacing import Clock
@@ -98,7 +98,7 @@ class AppSession:
         actor: str = "app",
     ) -> None:
         # upload_rewrites: where pre-signed URLs name an address this host cannot reach
-        # (harness.client.RewriteUploads).
+        # (harness.app.client.RewriteUploads).
         self.client = WasteClient(
             base_url, timeout=request_timeout, upload_rewrites=upload_rewrites
         )

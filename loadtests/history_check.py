@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from harness.waits import WaitAborted, WaitTimeout, wait_for
+from harness.stack.waits import WaitAborted, WaitTimeout, wait_for
 from loadtests.records import UserCheck
 
 HISTORY = "/api/v1/users/me/history"

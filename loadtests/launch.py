@@ -1,13 +1,14 @@
 """Local Locust workers as child processes (no locust import): the master started alone
 (``python -m loadtests --processes N``) and the harness start them the same way, and stop them
-the way every child process of a run is stopped (:class:`harness.processes.ManagedProcess`)."""
+the way every child process of a run is stopped
+(:class:`harness.stack.processes.ManagedProcess`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from harness.processes import ManagedProcess
+from harness.stack.processes import ManagedProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -55,10 +55,10 @@ from locust.env import Environment
 from locust.log import setup_logging
 from locust.rpc import Message
 
-from harness.client import parse_upload_rewrites
-from harness.processes import ManagedProcess, free_port
+from harness.app.client import parse_upload_rewrites
+from harness.app.target import TargetError, check_target
 from harness.scenario import Scenario, ScenarioError, find_scenario, load_scenario
-from harness.target import TargetError, check_target
+from harness.stack.processes import ManagedProcess, free_port
 from loadtests import protocol
 from loadtests.files import RunFiles
 from loadtests.launch import start_local_workers, stop_all

@@ -4,7 +4,7 @@ The scenario (``harness.scenario``) is the single source of truth; this module o
 from its real timeline (:meth:`Scenario.scaled`) what process ``i`` of ``n`` runs: ``1/n`` of
 the users (the remainder to the first processes), of the spawn rate and of the arrival rate,
 with its arrivals phase-shifted by ``i/n`` so the processes' constant streams interleave, and a
-photo stream in its own part of the shared photo id space (:mod:`harness.corpus`).
+photo stream in its own part of the shared photo id space (:mod:`harness.app.corpus`).
 
 No locust import here.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from harness.corpus import PhotoStream
+from harness.app.corpus import PhotoStream
 from harness.scenario import ScaledScenario, ScaledStage, Scenario, workload
 from harness.scenario.durations import Distribution
 from loadtests.pacing import ArrivalSchedule, RateStage, split_count

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import gevent.event
 from locust import User, constant, task
 
-from harness.corpus import Photo, PhotoStream
+from harness.app.corpus import Photo, PhotoStream
 from loadtests.abuse import ACTOR, Abuser, is_abusive
 from loadtests.flows import AppSession, InFlight
 from loadtests.pacing import Clock, Pacer

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection
 
-from harness.sandbox import Sandbox, ServerUrls
+from harness.stack.sandbox import Sandbox, ServerUrls
 from reference import migrations
 from reference.common import bucket, topology
 from reference.common.settings import Settings

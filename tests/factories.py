@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 import httpx
 
 from harness.mocks import catalog
-from harness.processes import ManagedProcess, free_port
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess, free_port
+from harness.stack.waits import wait_for
 
 LOG_DIR = Path(tempfile.gettempdir()) / "wastecoach-test-logs"
 

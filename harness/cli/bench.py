@@ -33,8 +33,8 @@ def bench(
 ) -> None:
     """Benchmark the image path (processing time for misses and hits, stack overhead) and the
     status hot path (requests per second against a bare FastAPI + Redis GET, CPU per request)."""
-    from harness.bench import run_bench
-    from harness.bench_status import compare
+    from harness.bench.images import run_bench
+    from harness.bench.status import compare
 
     options = stack_options("bench", latency)
     with local_stack(options, servers) as stack:

@@ -1,5 +1,6 @@
 """``cache-sweep``: scenarios' photos through the real cache for each scheme and radius over
-several seeds, and the near index's lookup time and memory at each size (harness/cache_sweep.py)."""
+several seeds, and the near index's lookup time and memory at each size
+(harness/bench/cache_sweep.py)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def cache_sweep(
     """Replay scenarios' photos through the cache for each scheme and radius at several seeds
     (hit and false-hit ratios, pooled and at the worst seed, the colour margin; a plot) and
     benchmark the near index's lookups and memory at each size."""
-    from harness import cache_sweep as sweeping
+    from harness.bench import cache_sweep as sweeping
     from harness.scenario import load_scenario
     from reference.common.settings import Settings
 

@@ -68,8 +68,8 @@ def capacity(
 ) -> None:
     """Find the largest user count whose gates pass, by bisection over real runs (exit 0 found,
     1 even --low fails, 2 harness)."""
-    from harness import capacity as capacity_search
-    from harness.run import run as run_scenario
+    from harness.run import capacity as capacity_search
+    from harness.run.runner import run as run_scenario
     from harness.scenario import load_scenario
 
     try:

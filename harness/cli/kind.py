@@ -51,8 +51,8 @@ def kind_run(
         KindCluster,
         KindOptions,
     )
-    from harness.run import RunOptions
-    from harness.run import run as run_scenario
+    from harness.run.runner import RunOptions
+    from harness.run.runner import run as run_scenario
 
     path = scenario_path(scenario)
     if master_host is not None and not load_workers:

@@ -58,7 +58,7 @@ def run(
     fault: Annotated[
         list[str],
         typer.Option(
-            help="inject a fault into the local stack (see harness/faults.py): "
+            help="inject a fault into the local stack (see harness/run/faults.py): "
             "drop-jobs, poison-flood, redis-leak, corrupt-cache, s3-down"
         ),
     ] = [],  # noqa: B006
@@ -81,7 +81,7 @@ def run(
     gateway_processes: GatewayProcessesOpt = None,
 ) -> None:
     """Run a scenario, judge its gates, write reports/<run-id>/ (exit 0 pass, 1 fail, 2 harness)."""
-    from harness.run import run as run_scenario
+    from harness.run.runner import run as run_scenario
 
     if (prometheus or flood_broker) and not target:
         err.print("error: --prometheus and --flood-broker go with --target URL")

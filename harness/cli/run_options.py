@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import typer
 
 from harness.cli.common import err
-from harness.servers import mode_from
+from harness.stack.servers import mode_from
 from reference.common.settings import Settings
 
 if TYPE_CHECKING:
-    from harness.run import RunOptions
+    from harness.run.runner import RunOptions
 
 
 def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
@@ -69,8 +69,8 @@ def run_options(
     load_target: str | None = None,
 ) -> RunOptions:
     """The command line's run options, every part checked (a bad one: one line, exit 2)."""
-    from harness.faults import FAULTS
-    from harness.run import RunOptions
+    from harness.run.faults import FAULTS
+    from harness.run.runner import RunOptions
 
     path = scenario_path(scenario)
     unknown = [name for name in fault if name not in FAULTS]

@@ -19,8 +19,8 @@ from rich.table import Table
 from harness.cli.common import REPORTS, command, console, err
 from harness.cli.options import GatewayProcessesOpt, LatencyOpt, ServersOpt
 from harness.errors import HarnessError
-from harness.servers import RunServers, mode_from
-from harness.stack import SEED_LOCATION_POINTS, LocalStack, StackOptions
+from harness.stack.local import SEED_LOCATION_POINTS, LocalStack, StackOptions
+from harness.stack.servers import RunServers, mode_from
 
 
 def run_dir(kind: str) -> Path:
@@ -116,8 +116,8 @@ def demo(
     servers: ServersOpt = "auto",
 ) -> None:
     """Analyse a sample photo through the whole flow twice (a cache miss, then a hit)."""
-    from harness.auth_client import LoginError, dev_login
-    from harness.client import FlowError, WasteClient
+    from harness.app.auth_client import LoginError, dev_login
+    from harness.app.client import FlowError, WasteClient
     from harness.mocks import catalog
 
     try:

@@ -1,12 +1,13 @@
 """The gauges a target run cannot sample itself (queues, Redis, CPU and memory by tier), read from
 the cluster's Prometheus over the run's exact time window.
 
-Each metric's PromQL is declared next to it in :mod:`harness.measurements` (``MetricSpec.promql``);
-this module evaluates it with ``/api/v1/query_range`` from the run's start to its end at a fixed
-step and records every point as an observation. Anything short of a full window is never a pass:
-an unreachable Prometheus, a refused query, a query with no series or a series with a missing step
-(a failed scrape leaves a stale series, so a gap shows) marks the metric unavailable with the
-reason, and its gates are inconclusive (:meth:`harness.measurements.Samples.mark_unavailable`).
+Each metric's PromQL is declared next to it in :mod:`harness.gates.measurements`
+(``MetricSpec.promql``); this module evaluates it with ``/api/v1/query_range`` from the run's
+start to its end at a fixed step and records every point as an observation. Anything short of
+a full window is never a pass: an unreachable Prometheus, a refused query, a query with no series
+or a series with a missing step (a failed scrape leaves a stale series, so a gap shows) marks the
+metric unavailable with the reason, and its gates are inconclusive
+(:meth:`harness.gates.measurements.Samples.mark_unavailable`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from harness.measurements import METRICS, MetricSpec, Samples
-from harness.waits import WaitTimeout, wait_for
+from harness.gates.measurements import METRICS, MetricSpec, Samples
+from harness.stack.waits import WaitTimeout, wait_for
 
 # Who exports a metric family in the cluster (cluster/base), for the "what to check" of a query.
 EXPORTERS = {

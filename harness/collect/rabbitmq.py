@@ -8,7 +8,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from harness.collect.series import Point, point
-from harness.sandbox import management_api
+from harness.stack.sandbox import management_api
 from reference.common import topology
 
 

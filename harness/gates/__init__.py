@@ -1,7 +1,7 @@
 """Release gates: threshold expressions, the gate model, and their evaluation on samples.
 
 See :mod:`harness.gates.expressions` for the grammar, :mod:`harness.gates.evaluate` for the
-verdict rules and exit codes, and :mod:`harness.measurements` for the data gates judge.
+verdict rules and exit codes, and :mod:`harness.gates.measurements` for the data gates judge.
 """
 
 from harness.gates.evaluate import (

@@ -29,8 +29,8 @@ from enum import StrEnum
 from fractions import Fraction
 
 from harness.gates.expressions import Threshold
+from harness.gates.measurements import MetricKind, MetricSpec, Observation, Samples
 from harness.gates.model import Gate, stays_broken
-from harness.measurements import MetricKind, MetricSpec, Observation, Samples
 
 Scales = Mapping[str, float]
 

@@ -3,7 +3,7 @@
 ```toml
 [[gates]]
 name = "p95 processing time under 5 s"
-metric = "processing_time"            # a name from harness.measurements.METRICS
+metric = "processing_time"            # a name from harness.gates.measurements.METRICS
 tags = { cache = "miss" }             # optional: only observations carrying these tags
 thresholds = ["p(95) < 5000"]         # all must hold; numbers in the metric's unit (ms)
 min_samples = 50                      # fewer observations: inconclusive (default 1)
@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from harness.gates.expressions import Threshold, ThresholdSyntaxError, parse_threshold
-from harness.measurements import AGGREGATIONS, METRICS, MetricKind, MetricSpec
+from harness.gates.measurements import AGGREGATIONS, METRICS, MetricKind, MetricSpec
 
 
 class FieldIssue(ValueError):

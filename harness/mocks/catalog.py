@@ -50,7 +50,7 @@ class CatalogItem:
     steps: tuple[str, ...]
     colour: RGB
     # Items of one family are look-alikes of different categories: the k-th photo of each is
-    # the same scene (see harness.corpus), only the item's colour differs.
+    # the same scene (see harness.app.corpus), only the item's colour differs.
     family: str = ""
 
     @property

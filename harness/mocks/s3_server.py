@@ -32,8 +32,8 @@ import boto3
 import httpx
 from botocore.config import Config
 
-from harness.processes import free_port
 from harness.providers.readiness import process_alive, tail_text, wait_ready
+from harness.stack.processes import free_port
 from reference.common.settings import Settings
 
 REGION = "ap-northeast-2"

@@ -37,7 +37,7 @@ from typing import Self
 import httpx
 import yaml
 
-from harness.client import FlowResult, WasteClient
+from harness.app.client import FlowResult, WasteClient
 from harness.providers.base import ProviderError
 from harness.providers.readiness import tail_text, wait_ready
 from loadtests import protocol

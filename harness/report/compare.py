@@ -9,8 +9,8 @@ from typing import Any
 
 from scipy.stats import mannwhitneyu
 
+from harness.gates.stats import percentile
 from harness.report.rundata import RunData
-from harness.stats import percentile
 
 # Latency-like columns of events.csv compared between runs (higher is worse).
 LATENCIES = ("processing_ms", "end_to_end_ms", "server_queue_wait_ms")

@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from harness.observations import STAGE_COLUMNS
+from harness.gates.stats import percentile
 from harness.report.rundata import RunData
-from harness.stats import percentile
+from harness.run.observations import STAGE_COLUMNS
 
 TARGET_MS = 5000.0
 

@@ -33,7 +33,7 @@ SUMMARY = "summary.json"
 
 
 # The one column the harness adds to the load generator's events: a job the settle step saw end
-# on the server after the load generator had given up on it (harness.settle).
+# on the server after the load generator had given up on it (harness.run.settle).
 SETTLED_LATE = Column("settled_late", "boolean")
 
 

@@ -19,8 +19,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.gates.evaluate import Evaluation, evaluate
+from harness.gates.measurements import Samples
 from harness.gates.model import FieldIssue, Gate
-from harness.measurements import Samples
 from harness.mocks.catalog import ITEMS, VARIANTS
 from harness.mocks.openai_config import MockOpenAIConfig, Rate, UniformLatency
 from harness.scenario import requirements

@@ -1,7 +1,7 @@
 """Whether a scenario produces the data a gate's metric is made of.
 
 The metric registry names what each metric's observations come from
-(:attr:`harness.measurements.MetricSpec.needs`); this module says which settings of ``[mix]``
+(:attr:`harness.gates.measurements.MetricSpec.needs`); this module says which settings of ``[mix]``
 supply each of those, so a gate that could only ever be inconclusive is refused with the
 scenario file, naming the setting to change.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from harness.measurements import METRICS
+from harness.gates.measurements import METRICS
 
 if TYPE_CHECKING:
     from harness.scenario.model import Mix

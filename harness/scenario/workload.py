@@ -1,7 +1,7 @@
 """What ``[images]`` means, as code: the photo stream each Locust process draws from, and the
 cache hits to expect.
 
-The photos are :class:`harness.corpus.PhotoStream` s (see that module for the model: Zipf
+The photos are :class:`harness.app.corpus.PhotoStream` s (see that module for the model: Zipf
 popularity over the first ``items`` catalog items; with ``repeat_probability`` a re-take of an
 earlier photo of the item, varied as ``variants`` says). The reference cache answers identical
 repeats by the bytes' SHA-256 (exact hits, modelled here) and other repeats within its radius by
@@ -14,7 +14,7 @@ cold; :func:`expected_hit_ratio` gives it for a number of scans.
 
 from __future__ import annotations
 
-from harness.corpus import PhotoStream, zipf_weights
+from harness.app.corpus import PhotoStream, zipf_weights
 from harness.scenario.model import Images
 
 

@@ -1,6 +1,6 @@
-"""The release gate's PromQL (declared next to each metric in harness/measurements.py) reads what
-the cluster's Prometheus really has: metrics the project exports or cAdvisor serves, from scrape
-jobs that exist, grouped by labels those jobs attach. Checked offline."""
+"""The release gate's PromQL (declared next to each metric in harness/gates/measurements.py)
+reads what the cluster's Prometheus really has: metrics the project exports or cAdvisor serves,
+from scrape jobs that exist, grouped by labels those jobs attach. Checked offline."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from harness.collect.promql import prometheus_metrics
-from harness.measurements import METRICS
+from harness.gates.measurements import METRICS
 from reference.common import telemetry, tiers
 from reference.workers import metrics as worker_metrics
 from tests.cluster import manifests

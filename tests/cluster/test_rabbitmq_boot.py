@@ -19,7 +19,7 @@ from amqp.exceptions import AccessRefused
 from kombu import Connection
 
 from cluster import generate
-from harness.waits import wait_for
+from harness.stack.waits import wait_for
 from reference.common import topology
 from tests.cluster import manifests
 

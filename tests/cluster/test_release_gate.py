@@ -18,7 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.processes import free_port
+from harness.stack.processes import free_port
 from tests.cluster import manifests
 from tests.cluster.manifests import Obj
 

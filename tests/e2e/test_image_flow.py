@@ -11,11 +11,11 @@ import httpx
 import pytest
 from kombu import Connection
 
-from harness.auth_client import dev_login
-from harness.client import WasteClient
-from harness.sandbox import ServerUrls
-from harness.stack import LocalStack, StackOptions
-from harness.waits import wait_for
+from harness.app.auth_client import dev_login
+from harness.app.client import WasteClient
+from harness.stack.local import LocalStack, StackOptions
+from harness.stack.sandbox import ServerUrls
+from harness.stack.waits import wait_for
 from reference.common import topology
 from reference.common.db import session_scope
 from reference.waste.models import Job

@@ -13,8 +13,8 @@ import httpx
 
 from harness.providers.ephemeral.rabbitmq import EphemeralRabbitMQ
 from harness.providers.ports import LOOPBACK
-from harness.sandbox import ServerUrls, management_api
-from harness.waits import wait_for
+from harness.stack.sandbox import ServerUrls, management_api
+from harness.stack.waits import wait_for
 
 
 class RabbitMQWithManagement(EphemeralRabbitMQ):

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from harness.gates.evaluate import Verdict, evaluate_gate
-from harness.measurements import Samples
-from harness.observations import add_requests
+from harness.gates.measurements import Samples
 from harness.report.rundata import read_requests
+from harness.run.observations import add_requests
 from harness.scenario import find_scenario, load_scenario
 from loadtests.abuse import ACTOR, ANALYZE, Abuser, is_abusive
 from loadtests.flows import AppSession

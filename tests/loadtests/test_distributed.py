@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from harness.gates.evaluate import percentile
-from harness.processes import free_port
 from harness.report.rundata import read_events, read_requests
-from harness.waits import wait_for
+from harness.stack.processes import free_port
+from harness.stack.waits import wait_for
 from tests.loadtests.factories import (
     TinyServer,
     closed_stage,

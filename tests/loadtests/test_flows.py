@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.corpus import PhotoStream
+from harness.app.corpus import PhotoStream
 from loadtests.flows import AppSession
 from loadtests.pacing import Clock
 from loadtests.records import EVENT_COLUMNS, REQUEST_COLUMNS, ProcessRecorder

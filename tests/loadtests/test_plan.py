@@ -89,8 +89,8 @@ def test_only_the_locust_modules_import_locust() -> None:
     code = (
         "import sys\n"
         "import loadtests, loadtests.launch, loadtests.protocol, loadtests.files, loadtests.plan\n"
-        "import loadtests.flows, loadtests.records, loadtests.pacing, harness.corpus, harness.run\n"
-        "import harness.load, harness.cli, harness.providers.kind\n"
+        "import loadtests.flows, loadtests.records, loadtests.pacing, harness.app.corpus\n"
+        "import harness.run.runner, harness.run.load, harness.cli, harness.providers.kind\n"
         "assert 'locust' not in sys.modules, 'locust was imported'\n"
         "import gevent.monkey\n"
         "assert not gevent.monkey.is_module_patched('socket'), 'socket is patched'\n"

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from harness.processes import free_port
-from harness.sandbox import ServerUrls
 from harness.scenario import Scenario, parse_scenario
-from harness.stack import LocalStack, StackOptions
+from harness.stack.local import LocalStack, StackOptions
+from harness.stack.processes import free_port
+from harness.stack.sandbox import ServerUrls
 from loadtests.protocol import LoadPlan, LoadSettings, MasterPlan, WorkerPlan
 from loadtests.records import EVENT_COLUMNS, FLOW_METRICS, REQUEST_COLUMNS
 from tests.loadtests.factories import (

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import uvicorn
 
-from harness.processes import free_port
-from harness.waits import wait_for
+from harness.stack.processes import free_port
+from harness.stack.waits import wait_for
 from reference.common.db import get_engine
 from reference.common.settings import Settings, get_settings
 from reference.gateway import app

@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from harness.collect.resources import STORAGE_NAMES
-from harness.stack import LocalStack
+from harness.stack.local import LocalStack
 
 # The namespaces of the seed's workloads (the registry's PromQL keeps only ours); the gateway
 # serves every service and the workers are in waste.

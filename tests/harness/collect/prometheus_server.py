@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from harness.processes import ManagedProcess, free_port
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess, free_port
+from harness.stack.waits import wait_for
 
 SCRAPE_SECONDS = 1
 

@@ -14,8 +14,8 @@ from harness.collect.redis_stats import RedisSampler, client_name, with_client_n
 from harness.collect.resources import ResourceSampler, Watched
 from harness.collect.sampler import Sampler
 from harness.collect.series import Series, point
-from harness.sandbox import Sandbox
-from harness.waits import wait_for
+from harness.stack.sandbox import Sandbox
+from harness.stack.waits import wait_for
 from reference.common import topology
 
 METRICS = """# HELP wastecoach_cache_lookups_total x

@@ -16,10 +16,10 @@ import pytest
 
 from harness.collect.promql import PrometheusSource, prometheus_metrics
 from harness.gates.evaluate import Verdict, evaluate_gate
+from harness.gates.measurements import Samples
 from harness.gates.model import Gate
-from harness.measurements import Samples
-from harness.processes import free_port
-from harness.waits import wait_for
+from harness.stack.processes import free_port
+from harness.stack.waits import wait_for
 from tests.harness.collect.prometheus_server import SCRAPE_SECONDS, prometheus_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from harness.measurements import Samples
+from harness.gates.measurements import Samples
 from harness.scenario import Scenario, photo_stream
 
 START = 1_700_000_000.0  # an epoch time; observations are stamped from here

@@ -21,7 +21,7 @@ from harness.gates import (
     exit_code,
     percentile,
 )
-from harness.measurements import Samples
+from harness.gates.measurements import Samples
 
 P, F, INC = Verdict.PASS, Verdict.FAIL, Verdict.INCONCLUSIVE
 

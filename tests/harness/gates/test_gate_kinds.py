@@ -8,14 +8,14 @@ from __future__ import annotations
 import pytest
 
 from harness.gates import Gate, Verdict, evaluate
-from harness.measurements import FAULT_METRICS, Samples
+from harness.gates.measurements import FAULT_METRICS, Samples
 from harness.scenario import Scenario, list_scenarios, load_scenario
 from tests.harness.gates.simulation import START, Faults, simulate
 
 SCANS = 2000
 SCENARIOS = {name: load_scenario(path) for name, path in list_scenarios().items()}
 # The fault timeline's metrics (recovery, answered twice, ...) need a run with [[faults]]; their
-# gates are broken on made-up timelines in tests/harness/test_recovery.py.
+# gates are broken on made-up timelines in tests/harness/run/test_recovery.py.
 CASES = [
     pytest.param(name, index, id=f"{name}:{g.title}")
     for name, scenario in SCENARIOS.items()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.measurements import METRICS, MetricKind, Samples, metric
+from harness.gates.measurements import METRICS, MetricKind, Samples, metric
 from reference.common import topology
 
 

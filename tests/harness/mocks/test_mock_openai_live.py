@@ -18,8 +18,8 @@ import pytest
 from harness.mocks import catalog
 from harness.mocks.openai_config import FixedLatency, MockOpenAIConfig, UniformLatency
 from harness.mocks.openai_server import MockOpenAIServer, build_parser, config_from_args
-from harness.processes import free_port
-from harness.waits import wait_for
+from harness.stack.processes import free_port
+from harness.stack.waits import wait_for
 from tests.harness.mocks.helpers import vision_body, vision_messages
 
 # The seed's 2-5 s, a hundred times faster.

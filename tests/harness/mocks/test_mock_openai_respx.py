@@ -16,7 +16,7 @@ from harness.mocks.openai_config import MockOpenAIConfig
 from harness.mocks.openai_mock import MockOpenAI
 from harness.mocks.openai_respx import mock_openai, mocked_openai
 from harness.mocks.openai_server import create_app
-from harness.processes import free_port
+from harness.stack.processes import free_port
 from tests.harness.mocks.helpers import vision_body, vision_messages
 
 # Nothing listens there: a request that escaped respx would fail to connect, not go anywhere.

@@ -14,8 +14,8 @@ import pytest
 
 from harness.mocks import catalog
 from harness.mocks.s3_server import REGION, MotoS3
-from harness.processes import free_port
-from harness.waits import wait_for
+from harness.stack.processes import free_port
+from harness.stack.waits import wait_for
 
 BUCKET = "wastecoach-test-images"
 

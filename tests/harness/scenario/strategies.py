@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.gates.expressions import COMPARATORS
-from harness.measurements import AGGREGATIONS, METRICS
+from harness.gates.measurements import AGGREGATIONS, METRICS
 from harness.mocks.catalog import ITEMS
 
 positive = st.floats(min_value=1e-3, max_value=1e5, allow_nan=False)

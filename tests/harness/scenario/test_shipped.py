@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.measurements import FAULT_METRICS, METRICS
+from harness.gates.measurements import FAULT_METRICS, METRICS
 from harness.mocks import catalog
 from harness.mocks.openai_config import LognormalLatency
 from harness.scenario import (

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
 
-from harness.processes import ManagedProcess
-from harness.sandbox import Sandbox, ServerUrls
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.sandbox import Sandbox, ServerUrls
+from harness.stack.waits import wait_for
 from reference import migrations
 from reference.auth.api import get_verifier
 from reference.auth.main import app

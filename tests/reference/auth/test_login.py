@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from kombu import Connection
 from sqlalchemy import func, select
 
-from harness.processes import ManagedProcess
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.waits import wait_for
 from reference.auth.models import Identity, User
 from reference.common import security, topology
 from reference.common.db import session_scope

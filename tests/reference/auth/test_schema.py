@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, create_engine, inspect, pool
 
-from harness.sandbox import Sandbox, ServerUrls
+from harness.stack.sandbox import Sandbox, ServerUrls
 from reference import migrations
 from reference.auth import models as auth_models
 from reference.users import models as users_models

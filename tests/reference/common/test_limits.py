@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from harness.waits import wait_for
+from harness.stack.waits import wait_for
 from reference.common import limits
 from reference.common.settings import Settings, get_settings
 from reference.gateway import app

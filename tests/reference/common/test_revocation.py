@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harness.providers.ephemeral.redis import EphemeralRedis
-from harness.sandbox import Sandbox
+from harness.stack.sandbox import Sandbox
 from reference.common import revocation, security
 from reference.common.cache import Keys, get_redis
 from reference.common.errors import ApiError

@@ -7,8 +7,8 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from harness.sandbox import Sandbox
-from harness.waits import wait_for
+from harness.stack.sandbox import Sandbox
+from harness.stack.waits import wait_for
 from reference.common import revocation, security
 from reference.common.errors import ApiError
 from reference.common.settings import Settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
-from harness.sandbox import Sandbox
-from harness.waits import wait_for
+from harness.stack.sandbox import Sandbox
+from harness.stack.waits import wait_for
 from reference.common import topology
 from reference.workers.app import create_celery
 

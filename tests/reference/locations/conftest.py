@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from harness.sandbox import Sandbox, ServerUrls
+from harness.stack.sandbox import Sandbox, ServerUrls
 from reference import migrations
 from reference.common.db import get_engine
 from reference.common.security import issue

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from harness.sandbox import Sandbox
+from harness.stack.sandbox import Sandbox
 from reference.common.db import session_scope
 from reference.common.security import issue
 from reference.common.settings import Settings

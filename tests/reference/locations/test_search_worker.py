@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
 
-from harness.processes import ManagedProcess
-from harness.sandbox import Sandbox
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.sandbox import Sandbox
+from harness.stack.waits import wait_for
 from reference.common import topology
 from reference.common.cache import get_redis
 from reference.common.settings import Settings
@@ -51,7 +51,7 @@ def depths(settings: Settings) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def api_worker(worker_settings: Settings) -> Iterator[ManagedProcess]:
-    """The api worker of the topology, consuming q.api (as harness.stack waits for it)."""
+    """The api worker of the topology, consuming q.api (as harness.stack.local waits for it)."""
     process = ManagedProcess.python_module(
         f"worker-api-{uuid.uuid4().hex[:6]}",
         "reference.workers",

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
 
-from harness.waits import wait_for
+from harness.stack.waits import wait_for
 from reference.common import storage, topology
 from reference.common.cache import Keys, get_redis
 from reference.common.settings import Settings

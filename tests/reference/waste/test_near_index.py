@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from harness.cache_sweep import delete_prefix, model_answer
-from harness.corpus import photo_id, render_seed
+from harness.app.corpus import photo_id, render_seed
+from harness.bench.cache_sweep import delete_prefix, model_answer
 from harness.mocks import catalog
-from harness.sandbox import ServerUrls
+from harness.stack.sandbox import ServerUrls
 from reference.common.settings import Settings
 from reference.waste import near_cache
 from reference.waste.near_index import NearIndex, layout, member

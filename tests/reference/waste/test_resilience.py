@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
 
-from harness.processes import ManagedProcess
-from harness.sandbox import Sandbox, ServerUrls
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.sandbox import Sandbox, ServerUrls
+from harness.stack.waits import wait_for
 from reference import migrations
 from reference.common import bucket, topology
 from reference.common.db import session_scope

@@ -11,8 +11,8 @@ import pytest
 from celery import Celery
 from kombu import Connection
 
-from harness.processes import ManagedProcess, free_port
-from harness.sandbox import Sandbox, ServerUrls
+from harness.stack.processes import ManagedProcess, free_port
+from harness.stack.sandbox import Sandbox, ServerUrls
 from reference import migrations
 from reference.common import bucket, topology
 from reference.common.settings import Settings

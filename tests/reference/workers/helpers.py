@@ -9,8 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from kombu import Connection, Producer
 
-from harness.processes import ManagedProcess
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.waits import wait_for
 from reference.analytics.days import TIMEZONE
 from reference.common import storage, topology
 from reference.common.db import session_scope

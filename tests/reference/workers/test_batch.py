@@ -16,8 +16,8 @@ from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from harness.processes import ManagedProcess
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.waits import wait_for
 from reference.analytics import days
 from reference.analytics.models import DailyStats
 from reference.common import storage

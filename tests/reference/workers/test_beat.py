@@ -12,9 +12,9 @@ import pytest
 from celery.schedules import crontab
 from kombu import Connection
 
-from harness.processes import ManagedProcess
-from harness.sandbox import Sandbox
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.sandbox import Sandbox
+from harness.stack.waits import wait_for
 from reference.common import topology
 from reference.common.settings import Settings
 from reference.workers.app import create_celery

@@ -16,7 +16,7 @@ from celery import Celery
 from kombu import Connection
 from prometheus_client import REGISTRY
 
-from harness.waits import wait_for
+from harness.stack.waits import wait_for
 from reference.common import topology
 from reference.common.db import session_scope
 from reference.common.settings import Settings

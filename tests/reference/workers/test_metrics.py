@@ -7,7 +7,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from harness.processes import free_port
+from harness.stack.processes import free_port
 from reference.common.settings import Settings
 from reference.workers.metrics import sample_redis
 

@@ -19,9 +19,9 @@ import pytest
 from celery import Celery
 from sqlalchemy import func, select, text
 
-from harness.processes import ManagedProcess
-from harness.sandbox import Sandbox
-from harness.waits import wait_for
+from harness.stack.processes import ManagedProcess
+from harness.stack.sandbox import Sandbox
+from harness.stack.waits import wait_for
 from reference.analytics import days
 from reference.analytics.models import DailyStats, StatsTotals
 from reference.common import storage

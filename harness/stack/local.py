@@ -1,0 +1,402 @@
+"""A local reference stack: the fakes, migrations, the gateway and the workers, as child
+processes against PostgreSQL, Redis and RabbitMQ servers (each run in its own sandbox).
+
+``LocalStack`` is what ``wastecoach up``, the demo, the benchmark and the end-to-end tests use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from kombu import Connection
+
+from harness.errors import CleanupError, HarnessError
+from harness.stack.processes import ManagedProcess, free_port
+from harness.stack.proxy import TcpProxy
+from harness.stack.sandbox import Sandbox, ServerUrls
+from harness.stack.waits import WaitAborted, WaitTimeout, wait_for
+from reference import migrations
+from reference.common import bucket, tiers, topology
+from reference.common.settings import Settings
+
+# Collection points loaded for /locations by default, as many as the seed's sample city.
+SEED_LOCATION_POINTS = 3000
+
+
+def gateway_key(replica: int = 1) -> str:
+    """A gateway process's name: ``gateway``, ``gateway-2``, ..."""
+    return "gateway" if replica == 1 else f"gateway-{replica}"
+
+
+def worker_key(name: str, replica: int = 1) -> str:
+    """A worker replica's process name: ``worker-ai``, ``worker-ai-2``, ..."""
+    return f"worker-{name}" if replica == 1 else f"worker-{name}-{replica}"
+
+
+class StackError(HarnessError):
+    """The stack could not start; ``detail`` carries the logs that explain why."""
+
+
+@dataclass
+class StackOptions:
+    servers: ServerUrls = field(default_factory=ServerUrls)
+    run_dir: Path = Path("reports/stack")
+    workers: tuple[str, ...] = ("ai",)
+    # Processes per worker (default 1); the seed's replicas are in topology.WORKERS.
+    worker_replicas: dict[str, int] = field(default_factory=dict)
+    # Arguments for the mock OpenAI server (latency, error rates); see harness.mocks.openai_server.
+    openai_args: tuple[str, ...] = ()
+    # Arguments for the Kakao Map fake (harness.mocks.kakao_server) and the OAuth fake.
+    kakao_args: tuple[str, ...] = ()
+    oauth_args: tuple[str, ...] = ("--latency", "0.05")
+    # Settings of every service and worker, on top of the sandbox's.
+    settings_overrides: dict[str, object] = field(default_factory=dict)
+    # Extra celery arguments per worker name, after the topology's (the last --queues wins).
+    worker_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Collection points loaded for /locations (0: none).
+    location_points: int = 0
+    # Celery beat (the q.sched schedule) as a process of its own.
+    beat: bool = False
+    # Servers ("postgres", "redis", "rabbitmq") the services and workers reach through a TCP
+    # proxy (harness.stack.proxy), for latency and reset faults; the harness itself goes direct.
+    proxied: tuple[str, ...] = ()
+    gateway_port: int | None = None
+    # Processes serving the gateway's port (the seed's replicas: tiers.gateway_processes).
+    gateway_processes: int = field(default_factory=tiers.gateway_processes)
+    start_timeout: float = 60.0
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.sandbox = Sandbox(self.options.servers)
+        self.processes: dict[str, ManagedProcess] = {}
+        self.settings: Settings | None = None
+        self.base_url = ""
+        self.s3_url = ""
+        self.openai_url = ""
+        self.kakao_url = ""
+        self.oauth_url = ""
+        self.startup_seconds: dict[str, float] = {}
+        self.metrics_urls: dict[str, str] = {}
+        self.proxies: dict[str, TcpProxy] = {}
+        self._child_settings: Settings | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException as exc:
+            logs = self.logs_digest()
+            with contextlib.suppress(Exception):  # the start-up error is the one to report
+                self.stop()
+            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: nothing to explain
+                raise
+            raise self._start_failure(exc, logs) from exc
+        return self
+
+    def _start_failure(self, exc: Exception, logs: str) -> StackError:
+        """One line naming what failed; the processes' log tails go to ``detail``."""
+        known = isinstance(exc, HarnessError)
+        message = exc.message if known else f"{type(exc).__name__}: {exc}"
+        detail = exc.detail if known else str(exc)
+        return StackError(
+            f"stack failed to start: {message}",
+            detail="\n".join(part for part in (detail, logs) if part),
+            logs=self.log_dir if self.processes else None,
+        )
+
+    @property
+    def log_dir(self) -> Path:
+        return self.options.run_dir / "logs"
+
+    def unexpected_deaths(self) -> list[str]:
+        """Every process that exited without the harness stopping it (see
+        :meth:`ManagedProcess.expect_exit` for faults that crash one on purpose)."""
+        return [d for p in self.processes.values() if (d := p.unexpected_death())]
+
+    def _timed(self, name: str, started: float) -> None:
+        self.startup_seconds[name] = round(time.perf_counter() - started, 3)
+
+    def _start(self) -> None:
+        t = time.perf_counter()
+        self.sandbox.open()
+        self._timed("sandbox", t)
+        log_dir = self.options.run_dir / "logs"
+        s3_port, openai_port, kakao_port, oauth_port = (free_port() for _ in range(4))
+        port = self.options.gateway_port or free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.s3_url = f"http://127.0.0.1:{s3_port}"
+        self.openai_url = f"http://127.0.0.1:{openai_port}/v1"
+        self.kakao_url = f"http://127.0.0.1:{kakao_port}"
+        self.oauth_url = f"http://127.0.0.1:{oauth_port}"
+        self.settings = self.sandbox.settings(
+            **{
+                "s3_endpoint_url": self.s3_url,
+                "openai_base_url": self.openai_url,
+                "kakao_base_url": self.kakao_url,
+                "oauth_kakao_base_url": f"{self.oauth_url}/kakao",
+                "oauth_naver_base_url": f"{self.oauth_url}/naver",
+                "oauth_google_base_url": f"{self.oauth_url}/google",
+                # The providers send the browser back to the port the gateway really serves.
+                "oauth_redirect_base_url": self.base_url,
+                **self.options.settings_overrides,
+            }
+        )
+        self._child_settings = self._through_proxies(self.settings)
+        env = self._child_settings.to_env()
+        t = time.perf_counter()
+        self._spawn(
+            "s3",
+            "harness.mocks.s3_server",
+            ["--port", str(s3_port), "--bucket", self.settings.s3_bucket],
+            env,
+            log_dir,
+        )
+        self._spawn(
+            "openai",
+            "harness.mocks.openai_server",
+            ["--port", str(openai_port), *self.options.openai_args],
+            env,
+            log_dir,
+        )
+        self._spawn(
+            "kakao",
+            "harness.mocks.kakao_server",
+            ["--port", str(kakao_port), "--log-level", "warning", *self.options.kakao_args],
+            env,
+            log_dir,
+        )
+        self._spawn(
+            "oauth",
+            "harness.mocks.oauth_server",
+            ["--port", str(oauth_port), "--log-level", "warning", *self.options.oauth_args],
+            env,
+            log_dir,
+        )
+        fakes_spawned = t
+
+        # The database and broker are prepared while the fakes start up.
+        t = time.perf_counter()
+        migrations.upgrade(self.settings.database_url)
+        with Connection(self.settings.broker_url, connect_timeout=5) as conn:
+            topology.declare(conn)
+        if self.options.location_points:
+            from reference.locations.seed import seed_database
+
+            seed_database(self.settings.database_url, self.options.location_points)
+        self._timed("migrations_topology_seed", t)
+        self._wait_http("s3", f"{self.s3_url}/")
+        bucket.ensure(self.settings)
+        self._timed("s3", fakes_spawned)
+
+        t = time.perf_counter()
+        for replica in range(1, self.options.gateway_processes + 1):
+            self._spawn_gateway(port, replica, env)
+        for name in self.options.workers:
+            for replica in range(1, self.options.worker_replicas.get(name, 1) + 1):
+                self._spawn_worker(name, replica)
+        if self.options.beat:
+            schedule = self.options.run_dir / "celerybeat-schedule"
+            beat_args = ["beat", f"--schedule={schedule}"]
+            self._spawn("beat", "reference.workers", beat_args, env, log_dir)
+        self._wait_http("openai", f"http://127.0.0.1:{openai_port}/healthz")
+        self._wait_http("kakao", f"{self.kakao_url}/healthz")
+        self._wait_http("oauth", f"{self.oauth_url}/healthz")
+        self._timed("fakes", fakes_spawned)
+        for key in self.gateway_keys():  # each process answers its metrics once it serves
+            self._wait_http(key, self.metrics_urls[key])
+        self._wait_http("gateway", f"{self.base_url}/readyz")
+        for name in self.options.workers:
+            self.wait_for_consumers(name)
+        self._timed("services_and_workers", t)
+
+    def _through_proxies(self, settings: Settings) -> Settings:
+        """The settings the children get: each proxied server's URL points at its proxy."""
+        fields = {"postgres": "database_url", "redis": "redis_url", "rabbitmq": "broker_url"}
+        changed: dict[str, str] = {}
+        for server in self.options.proxied:
+            url = urlsplit(getattr(settings, fields[server]))
+            proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 0, name=server).start()
+            self.proxies[server] = proxy
+            netloc = url.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
+            changed[fields[server]] = urlunsplit(url._replace(netloc=netloc))
+        return settings.model_copy(update=changed)
+
+    def _spawn(
+        self, name: str, module: str, args: list[str], env: dict[str, str], log_dir: Path
+    ) -> ManagedProcess:
+        process = ManagedProcess.python_module(name, module, args, env, log_dir).start()
+        self.processes[name] = process
+        return process
+
+    def _wait_http(self, name: str, url: str) -> None:
+        process = self.processes[name]
+
+        try:
+            wait_for(
+                lambda: httpx.get(url, timeout=2).status_code == 200,
+                timeout=self.options.start_timeout,
+                describe=f"{name} at {url}",
+                abort=process.death,
+            )
+        except WaitAborted as exc:
+            raise StackError(str(exc), detail=process.log_tail()) from None
+        except WaitTimeout as exc:
+            raise StackError(
+                f"{exc}; its log: {process.log_path}", detail=process.log_tail()
+            ) from None
+
+    def wait_for_consumers(self, worker_name: str, timeout: float | None = None) -> None:
+        """Wait until every queue of a worker has a consumer (the worker is really consuming)."""
+        spec = topology.worker(worker_name)
+        process = self.processes.get(f"worker-{worker_name}")
+        assert self.settings is not None
+
+        def consuming() -> bool:
+            with Connection(self.settings.broker_url, connect_timeout=3) as conn:
+                counts = {q: c for q, _, c in topology.iter_depths(conn)}
+            return all(counts.get(queue, 0) > 0 for queue in spec.queues)
+
+        try:
+            wait_for(
+                consuming,
+                timeout=timeout or self.options.start_timeout,
+                interval=0.2,
+                describe=f"worker {worker_name} consuming {', '.join(spec.queues)}",
+                abort=process.death if process else None,
+            )
+        except WaitAborted as exc:
+            raise StackError(str(exc), detail=process.log_tail() if process else "") from None
+        except WaitTimeout as exc:
+            where = f"; its log: {process.log_path}" if process else ""
+            raise StackError(
+                f"{exc}{where}", detail=process.log_tail() if process else ""
+            ) from None
+
+    def start_worker(self, name: str, replica: int = 1) -> ManagedProcess:
+        """Start a worker replica of the topology again, e.g. after it was killed, and wait
+        until it consumes."""
+        assert self.settings is not None
+        key = worker_key(name, replica)
+        if key in self.processes and self.processes[key].alive():
+            raise StackError(f"{key} is already running")
+        process = self._spawn_worker(name, replica)
+        self.wait_for_consumers(name)
+        return process
+
+    def kill_process(self, key: str) -> None:
+        """SIGKILL one process of the stack (a crash, on purpose: a fault). The one call that
+        kills a stack process on purpose, so a watchdog can be told it was intended."""
+        process = self.processes.get(key)
+        if process is None:
+            raise StackError(f"no process {key!r} in the stack; known: {', '.join(self.processes)}")
+        process.kill()
+
+    def gateway_keys(self) -> list[str]:
+        return [gateway_key(r) for r in range(1, self.options.gateway_processes + 1)]
+
+    def _spawn_gateway(self, port: int, replica: int, env: dict[str, str]) -> ManagedProcess:
+        """One of the gateway's processes, all on ``port`` (SO_REUSEPORT), each with its own
+        metrics port (scraped during runs)."""
+        key = gateway_key(replica)
+        metrics_port = free_port()
+        self.metrics_urls[key] = f"http://127.0.0.1:{metrics_port}/metrics"
+        args = ["reference.gateway:app", "--port", str(port), f"--metrics-port={metrics_port}"]
+        return self._spawn(key, "reference.common.serving", args, env, self.log_dir)
+
+    def _spawn_worker(self, name: str, replica: int = 1) -> ManagedProcess:
+        """A worker process with its own metrics port (scraped during runs); replicas after
+        the first are called ``worker-<name>-<n>``."""
+        assert self._child_settings is not None
+        key = worker_key(name, replica)
+        # A restarted replica keeps its metrics port: the scrapers keep their URL.
+        known = self.metrics_urls.get(key)
+        port = int(urlsplit(known).port or 0) if known else free_port()
+        env = {**self._child_settings.to_env(), "WASTECOACH_WORKER_METRICS_PORT": str(port)}
+        self.metrics_urls[key] = f"http://127.0.0.1:{port}/metrics"
+        # A node name per replica (the last --hostname wins): Celery warns about duplicates.
+        args = ["run", name, f"--hostname={name}-{replica}@%h"]
+        args += self.options.worker_args.get(name, ())
+        return self._spawn(key, "reference.workers", args, env, self.options.run_dir / "logs")
+
+    def health(self) -> list[str]:
+        """What is wrong with the running stack: processes that exited and queues of the
+        topology that no consumer reads (their worker died or never started). Empty: healthy."""
+        assert self.settings is not None
+        problems = [
+            f"{name} exited with code {p.exit_code()}"
+            for name, p in self.processes.items()
+            if not p.alive()
+        ]
+        consumed = {q for w in topology.WORKERS for q in w.queues}
+        try:
+            with Connection(self.settings.broker_url, connect_timeout=3) as conn:
+                depths = list(topology.iter_depths(conn))
+        except Exception as exc:
+            return [*problems, f"broker does not answer ({type(exc).__name__}: {exc})"]
+        problems += [
+            f"{queue} has no consumer ({ready} messages waiting)"
+            for queue, ready, consumers in depths
+            if queue in consumed and consumers == 0
+        ]
+        return problems
+
+    def stop(self) -> None:
+        """Ask every process to stop at once, then wait for each (SIGKILL after its grace),
+        then remove the sandbox; ``CleanupError`` names whatever could not be stopped or
+        removed (every part is still attempted)."""
+        running = [p for p in reversed(list(self.processes.values())) if p.alive()]
+        for process in running:
+            process.terminate()
+        stuck: list[str] = []
+        for process in running:
+            try:
+                process.stop()
+            except Exception as exc:
+                stuck.append(f"{process.name} (pid {process.pid}: {type(exc).__name__})")
+        for proxy in self.proxies.values():
+            proxy.stop()
+        try:
+            self.sandbox.close()
+        except CleanupError as exc:
+            if not stuck:
+                raise
+            raise CleanupError(f"{exc.message}; and could not stop {', '.join(stuck)}") from exc
+        if stuck:
+            raise CleanupError(f"could not stop {', '.join(stuck)}; kill them by hand")
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        assert self.settings is not None
+        return {
+            "api": f"{self.base_url}/api/v1",
+            "openapi": f"{self.base_url}/docs",
+            "metrics": f"{self.base_url}/metrics",
+            "s3 (moto)": self.s3_url,
+            "openai (mock)": self.openai_url,
+            "kakao map (fake)": self.kakao_url,
+            "oauth providers (fake)": self.oauth_url,
+            "database": self.settings.database_url,
+            "broker": self.settings.broker_url,
+            "redis": f"{self.settings.redis_url} (prefix {self.settings.redis_prefix})",
+            "logs": str(self.log_dir),
+        }
+
+    def logs_digest(self) -> str:
+        return "\n".join(
+            f"--- {name} ({'running' if p.alive() else f'exit {p.exit_code()}'}) ---\n"
+            f"{p.log_tail(20)}"
+            for name, p in self.processes.items()
+        )
