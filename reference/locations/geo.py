@@ -33,6 +33,9 @@ def haversine_sql(
     lat_col: ColumnElement[Any], lon_col: ColumnElement[Any], lat: float, lon: float
 ) -> ColumnElement[float]:
     """The same distance as :func:`haversine_m`, as a SQL expression over two columns."""
+    # To ~1 cm: PostgreSQL raises on a subnormal (radians(5e-324) underflows) where Python
+    # would round to 0, and no position is finer than that anyway.
+    lat, lon = round(lat, 7), round(lon, 7)
     lat_p, lon_p, half, one = (literal(v, Float) for v in (lat, lon, 0.5, 1.0))
     a = func.power(func.sin(func.radians(lat_col - lat_p) * half), 2) + func.cos(
         func.radians(lat_p)
