@@ -75,8 +75,8 @@ class ScaledTerm:
     unit: Unit | None = None
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.value):
-            raise ValueError(f"the bound must be a finite number, got {self.value}")
+        if not math.isfinite(_ms(self.value, self.unit)):
+            raise ValueError(f"the bound must be a finite number, got {self}")
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; known: {', '.join(SCALES)}")
 
@@ -103,8 +103,10 @@ class Threshold:
             raise ValueError("a percentile is given exactly when the aggregation is p(N)")
         if self.percentile is not None and not 0 < self.percentile <= 100:
             raise ValueError(f"percentile must be in (0, 100], got {self.percentile}")
-        if not math.isfinite(self.value):
-            raise ValueError(f"the bound must be a finite number, got {self.value}")
+        if not math.isfinite(_ms(self.value, self.unit)):
+            raise ValueError(
+                f"the bound must be a finite number, got {self.value}{self.unit or ''}"
+            )
 
     @property
     def label(self) -> str:
@@ -246,7 +248,10 @@ class _Parser:
         self.skip_spaces()
         at = self.pos
         value = self.number("number")
-        return value, self.unit(), self.scale(), at
+        unit = self.unit()
+        if not math.isfinite(_ms(value, unit)):  # 1e306 is finite; 1e306 s in ms is not
+            raise self.fail(f"the number {_number(value)}{unit} is too large in ms", at)
+        return value, unit, self.scale(), at
 
     def bound(self) -> tuple[float, Unit | None, ScaledTerm | None]:
         value, unit, scaled = 0.0, None, None
