@@ -50,7 +50,8 @@ from typing import IO, Any
 
 import gevent
 import gevent.event
-import locust  # noqa: F401  (gevent-patches the process before the imports below)
+import locust  # gevent-patches the process before the imports below
+import locust.runners
 from locust.env import Environment
 from locust.log import setup_logging
 from locust.rpc import Message
@@ -66,6 +67,12 @@ from loadtests.plan import ProcessPlan
 from loadtests.protocol import LoadPlan, LoadSettings, MasterPlan, WorkerPlan, parse_address
 from loadtests.shape import StagesShape
 from loadtests.user import unbound_user_class
+
+# Heartbeats a worker may miss before it counts as lost (Locust's default, 3, is 3 s). A worker
+# whose event loop a saturated machine starves misses a few: peak on 2 cores lost a live worker
+# to 3 s of silence 12 s into the load (run peak-20261201T174433Z). 15 s of silence is a worker
+# that is gone, and its share of the load is missing either way.
+locust.runners.HEARTBEAT_LIVENESS = round(15 / locust.runners.HEARTBEAT_INTERVAL)
 
 LOAD = "load.json"
 UI_BIND = ("127.0.0.1", 8089)
