@@ -1,0 +1,25 @@
+"""The local stack the breaker runs share (test_run.py, test_watch.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness.stack.local import LocalStack
+from harness.stack.sandbox import ServerUrls
+from tests.harness import breaker
+from tests.harness.managed_broker import servers_with_management
+
+
+@pytest.fixture(scope="session")
+def breaker_stack(
+    servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    """One stack for the breaker runs whose breakage needs no restart (a fault injected into
+    the running stack, the fakes reconfigured, a process killed): each run resets it first
+    (harness.stack.LocalStack.reset), so it starts from the state a stack of its own would."""
+    with servers_with_management(servers) as urls:
+        folder = tmp_path_factory.mktemp("breaker-stack")
+        with LocalStack(breaker.shared_stack_options(folder, urls)) as stack:
+            yield stack
