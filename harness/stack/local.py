@@ -206,9 +206,9 @@ class LocalStack:
 
             seed_database(self.settings.database_url, self.options.location_points)
         self._timed("migrations_topology_seed", t)
-        self._wait_ready("s3")
-        self._timed("s3", fakes_spawned)
 
+        # The services and workers start (their imports take seconds) while S3 gets its
+        # bucket: they use it only for requests, once they are all ready.
         t = time.perf_counter()
         for replica in range(1, self.options.gateway_processes + 1):
             self._spawn_gateway(port, replica, env)
@@ -219,6 +219,8 @@ class LocalStack:
             schedule = self.options.run_dir / "celerybeat-schedule"
             beat_args = ["beat", f"--schedule={schedule}"]
             self._spawn("beat", "reference.workers", beat_args, env, log_dir)
+        self._wait_ready("s3")
+        self._timed("s3", fakes_spawned)
         for name in FAKES:
             self._wait_ready(name)
         self._timed("fakes", fakes_spawned)
