@@ -1,4 +1,4 @@
-"""The local stack the breaker runs share (test_run.py, test_watch.py)."""
+"""The local stack the breaker runs of a module share (test_run.py, test_watch.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from tests.harness import breaker
 from tests.harness.managed_broker import servers_with_management
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def breaker_stack(
     servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalStack]:
-    """One stack for the breaker runs whose breakage needs no restart (a fault injected into
-    the running stack, the fakes reconfigured, a process killed): each run resets it first
-    (harness.stack.LocalStack.reset), so it starts from the state a stack of its own would."""
+    """One stack for a module's breaker runs whose breakage needs no restart (a fault injected
+    into the running stack, the fakes reconfigured, a process killed): each run resets it first
+    (harness.stack.LocalStack.reset), so it starts from the state a stack of its own would.
+    Per module, not per session: an idle stack holds Redis connections, and every other run's
+    Redis-clients gate counts the whole server's (255 against 200 in the Prometheus smoke run
+    beside an idle breaker stack on a busy machine)."""
     with servers_with_management(servers) as urls:
         folder = tmp_path_factory.mktemp("breaker-stack")
         with LocalStack(breaker.shared_stack_options(folder, urls)) as stack:
