@@ -1,6 +1,6 @@
 """The release gate on real runs: each gate fails when the property it guards is broken.
 
-Every test runs a short scenario (``breaker``, about 20 s of load; tests/harness/breaker.py)
+Every test runs a short scenario (``breaker``, about 20 s of load; tests/harness/run/breaker.py)
 against a local stack through :func:`harness.run.runner.run`, with one thing broken: the cache
 disabled, the model slowed down or failing, priority removed (the AI worker also consumes
 q.batch), jobs dropped by a rogue consumer, q.dlq flooded, Redis connections leaked, the cache
@@ -35,7 +35,7 @@ from harness.stack.sandbox import ServerUrls
 from reference.common import topology
 from reference.workers.app import create_celery
 from tests.harness import builds
-from tests.harness.breaker import GATES, WORKERS, breaker_toml
+from tests.harness.run.breaker import GATES, WORKERS, breaker_toml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 

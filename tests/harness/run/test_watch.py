@@ -26,7 +26,7 @@ from harness.run.runner import RunOptions, RunResult, run
 from harness.run.watch import LoadWatch
 from harness.stack.local import LocalStack
 from harness.stack.waits import wait_for
-from tests.harness.breaker import GATES, WORKERS, breaker_toml
+from tests.harness.run.breaker import GATES, WORKERS, breaker_toml
 
 E2E = (pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240))
 

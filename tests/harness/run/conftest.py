@@ -8,8 +8,8 @@ import pytest
 
 from harness.stack.local import LocalStack
 from harness.stack.sandbox import ServerUrls
-from tests.harness import breaker
 from tests.harness.managed_broker import servers_with_management
+from tests.harness.run import breaker
 
 
 @pytest.fixture(scope="module")
