@@ -121,7 +121,7 @@ class RunOptions:
     load_target: str | None = None
     # A local stack already up to run on instead of starting one (the tests share one among
     # the runs whose breakage needs no restart). It must have been started as this run would
-    # start it, the fakes' configuration aside: the run resets it (harness.stack.LocalStack.
+    # start it, the fakes' configuration aside: the run resets it (harness.stack.local.LocalStack.
     # reset), with the scenario's fakes, and leaves it running.
     stack: LocalStack | None = None
 

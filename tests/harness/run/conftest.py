@@ -18,7 +18,7 @@ def breaker_stack(
 ) -> Iterator[LocalStack]:
     """One stack for a module's breaker runs whose breakage needs no restart (a fault injected
     into the running stack, the fakes reconfigured, a process killed): each run resets it first
-    (harness.stack.LocalStack.reset), so it starts from the state a stack of its own would.
+    (harness.stack.local.LocalStack.reset), so it starts from the state a stack of its own would.
     Per module, not per session: an idle stack holds Redis connections, and every other run's
     Redis-clients gate counts the whole server's (255 against 200 in the Prometheus smoke run
     beside an idle breaker stack on a busy machine)."""
