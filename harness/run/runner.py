@@ -9,6 +9,7 @@ not answer or start, a stack process or the load generator dying, a failed clean
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import threading
@@ -118,6 +119,11 @@ class RunOptions:
     # The base URL the Locust workers send the app's requests to, when they reach the target by
     # another address than the harness (workers inside a cluster); default: the target.
     load_target: str | None = None
+    # A local stack already up to run on instead of starting one (the tests share one among
+    # the runs whose breakage needs no restart). It must have been started as this run would
+    # start it, the fakes' configuration aside: the run resets it (harness.stack.local.LocalStack.
+    # reset), with the scenario's fakes, and leaves it running.
+    stack: LocalStack | None = None
 
 
 @dataclass
@@ -352,7 +358,8 @@ def _check_fault_servers(scenario: Scenario, options: RunOptions) -> None:
         if options.target is not None:
             raise HarnessError(f"{where}: faults act on a local stack; drop --target")
         needs = owned_by_faults((fault,))
-        if needs and (isinstance(options.servers, ServerUrls) or options.servers == "running"):
+        running = options.stack is not None or isinstance(options.servers, ServerUrls)
+        if needs and (running or options.servers == "running"):
             raise HarnessError(
                 f"{where}: it needs {', '.join(sorted(needs))} owned by the run, and this run "
                 "uses running servers; use --servers auto, ephemeral or container"
@@ -427,7 +434,8 @@ class _Run:
     owned_servers: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def clean_up(self) -> CleanupError | None:
-        return _clean_up(self.closing, self.stack, self.owned_servers)
+        own_stack = self.stack if self.options.stack is None else None  # a shared one stays up
+        return _clean_up(self.closing, own_stack, self.owned_servers)
 
 
 @dataclass
@@ -494,6 +502,8 @@ def _options_phase(options: RunOptions, progress: Progress) -> _Run:
         raise HarnessError("faults are injected into a local stack; drop --target or --fault")
     if options.load_target is not None and options.target is None:
         raise HarnessError("--load-target goes with --target URL (a local stack has one address)")
+    if options.stack is not None and options.target is not None:
+        raise HarnessError("a run goes to a target or to a local stack, not both")
     check_settings(_load_settings(options, scenario))
     _check_fault_servers(scenario, options)
     try:
@@ -538,7 +548,9 @@ def _load_plan(state: _Run) -> LoadPlan:
 def _stack_phase(state: _Run) -> None:
     """The servers and the local stack (or the target), probed once."""
     options, scenario = state.options, state.scenario
-    if options.target is None:
+    if options.stack is not None:
+        _shared_stack(state, options.stack)
+    elif options.target is None:
         if isinstance(options.servers, ServerUrls):
             state.urls = options.servers
             check_servers(state.urls)  # say what is down before anything starts
@@ -562,6 +574,39 @@ def _stack_phase(state: _Run) -> None:
         check_target(state.base_url)
     except TargetError as exc:
         raise HarnessError(str(exc)) from None
+
+
+# What a run sets on a shared stack itself: its folder, and the fakes' configs (reset sends
+# them) that the fakes' arguments name.
+RUN_OWN_STACK_OPTIONS = ("run_dir", "openai_args", "kakao_args")
+
+
+def fake_configs(scenario: Scenario) -> dict[str, str]:
+    """The scenario's configs of the stack's fakes (JSON), as a reset sends them."""
+    fakes = scenario.fakes
+    return {"openai": fakes.openai.model_dump_json(), "kakao": fakes.kakao.model_dump_json()}
+
+
+def _shared_stack(state: _Run, stack: LocalStack) -> None:
+    """Run on a stack already up: refused unless it was started as this run would start it,
+    then reset with the scenario's fakes."""
+    wanted = _stack_options(state.scenario, state.options, state.run_dir, stack.options.servers)
+    differing = [
+        f.name
+        for f in dataclasses.fields(StackOptions)
+        if f.name not in RUN_OWN_STACK_OPTIONS
+        and getattr(stack.options, f.name) != getattr(wanted, f.name)
+    ]
+    if differing:
+        raise HarnessError(
+            f"the shared stack was started with other {', '.join(differing)} than this run "
+            "needs; give the run a stack of its own"
+        )
+    state.progress(f"resetting the shared stack for {state.scenario.name}...")
+    stack.reset(fake_configs(state.scenario))
+    state.stack, state.urls, state.base_url = stack, stack.options.servers, stack.base_url
+    state.server_modes = dict.fromkeys(("postgres", "redis", "rabbitmq"), "running")
+    state.notes.append("ran on a shared local stack, reset before the load")
 
 
 def _collectors_phase(state: _Run) -> None:
@@ -750,7 +795,9 @@ def _report_phase(
         "aborted": watch.abort.to_dict(started) if watch.abort else None,
         "headline": _headline(measured.events, measured.requests),
         "gates": _gate_rows(evaluation),
-        "stack_startup_seconds": state.stack.startup_seconds if state.stack else {},
+        "stack_startup_seconds": state.stack.startup_seconds
+        if state.stack and options.stack is None
+        else {},
         "faults": list(options.faults),
         "fault_windows": [w.to_dict() for w in timeline.windows] if timeline else [],
         "fault_outcomes": [o.to_dict() for o in outcomes],
@@ -815,4 +862,4 @@ def _record_harness_failure(result: RunResult, error: HarnessError) -> None:
     (result.run_dir / SUMMARY).write_text(json.dumps(result.summary, indent=2, ensure_ascii=False))
 
 
-__all__ = ["EXIT_HARNESS_ERROR", "HarnessError", "RunOptions", "RunResult", "run"]
+__all__ = ["EXIT_HARNESS_ERROR", "HarnessError", "RunOptions", "RunResult", "fake_configs", "run"]

@@ -7,12 +7,15 @@ processes against PostgreSQL, Redis and RabbitMQ servers (each run in its own sa
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 from kombu import Connection
 
 from harness.errors import CleanupError, HarnessError
@@ -26,6 +29,10 @@ from reference.common.settings import Settings
 
 # Collection points loaded for /locations by default, as many as the seed's sample city.
 SEED_LOCATION_POINTS = 3000
+# Tables a reset keeps: the migrations' record and the collection points the stack loaded.
+KEPT_TABLES = ("alembic_version", "collection_points")
+# The fakes a reset reconfigures and restarts (their admin routes, harness.mocks.admin).
+FAKES = ("openai", "kakao", "oauth")
 
 
 def gateway_key(replica: int = 1) -> str:
@@ -85,6 +92,8 @@ class LocalStack:
         self.startup_seconds: dict[str, float] = {}
         self.metrics_urls: dict[str, str] = {}
         self.proxies: dict[str, TcpProxy] = {}
+        # Each HTTP process's readiness URL (it answers 200 once it serves).
+        self.ready_urls: dict[str, str] = {}
         self._child_settings: Settings | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -135,6 +144,12 @@ class LocalStack:
         self.openai_url = f"http://127.0.0.1:{openai_port}/v1"
         self.kakao_url = f"http://127.0.0.1:{kakao_port}"
         self.oauth_url = f"http://127.0.0.1:{oauth_port}"
+        self.ready_urls.update(
+            {
+                "s3": f"{self.s3_url}/",
+                **{name: f"{self.fake_url(name)}/healthz" for name in FAKES},
+            }
+        )
         self.settings = self.sandbox.settings(
             **{
                 "s3_endpoint_url": self.s3_url,
@@ -191,10 +206,9 @@ class LocalStack:
 
             seed_database(self.settings.database_url, self.options.location_points)
         self._timed("migrations_topology_seed", t)
-        self._wait_http("s3", f"{self.s3_url}/")
-        bucket.ensure(self.settings)
-        self._timed("s3", fakes_spawned)
 
+        # The services and workers start (their imports take seconds) while S3 gets its
+        # bucket: they use it only for requests, once they are all ready.
         t = time.perf_counter()
         for replica in range(1, self.options.gateway_processes + 1):
             self._spawn_gateway(port, replica, env)
@@ -205,12 +219,13 @@ class LocalStack:
             schedule = self.options.run_dir / "celerybeat-schedule"
             beat_args = ["beat", f"--schedule={schedule}"]
             self._spawn("beat", "reference.workers", beat_args, env, log_dir)
-        self._wait_http("openai", f"http://127.0.0.1:{openai_port}/healthz")
-        self._wait_http("kakao", f"{self.kakao_url}/healthz")
-        self._wait_http("oauth", f"{self.oauth_url}/healthz")
+        self._wait_ready("s3")
+        self._timed("s3", fakes_spawned)
+        for name in FAKES:
+            self._wait_ready(name)
         self._timed("fakes", fakes_spawned)
-        for key in self.gateway_keys():  # each process answers its metrics once it serves
-            self._wait_http(key, self.metrics_urls[key])
+        for key in self.gateway_keys():
+            self._wait_ready(key)
         self._wait_http("gateway", f"{self.base_url}/readyz")
         for name in self.options.workers:
             self.wait_for_consumers(name)
@@ -234,6 +249,24 @@ class LocalStack:
         process = ManagedProcess.python_module(name, module, args, env, log_dir).start()
         self.processes[name] = process
         return process
+
+    def fake_url(self, name: str) -> str:
+        """A fake's base URL (its admin routes: ``/_mock/config``, ``/_mock/reset``)."""
+        return {
+            "openai": self.openai_url.removesuffix("/v1"),
+            "kakao": self.kakao_url,
+            "oauth": self.oauth_url,
+        }[name]
+
+    def _wait_ready(self, key: str) -> None:
+        """Wait until the process ``key`` serves (S3: and has the bucket; a worker: consumes)."""
+        assert self.settings is not None
+        if key.startswith("worker-"):
+            self.wait_for_consumers(key.split("-")[1])
+        elif key in self.ready_urls:
+            self._wait_http(key, self.ready_urls[key])
+        if key == "s3":
+            bucket.ensure(self.settings)
 
     def _wait_http(self, name: str, url: str) -> None:
         process = self.processes[name]
@@ -290,6 +323,78 @@ class LocalStack:
         self.wait_for_consumers(name)
         return process
 
+    def reset(self, fake_configs: Mapping[str, str] | None = None) -> None:
+        """Bring the running stack back to as it was started, for another run on it: a process
+        that exited is started again, the workers finish what they hold and every queue is
+        emptied, the sandbox's Redis keys and the app's rows (all but ``KEPT_TABLES``) are
+        deleted, and each fake restarts its counters and random sequence, with the JSON config
+        ``fake_configs`` gives it (by name: ``openai``, ``kakao``)."""
+        assert self.settings is not None, "reset needs a started stack"
+        for key, process in list(self.processes.items()):
+            if not process.alive():
+                self.processes[key] = ManagedProcess(
+                    key, process.argv, process.env, process.log_path
+                ).start()
+                self._wait_ready(key)
+        wait_for(
+            lambda: self._purge_queues() == 0 and self._workers_idle(),
+            timeout=self.options.start_timeout,
+            interval=0.2,
+            describe="the workers to finish the tasks they hold",
+        )
+        self.sandbox.delete_keys()
+        self._empty_tables()
+        for name in FAKES:
+            base = self.fake_url(name)
+            config = (fake_configs or {}).get(name)
+            if config is not None:
+                httpx.put(f"{base}/_mock/config", content=config, timeout=10).raise_for_status()
+            httpx.post(f"{base}/_mock/reset", timeout=10).raise_for_status()
+
+    def _purge_queues(self) -> int:
+        """Drop every ready message of the topology's queues; how many there were."""
+        assert self.settings is not None
+        with Connection(self.settings.broker_url, connect_timeout=5) as conn:
+            channel = conn.default_channel
+            return sum(queue(channel).purge() or 0 for queue in topology.kombu_queues())
+
+    def _workers_idle(self) -> bool:
+        """No worker runs or holds (prefetched) a task: Celery's remote control asks each."""
+        from celery import Celery
+
+        assert self.settings is not None
+        host = socket.gethostname()
+        nodes = [
+            f"{name}-{replica}@{host}"
+            for name in self.options.workers
+            for replica in range(1, self.options.worker_replicas.get(name, 1) + 1)
+        ]
+        celery = Celery("reset", broker=self.settings.broker_url)  # the control alone: no tasks
+        try:
+            inspect = celery.control.inspect(destination=nodes, limit=len(nodes), timeout=5)
+            held = [inspect.active(), inspect.reserved()]
+        finally:
+            celery.close()
+        return all(
+            answer is not None and set(answer) == set(nodes) and not any(answer.values())
+            for answer in held
+        )
+
+    def _empty_tables(self) -> None:
+        """Delete every row of the app's tables but ``KEPT_TABLES``."""
+        assert self.settings is not None
+        url = self.settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            tables = conn.execute(
+                "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_tables "
+                "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
+                "AND tablename <> ALL(%s)",
+                [list(KEPT_TABLES)],
+            ).fetchall()
+            if tables:
+                conn.execute("SET lock_timeout = '10s'")
+                conn.execute(f"TRUNCATE {', '.join(t for (t,) in tables)} RESTART IDENTITY")
+
     def kill_process(self, key: str) -> None:
         """SIGKILL one process of the stack (a crash, on purpose: a fault). The one call that
         kills a stack process on purpose, so a watchdog can be told it was intended."""
@@ -306,7 +411,8 @@ class LocalStack:
         metrics port (scraped during runs)."""
         key = gateway_key(replica)
         metrics_port = free_port()
-        self.metrics_urls[key] = f"http://127.0.0.1:{metrics_port}/metrics"
+        # Each process answers its metrics once it serves.
+        self.metrics_urls[key] = self.ready_urls[key] = f"http://127.0.0.1:{metrics_port}/metrics"
         args = ["reference.gateway:app", "--port", str(port), f"--metrics-port={metrics_port}"]
         return self._spawn(key, "reference.common.serving", args, env, self.log_dir)
 

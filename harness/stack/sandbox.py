@@ -203,7 +203,7 @@ class Sandbox:
         steps = {
             "database": (self._drop_database, f"database {self.name} on PostgreSQL"),
             "vhost": (lambda: self._vhosts().delete(self.name), f"RabbitMQ vhost {self.name}"),
-            "redis keys": (self._delete_keys, f"Redis keys {self.redis_prefix}*"),
+            "redis keys": (self.delete_keys, f"Redis keys {self.redis_prefix}*"),
         }
         left: list[str] = []
         for part, (remove, what) in steps.items():
@@ -230,7 +230,8 @@ class Sandbox:
         ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
-    def _delete_keys(self) -> None:
+    def delete_keys(self) -> None:
+        """Delete every Redis key under the sandbox's prefix."""
         client = redis.Redis.from_url(
             self.servers.redis_url, socket_connect_timeout=3, socket_timeout=10
         )

@@ -17,8 +17,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Column, MetaData, Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.schema import CreateTable
 
 from reference.common.db import session_scope
 from reference.locations import places
@@ -186,26 +187,39 @@ def generate(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED) -> list[SeedP
 def load(database_url: str, points: Sequence[SeedPoint], *, seed: int | None = None) -> int:
     """Insert or update ``points``; with ``seed``, drop that seed's points not among them.
 
+    The points are copied into a temporary table (COPY: a tenth of a second for the seed's
+    3000, where a multi-row INSERT took seconds) and upserted from it in one statement.
     Returns how many collection points the table holds afterwards.
     """
-    rows = [point.row() for point in points]
-    columns = [name for name in SeedPoint.__dataclass_fields__ if name != "source_key"]
+    fields = list(SeedPoint.__dataclass_fields__)
+    staging = Table(
+        "seed_points",
+        MetaData(),
+        *(Column(c.name, c.type) for c in CollectionPoint.__table__.c if c.name in fields),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
     with session_scope(database_url) as session:
-        for start in range(0, len(rows), 1000):
-            statement = insert(CollectionPoint).values(rows[start : start + 1000])
-            excluded = statement.excluded
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[CollectionPoint.source_key],
-                    set_={name: excluded[name] for name in columns} | {"updated_at": func.now()},
-                )
+        session.execute(CreateTable(staging))
+        cursor = session.connection().connection.cursor()  # the driver's (psycopg) cursor
+        with cursor.copy(f"COPY {staging.name} ({', '.join(fields)}) FROM STDIN") as copy:
+            for point in points:
+                row = point.row()
+                copy.write_row([row[name] for name in fields])
+        statement = insert(CollectionPoint).from_select(fields, select(staging))
+        excluded = statement.excluded
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CollectionPoint.source_key],
+                set_={name: excluded[name] for name in fields if name != "source_key"}
+                | {"updated_at": func.now()},
             )
+        )
         if seed is not None:
-            keep = [point.source_key for point in points]
             session.execute(
                 delete(CollectionPoint).where(
                     CollectionPoint.source_key.like(f"seed:{seed}:%"),
-                    CollectionPoint.source_key.not_in(keep),
+                    CollectionPoint.source_key.not_in(select(staging.c.source_key)),
                 )
             )
         return session.scalar(select(func.count()).select_from(CollectionPoint)) or 0

@@ -1,11 +1,17 @@
 """The release gate on real runs: each gate fails when the property it guards is broken.
 
-Every test runs a short scenario (``breaker``, about 20 s of load) against a local stack in its
-own sandbox through :func:`harness.run.runner.run`, with one thing broken: the cache disabled, the
-model slowed down or failing, priority removed (the AI worker also consumes q.batch), jobs
-dropped by a rogue consumer, q.dlq flooded, Redis connections leaked, the cache corrupted, S3
-gone. The control run, with nothing broken, passes every gate; so the failures below come from
-the breakage, not from the scenario.
+Every test runs a short scenario (``breaker``, about 20 s of load; tests/harness/run/breaker.py)
+against a local stack through :func:`harness.run.runner.run`, with one thing broken: the cache
+disabled, the model slowed down or failing, priority removed (the AI worker also consumes
+q.batch), jobs dropped by a rogue consumer, q.dlq flooded, Redis connections leaked, the cache
+corrupted, S3 gone, a faulty build. The control run, with nothing broken, passes every gate; so
+the failures below come from the breakage, not from the scenario.
+
+The runs whose breakage needs no restart (a fault injected into the running stack, the model
+fake reconfigured) share one stack (conftest's ``breaker_stack``), reset before each run; those
+that change the stack's settings, workers or build start their own. The last tests check the
+shared stack itself: a reset brings it back to as it was started, and a run that needs it
+started otherwise is refused it.
 """
 
 from __future__ import annotations
@@ -14,263 +20,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
+import redis
+from kombu import Connection
 
 from harness.gates.evaluate import Verdict
 from harness.report.rundata import SUMMARY, RunData
-from harness.run.runner import HarnessError, RunOptions, RunResult, run
+from harness.run.runner import HarnessError, RunOptions, RunResult, fake_configs, run
+from harness.scenario import load_scenario
+from harness.stack.local import LocalStack
 from harness.stack.sandbox import ServerUrls
+from reference.common import topology
+from reference.workers.app import create_celery
 from tests.harness import builds
+from tests.harness.run.breaker import GATES, WORKERS, breaker_toml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
-
-FAST_MODEL = '{ kind = "uniform", low = 0.2, high = 0.4 }'
-
-BREAKER = """
-name = "breaker"
-description = "A short run with every standard gate, for breaking one property at a time"
-seed = 7
-
-[load]
-time_scale = 1.0
-warmup = "4s"
-locust_processes = 1
-
-[[load.stages]]
-duration = "16s"
-users = {all_users}   # {users} honest users and one abusive (the last: mix.abusive)
-spawn_rate = {all_users}
-
-[mix]
-scan = 8
-browse_map = 1
-profile = 1
-follow = "poll"
-think_time = {{ kind = "uniform", low = 0.2, high = 0.5 }}
-# A poller every 0.1 s reads a 0.2-0.4 s model call mid-way (the frozen-progress gate's data);
-# a fifth of the scans are also streamed, to compare both results.
-poll_interval = 0.1
-follow_both = 0.2
-# One abusive user asks for 10 analyses a second: past the 30 a minute within 3 s.
-abusive = {abusive}
-abuse_rate = 10.0
-
-[images]
-items = {items}
-zipf = 1.0
-repeat_probability = 0.95
-variants = {variants}
-size = [160, 120]
-
-[fakes.openai]
-latency = {latency}
-error_rate = {error_rate}
-seed = 7
-
-[background.batch]
-task = "analytics.daily"
-burst = 4
-work_seconds = "4s"
-start = "8s"
-
-[[gates]]
-name = "p95 processing time under 5 s"
-metric = "processing_time"
-thresholds = ["p(95) < 5000"]
-min_samples = 10
-
-[[gates]]
-name = "p95 end-to-end time under 10 s"
-metric = "end_to_end_time"
-thresholds = ["p(95) < 10000"]
-min_samples = 10
-
-[[gates]]
-name = "cache hit ratio at least 70 %"
-metric = "cache_hit_ratio"
-thresholds = ["rate >= 0.70"]
-min_samples = 10
-
-[[gates]]
-name = "no wrong answer from the cache"
-metric = "wrong_answers"
-tags = {{ cache = "hit" }}
-thresholds = ["count == 0"]
-min_samples = 5
-include_warmup = true
-
-[[gates]]
-name = "no wrong answer at all"
-metric = "wrong_answers"
-thresholds = ["count == 0"]
-min_samples = 10
-include_warmup = true
-
-[[gates]]
-name = "q.batch really had a backlog"
-metric = "queue_depth"
-tags = {{ queue = "q.batch" }}
-# One batch process takes one of the 4 at a time: 3 ready for 4 s, then 2 for 4 s. RabbitMQ
-# refreshes its queue statistics every 5 s, so a sample is sure to see 2, not 3.
-thresholds = ["max >= 2"]
-include_warmup = true
-
-[[gates]]
-name = "q.ai wait stays low while q.batch is busy"
-metric = "queue_wait"
-tags = {{ queue = "q.ai" }}
-thresholds = ["p(95) < 1000"]
-min_samples = 10
-
-[[gates]]
-name = "request error ratio under 1 %"
-metric = "error_ratio"
-thresholds = ["rate < 0.01"]
-min_samples = 50
-
-[[gates]]
-name = "no honest request refused by a rate limit"
-metric = "honest_rate_limited"
-thresholds = ["count == 0"]
-min_samples = 50
-include_warmup = true
-
-[[gates]]
-name = "the abusive user is refused with scan_rate_limited"
-metric = "abuser_not_limited"
-thresholds = ["count == 0"]
-min_samples = 1
-include_warmup = true
-
-[[gates]]
-name = "failed jobs under 1 %"
-metric = "failed_jobs"
-thresholds = ["rate < 0.01"]
-min_samples = 10
-
-[[gates]]
-name = "no job lost"
-metric = "lost_jobs"
-thresholds = ["count == 0"]
-min_samples = 10
-include_warmup = true
-
-[[gates]]
-name = "q.dlq under its alert bound"
-metric = "dlq_length"
-thresholds = ["max <= 100"]
-include_warmup = true
-
-[[gates]]
-name = "Redis clients bounded"
-metric = "redis_clients"
-thresholds = ["max < 200"]
-include_warmup = true
-
-[[gates]]
-name = "p95 stack overhead under 700 ms"
-metric = "stack_overhead"
-thresholds = ["p(95) < 700"]
-min_samples = 10
-
-[[gates]]
-name = "cache hits answered within the seed's ~1 s"
-metric = "server_processing_time"
-tags = {{ cache = "hit" }}
-thresholds = ["p(95) < 700"]
-min_samples = 10
-
-[[gates]]
-name = "every finished scan in the user's history"
-metric = "history_missing"
-thresholds = ["count == 0"]
-min_samples = 10
-include_warmup = true
-
-[[gates]]
-name = "statistics add up to the history"
-metric = "stats_mismatch"
-thresholds = ["count == 0"]
-min_samples = {users}
-include_warmup = true
-
-[[gates]]
-name = "progress never goes backwards"
-metric = "progress_backwards"
-thresholds = ["count == 0"]
-min_samples = 10
-include_warmup = true
-
-[[gates]]
-name = "a miss shows progress between queued and done"
-metric = "progress_frozen"
-thresholds = ["count == 0"]
-min_samples = 3
-include_warmup = true
-
-[[gates]]
-name = "stream and polling give the same result"
-metric = "follow_mismatch"
-thresholds = ["count == 0"]
-min_samples = 5
-include_warmup = true
-
-[[gates]]
-name = "status and result agree"
-metric = "status_result_mismatch"
-thresholds = ["count == 0"]
-min_samples = 10
-include_warmup = true
-"""
-
-GATES = {
-    "processing": "p95 processing time under 5 s",
-    "end_to_end": "p95 end-to-end time under 10 s",
-    "cache": "cache hit ratio at least 70 %",
-    "wrong_from_cache": "no wrong answer from the cache",
-    "wrong": "no wrong answer at all",
-    "backlog": "q.batch really had a backlog",
-    "priority": "q.ai wait stays low while q.batch is busy",
-    "errors": "request error ratio under 1 %",
-    "honest": "no honest request refused by a rate limit",
-    "abuser": "the abusive user is refused with scan_rate_limited",
-    "failed": "failed jobs under 1 %",
-    "lost": "no job lost",
-    "dlq": "q.dlq under its alert bound",
-    "redis": "Redis clients bounded",
-    "overhead": "p95 stack overhead under 700 ms",
-    "hits": "cache hits answered within the seed's ~1 s",
-    "history": "every finished scan in the user's history",
-    "stats": "statistics add up to the history",
-    "backwards": "progress never goes backwards",
-    "frozen": "a miss shows progress between queued and done",
-    "follow": "stream and polling give the same result",
-    "status_result": "status and result agree",
-}
-
-
-IDENTICAL = "{ identical = 1.0 }"
-
-
-def breaker_toml(
-    *,
-    latency: str = FAST_MODEL,
-    error_rate: float = 0.0,
-    users: int = 4,
-    items: int = 4,
-    variants: str = IDENTICAL,
-) -> str:
-    """The breaker scenario with ``users`` honest users and one abusive user more."""
-    return BREAKER.format(
-        latency=latency,
-        error_rate=error_rate,
-        users=users,
-        all_users=users + 1,
-        abusive=1 / (users + 1),
-        items=items,
-        variants=variants,
-    )
-
 
 # The breaker scenario's knobs (breaker_toml's keywords) among _run's options.
 SCENARIO_KNOBS = ("latency", "error_rate", "users", "items", "variants")
@@ -284,8 +51,8 @@ def _scenario(folder: Path, **knobs: Any) -> Path:
 
 def _run(tmp_path: Path, servers: ServerUrls, **options: Any) -> RunResult:
     knobs = {name: options.pop(name) for name in SCENARIO_KNOBS if name in options}
-    options.setdefault("workers", ("ai", "api", "batch"))  # api: the map search
-    options.setdefault("seed_replicas", False)  # one process per worker: a quicker start
+    options.setdefault("workers", WORKERS)
+    options.setdefault("seed_replicas", False)
     return run(
         RunOptions(
             scenario_path=_scenario(tmp_path, **knobs),
@@ -315,9 +82,9 @@ def _assert_fails(result: RunResult, *keys: str) -> None:
 
 
 def test_unbroken_run_passes_every_gate_and_writes_its_report(
-    tmp_path: Path, servers: ServerUrls
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
 ) -> None:
-    result = _run(tmp_path, servers)
+    result = _run(tmp_path, servers, stack=breaker_stack)
     verdicts = _verdicts(result)
     assert all(v is Verdict.PASS for v in verdicts.values()), (
         verdicts,
@@ -343,22 +110,22 @@ def test_cache_disabled_fails_the_hit_ratio_gate(tmp_path: Path, servers: Server
 
 
 def test_a_slower_model_fails_the_processing_time_gates(
-    tmp_path: Path, servers: ServerUrls
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
 ) -> None:
     # More users: in a closed model a slow model also slows the users down, and the gate
     # needs its ten samples after the warm-up.
-    result = _run(tmp_path, servers, latency='{ kind = "fixed", seconds = 6.0 }', users=12)
+    slow = '{ kind = "fixed", seconds = 6.0 }'
+    result = _run(tmp_path, servers, stack=breaker_stack, latency=slow, users=12)
     _assert_fails(result, "processing")
     assert (_observed(result, "processing") or 0) > 5000
 
 
-def test_a_failing_model_fails_the_failed_jobs_gate(tmp_path: Path, servers: ServerUrls) -> None:
-    result = _run(
-        tmp_path,
-        servers,
-        error_rate=1.0,
-        stack_settings={"openai_backoff_initial_seconds": 0.05, "openai_backoff_max_seconds": 0.1},
-    )
+def test_a_failing_model_fails_the_failed_jobs_gate(
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
+) -> None:
+    # More users: each failed job takes the classifier's retries and their backoff (some 5 s),
+    # and the gate needs its ten samples after the warm-up.
+    result = _run(tmp_path, servers, stack=breaker_stack, error_rate=1.0, users=12)
     _assert_fails(result, "failed")
 
 
@@ -378,27 +145,35 @@ def test_priority_removed_fails_the_queue_wait_gate(tmp_path: Path, servers: Ser
     assert (_observed(result, "priority") or 0) > 1000
 
 
-def test_dropped_jobs_fail_the_lost_jobs_gate(tmp_path: Path, servers: ServerUrls) -> None:
-    result = _run(tmp_path, servers, faults=("drop-jobs",), drain_seconds=5.0, users=12)
+def test_dropped_jobs_fail_the_lost_jobs_gate(
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
+) -> None:
+    result = _run(
+        tmp_path, servers, stack=breaker_stack, faults=("drop-jobs",), drain_seconds=5.0, users=12
+    )
     _assert_fails(result, "lost")
     assert int(result.summary["headline"]["jobs lost"]) > 0
 
 
-def test_a_poison_flood_fails_the_dlq_gate(tmp_path: Path, servers: ServerUrls) -> None:
-    result = _run(tmp_path, servers, faults=("poison-flood",))
+def test_a_poison_flood_fails_the_dlq_gate(
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
+) -> None:
+    result = _run(tmp_path, servers, stack=breaker_stack, faults=("poison-flood",))
     _assert_fails(result, "dlq")
     assert (_observed(result, "dlq") or 0) > 100
 
 
 def test_leaked_redis_connections_fail_the_clients_gate(
-    tmp_path: Path, servers: ServerUrls
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
 ) -> None:
-    result = _run(tmp_path, servers, faults=("redis-leak",))
+    result = _run(tmp_path, servers, stack=breaker_stack, faults=("redis-leak",))
     _assert_fails(result, "redis")
 
 
-def test_a_corrupted_cache_fails_the_wrong_answer_gate(tmp_path: Path, servers: ServerUrls) -> None:
-    result = _run(tmp_path, servers, faults=("corrupt-cache",))
+def test_a_corrupted_cache_fails_the_wrong_answer_gate(
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
+) -> None:
+    result = _run(tmp_path, servers, stack=breaker_stack, faults=("corrupt-cache",))
     _assert_fails(result, "wrong_from_cache", "wrong")
 
 
@@ -424,8 +199,10 @@ def test_a_too_loose_near_match_fails_the_wrong_answer_gate(
     assert (int(exact), int(model)) == (0, 0) and int(near) > 0, result.summary["headline"]
 
 
-def test_s3_going_down_fails_the_error_ratio_gate(tmp_path: Path, servers: ServerUrls) -> None:
-    result = _run(tmp_path, servers, faults=("s3-down",), drain_seconds=5.0)
+def test_s3_going_down_fails_the_error_ratio_gate(
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
+) -> None:
+    result = _run(tmp_path, servers, stack=breaker_stack, faults=("s3-down",), drain_seconds=5.0)
     _assert_fails(result, "errors")
 
 
@@ -444,20 +221,13 @@ def test_faults_need_a_local_stack(tmp_path: Path, servers: ServerUrls) -> None:
 
 
 def test_a_run_against_a_target_url_measures_the_app_side(
-    tmp_path: Path, servers: ServerUrls
+    tmp_path: Path, servers: ServerUrls, breaker_stack: LocalStack
 ) -> None:
-    """A deployed stack (here one brought up beside the run) is driven through its URL only:
-    client-side gates are judged, server-side gauges it cannot reach stay inconclusive."""
-    from harness.stack.local import LocalStack, StackOptions
-
-    stack_options = StackOptions(
-        servers=servers,
-        run_dir=tmp_path / "stack",
-        workers=("ai", "api"),
-        openai_args=("--latency", "uniform:0.2:0.4"),
-    )
-    with LocalStack(stack_options) as stack:
-        result = _run(tmp_path, servers, target=stack.base_url, inconclusive_ok=True)
+    """A deployed stack (here the shared one, reset with the breaker's fakes) is driven
+    through its URL only: client-side gates are judged, server-side gauges it cannot reach
+    stay inconclusive."""
+    breaker_stack.reset(fake_configs(load_scenario(_scenario(tmp_path))))
+    result = _run(tmp_path, servers, target=breaker_stack.base_url, inconclusive_ok=True)
     verdicts = _verdicts(result)
     for key in ("processing", "end_to_end", "cache", "wrong_from_cache", "errors", "failed"):
         assert verdicts[key] is Verdict.PASS, (key, verdicts, result.summary["headline"])
@@ -563,3 +333,70 @@ def test_a_compressed_scenario_scales_the_rate_limits(tmp_path: Path) -> None:
     scale = scenario.load.time_scale
     assert scale < 1
     assert options.settings_overrides["limit_scans_per_minute"] == math.ceil(default / scale)
+
+
+# -- the shared stack itself -----------------------------------------------------------
+
+
+def _rows(stack: LocalStack, table: str) -> int:
+    assert stack.settings is not None
+    url = stack.settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url) as conn:
+        (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+    return int(count)
+
+
+def test_a_reset_leaves_the_stack_as_it_was_started(breaker_stack: LocalStack) -> None:
+    stack = breaker_stack
+    settings = stack.settings
+    assert settings is not None
+    # What a run leaves behind: a user and its rows, keys, a batch task the worker is busy
+    # with and one still queued behind it, a fake's counters and config, a process gone.
+    login = httpx.post(
+        f"{stack.base_url}/api/v1/auth/dev-login",
+        json={"provider": "kakao", "subject": "left-behind"},
+        timeout=10,
+    )
+    login.raise_for_status()
+    store = redis.Redis.from_url(settings.redis_url)
+    store.set(f"{settings.redis_prefix}left-behind", 1)
+    celery = create_celery(settings)
+    for _ in range(2):
+        celery.send_task("analytics.daily", priority=topology.BATCH.max_priority)
+    celery.close()
+    openai = stack.fake_url("openai")
+    httpx.put(f"{openai}/_mock/config", json={"error_rate": 1.0}, timeout=5).raise_for_status()
+    stack.kill_process("s3")
+    assert _rows(stack, "auth.users") >= 1  # and the last run's users, if one ran before
+
+    fast = {"latency": {"kind": "fixed", "seconds": 0.1}, "seed": 3}
+    stack.reset({"openai": json.dumps(fast)})
+
+    assert stack.health() == []  # every process up, every queue consumed
+    assert httpx.get(f"{stack.s3_url}/", timeout=5).status_code == 200
+    with Connection(settings.broker_url) as conn:
+        assert {q: n for q, n, _ in topology.iter_depths(conn)} == dict.fromkeys(
+            (spec.name for spec in topology.QUEUES), 0
+        )
+    assert not list(store.scan_iter(match=f"{settings.redis_prefix}*"))
+    assert _rows(stack, "auth.users") == 0
+    assert _rows(stack, "locations.collection_points") == stack.options.location_points
+    config = httpx.get(f"{openai}/_mock/config", timeout=5).json()
+    assert config["error_rate"] == 0.0 and config["seed"] == 3, config
+
+
+def test_a_run_needing_the_stack_started_otherwise_is_refused_it(
+    tmp_path: Path, breaker_stack: LocalStack
+) -> None:
+    scenario = tmp_path / "breaker.toml"
+    scenario.write_text(breaker_toml())
+    options = RunOptions(
+        scenario,
+        reports_dir=tmp_path / "reports",
+        stack=breaker_stack,
+        workers=WORKERS,
+        seed_replicas=False,
+        stack_settings={"cache_enabled": False},
+    )
+    with pytest.raises(HarnessError, match="other settings_overrides than this run needs"):
+        run(options)

@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -24,10 +24,9 @@ from harness.gates.model import Gate
 from harness.report.rundata import SUMMARY
 from harness.run.runner import RunOptions, RunResult, run
 from harness.run.watch import LoadWatch
-from harness.stack.sandbox import ServerUrls
+from harness.stack.local import LocalStack
 from harness.stack.waits import wait_for
-from tests.harness.managed_broker import servers_with_management
-from tests.harness.run.test_run import GATES, breaker_toml
+from tests.harness.run.breaker import GATES, WORKERS, breaker_toml
 
 E2E = (pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240))
 
@@ -131,12 +130,6 @@ def test_a_process_dying_stops_the_load_and_is_named(tmp_path: Path) -> None:
 # -- real runs -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def managed(servers: ServerUrls) -> Iterator[ServerUrls]:
-    with servers_with_management(servers) as urls:
-        yield urls
-
-
 def _breaker(
     folder: Path, *, abort_lost: bool = False, flow_timeout: str = "", long: bool = False
 ) -> Path:
@@ -156,13 +149,14 @@ def _breaker(
     return path
 
 
-def _run(tmp_path: Path, servers: ServerUrls, scenario: Path, **options: object) -> RunResult:
+def _run(tmp_path: Path, stack: LocalStack, scenario: Path, **options: object) -> RunResult:
+    """A breaker run on the shared stack (conftest's breaker_stack)."""
     return run(
         RunOptions(
             scenario_path=scenario,
             reports_dir=tmp_path / "reports",
-            servers=servers,
-            workers=("ai", "api", "batch"),
+            stack=stack,
+            workers=WORKERS,
             seed_replicas=False,
             drain_seconds=15.0,
             **options,  # type: ignore[arg-type]
@@ -198,11 +192,11 @@ def _children(marker: str) -> list[psutil.Process]:
 
 @e2e
 def test_a_broken_abort_on_fail_gate_stops_the_load_early_and_fails_the_run(
-    tmp_path: Path, managed: ServerUrls
+    tmp_path: Path, breaker_stack: LocalStack
 ) -> None:
     result = _run(
         tmp_path,
-        managed,
+        breaker_stack,
         _breaker(tmp_path, abort_lost=True, flow_timeout="3s", long=True),
         faults=("drop-jobs",),
     )
@@ -221,11 +215,11 @@ def test_a_broken_abort_on_fail_gate_stops_the_load_early_and_fails_the_run(
 
 @e2e
 def test_without_abort_on_fail_the_same_breakage_runs_to_the_end(
-    tmp_path: Path, managed: ServerUrls
+    tmp_path: Path, breaker_stack: LocalStack
 ) -> None:
     """The control: the gate alone does not stop a run."""
     scenario = _breaker(tmp_path, flow_timeout="3s", long=True)
-    result = _run(tmp_path, managed, scenario, faults=("drop-jobs",))
+    result = _run(tmp_path, breaker_stack, scenario, faults=("drop-jobs",))
     assert result.summary["aborted"] is None
     assert result.summary["duration_seconds"] >= LONG_LOAD - 1
     assert result.exit_code == 1
@@ -233,7 +227,7 @@ def test_without_abort_on_fail_the_same_breakage_runs_to_the_end(
 
 @e2e
 def test_a_stack_process_dying_mid_run_is_a_harness_failure_naming_it(
-    tmp_path: Path, managed: ServerUrls
+    tmp_path: Path, breaker_stack: LocalStack
 ) -> None:
     def crash_the_ai_worker() -> None:
         (worker,) = _children("reference.workers run ai")
@@ -241,7 +235,7 @@ def test_a_stack_process_dying_mid_run_is_a_harness_failure_naming_it(
 
     killer = _when_loading(tmp_path, crash_the_ai_worker)
     with pytest.raises(HarnessError) as caught:
-        _run(tmp_path, managed, _breaker(tmp_path))
+        _run(tmp_path, breaker_stack, _breaker(tmp_path))
     killer.join(timeout=5)
     error = caught.value
     assert "worker-ai exited with code -9" in error.message, error.message
@@ -251,7 +245,9 @@ def test_a_stack_process_dying_mid_run_is_a_harness_failure_naming_it(
 
 
 @e2e
-def test_the_load_generator_dying_is_a_harness_failure(tmp_path: Path, managed: ServerUrls) -> None:
+def test_the_load_generator_dying_is_a_harness_failure(
+    tmp_path: Path, breaker_stack: LocalStack
+) -> None:
     def crash_the_load_generator() -> None:
         # the master and its workers (the harness's children beside it)
         (generator,) = _children("-m loadtests --scenario")
@@ -260,7 +256,7 @@ def test_the_load_generator_dying_is_a_harness_failure(tmp_path: Path, managed: 
 
     killer = _when_loading(tmp_path, crash_the_load_generator)
     with pytest.raises(HarnessError) as caught:
-        _run(tmp_path, managed, _breaker(tmp_path))
+        _run(tmp_path, breaker_stack, _breaker(tmp_path))
     killer.join(timeout=5)
     assert "the load generator exited with code -9" in caught.value.message
     assert "locust.log" in caught.value.message
