@@ -121,8 +121,9 @@ def test_redis_sampler(sandbox: Sandbox) -> None:
 def test_redis_sampler_counts_the_runs_own_clients(sandbox: Sandbox) -> None:
     """The stack's settings name its connections after the run: other clients of a shared
     server (other runs, this test's own) are not counted, the run's are, each one."""
-    url = sandbox.settings().redis_url
-    assert client_name(url) == sandbox.name
+    assert client_name(sandbox.settings().redis_url) == sandbox.name
+    # A name of this test's own: in-process pools of earlier tests may hold the sandbox's.
+    url = with_client_name(sandbox.servers.redis_url, f"{sandbox.name}-sampler-test")
     stranger = redis.Redis.from_url(sandbox.servers.redis_url, single_connection_client=True)
     ours: list[redis.Redis] = []
     sampler = RedisSampler(url)
