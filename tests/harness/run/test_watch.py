@@ -250,7 +250,7 @@ def test_the_load_generator_dying_is_a_harness_failure(
 ) -> None:
     def crash_the_load_generator() -> None:
         # the master and its workers (the harness's children beside it)
-        (generator,) = _children("-m loadtests --scenario")
+        (generator,) = _children("-m loadtests --plan")
         for process in [*_children("-m loadtests.worker"), generator]:
             process.kill()
 
