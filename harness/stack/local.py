@@ -19,6 +19,7 @@ import psycopg
 from kombu import Connection
 
 from harness.errors import CleanupError, HarnessError
+from harness.providers.probes import libpq_url
 from harness.stack.processes import ManagedProcess, free_port
 from harness.stack.proxy import TcpProxy
 from harness.stack.sandbox import Sandbox, ServerUrls
@@ -38,6 +39,11 @@ FAKES = ("openai", "kakao", "oauth")
 def gateway_key(replica: int = 1) -> str:
     """A gateway process's name: ``gateway``, ``gateway-2``, ..."""
     return "gateway" if replica == 1 else f"gateway-{replica}"
+
+
+def worker_node(name: str, replica: int) -> str:
+    """A worker replica's Celery node name before ``@host``: ``ai-1``, ``ai-2``, ..."""
+    return f"{name}-{replica}"
 
 
 def worker_key(name: str, replica: int = 1) -> str:
@@ -365,7 +371,7 @@ class LocalStack:
         assert self.settings is not None
         host = socket.gethostname()
         nodes = [
-            f"{name}-{replica}@{host}"
+            f"{worker_node(name, replica)}@{host}"
             for name in self.options.workers
             for replica in range(1, self.options.worker_replicas.get(name, 1) + 1)
         ]
@@ -383,8 +389,9 @@ class LocalStack:
     def _empty_tables(self) -> None:
         """Delete every row of the app's tables but ``KEPT_TABLES``."""
         assert self.settings is not None
-        url = self.settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(
+            libpq_url(self.settings.database_url), autocommit=True, connect_timeout=5
+        ) as conn:
             tables = conn.execute(
                 "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_tables "
                 "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
@@ -427,7 +434,7 @@ class LocalStack:
         env = {**self._child_settings.to_env(), "WASTECOACH_WORKER_METRICS_PORT": str(port)}
         self.metrics_urls[key] = f"http://127.0.0.1:{port}/metrics"
         # A node name per replica (the last --hostname wins): Celery warns about duplicates.
-        args = ["run", name, f"--hostname={name}-{replica}@%h"]
+        args = ["run", name, f"--hostname={worker_node(name, replica)}@%h"]
         args += self.options.worker_args.get(name, ())
         return self._spawn(key, "reference.workers", args, env, self.options.run_dir / "logs")
 

@@ -17,6 +17,7 @@ from kombu import Connection
 
 from harness.collect.redis_stats import with_client_name
 from harness.errors import CleanupError, HarnessError
+from harness.providers.probes import libpq_url
 from reference.common.settings import Settings
 
 
@@ -73,10 +74,6 @@ def check_management(urls: ServerUrls) -> None:
         ) from None
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def _with_path(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
@@ -86,7 +83,7 @@ def check_servers(urls: ServerUrls) -> None:
     """Fail fast, naming every server that does not answer and how to start it."""
     problems: list[str] = []
     try:
-        with psycopg.connect(_libpq(urls.database_url), connect_timeout=3) as conn:
+        with psycopg.connect(libpq_url(urls.database_url), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
         problems.append(
@@ -182,7 +179,7 @@ class Sandbox:
         self.redis_prefix = f"{self.name}:"
         self._made.add("redis keys")  # the stack writes them; close() removes them
         try:
-            with psycopg.connect(_libpq(self.servers.database_url), autocommit=True) as conn:
+            with psycopg.connect(libpq_url(self.servers.database_url), autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.name}"')
             self._made.add("database")
             self.database_url = _with_path(self.servers.database_url, f"/{self.name}")
@@ -226,7 +223,7 @@ class Sandbox:
 
         dispose_engine(self.database_url)  # this process's pooled connections go first
         with psycopg.connect(
-            _libpq(self.servers.database_url), autocommit=True, connect_timeout=5
+            libpq_url(self.servers.database_url), autocommit=True, connect_timeout=5
         ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 

@@ -10,14 +10,15 @@ import pytest
 import redis
 
 from harness.errors import CleanupError
+from harness.providers.probes import libpq_url
 from harness.stack.processes import free_port
-from harness.stack.sandbox import Sandbox, ServerUrls, _libpq
+from harness.stack.sandbox import Sandbox, ServerUrls
 
 pytestmark = pytest.mark.integration
 
 
 def _database_exists(servers: ServerUrls, name: str) -> bool:
-    with psycopg.connect(_libpq(servers.database_url)) as conn:
+    with psycopg.connect(libpq_url(servers.database_url)) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     return found is not None
 
