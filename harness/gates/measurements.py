@@ -126,10 +126,15 @@ _CONTAINERS = (
 )
 _HITS_FREE = {"cache": frozenset({"hit"})}
 _HISTORY_REASONS = frozenset({"missing", "wrong", "unchecked"})
+#: The ``fault`` tag of a job no fault touched.
+NO_FAULT = "none"
 _JOB_TAGS: Mapping[str, TagValues] = {
     "follow": _FOLLOW,
     "variant": frozenset(("new", *VARIANTS)),  # "new": a first photo of the item
     "mode": _MODES,
+    # In a run with [[faults]]: the label of the fault that touched the job, or "none"
+    # (harness.run.recovery.fault_of); the scenario checks the labels it names.
+    "fault": None,
 }
 
 _SPECS = (

@@ -21,6 +21,9 @@ One place decides what each gate metric means for this system:
 - ``server_processing_time``: per finished scan, queued -> result stored (server clock)
 - ``stack_overhead``: per finished scan, server processing minus the model's time
 - ``stage_time``: per finished scan and stage (tag stage), the server's stage times
+- in a run with faults, every per-job metric above is also tagged ``fault``: the label of the
+  fault that touched the job (:func:`harness.run.recovery.fault_of`), or ``none``, so a gate
+  can judge the steady state outside the faults (``tags = { fault = "none" }``)
 - ``queue_depth``, ``dlq_length``, ``redis_clients``: sampled gauges
 - ``tier_cpu``, ``tier_memory``: per sample, the CPU (cores) and RSS of a tier's processes
   summed, as a share of the tier's budget (``reference.common.tiers.tier_budget``)
@@ -42,11 +45,12 @@ A finished scan whose result lacks a server time one of these needs is recorded 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.collect.series import Series
 from harness.gates.measurements import Samples
+from harness.run import recovery
 from loadtests import abuse
 from loadtests.records import SERVER_TIMINGS
 from reference.common import tiers
@@ -59,19 +63,25 @@ STAGE_COLUMNS = {stage: SERVER_TIMINGS[f"{stage}_ms"] for stage in STAGES}
 SCAN_CHECKS = ("progress_backwards", "progress_frozen", "status_result_mismatch", "follow_mismatch")
 
 
-def _job_tags(event: Mapping[str, Any]) -> dict[str, str]:
+def _job_tags(event: Mapping[str, Any], faults: Sequence[recovery.Played]) -> dict[str, str]:
     tags = {"follow": str(event.get("follow") or "poll")}
     if event.get("variant"):
         tags["variant"] = str(event["variant"])
     if event.get("mode"):
         tags["mode"] = str(event["mode"])
+    if faults:
+        tags["fault"] = recovery.fault_of(event, faults)
     return tags
 
 
-def add_events(samples: Samples, events: Iterable[Mapping[str, Any]]) -> None:
+def add_events(
+    samples: Samples,
+    events: Iterable[Mapping[str, Any]],
+    faults: Sequence[recovery.Played] = (),
+) -> None:
     for e in events:
         t = float(e.get("started_at") or e.get("scheduled_at") or 0.0)
-        tags = _job_tags(e)
+        tags = _job_tags(e, faults)
         status = e.get("status")
         accepted = bool(e.get("accepted"))
         if status == "done":
@@ -161,7 +171,10 @@ def _seen_ended(event: Mapping[str, Any]) -> bool:
 
 
 def add_checks(
-    samples: Samples, events: Iterable[Mapping[str, Any]], checks: Iterable[Mapping[str, Any]]
+    samples: Samples,
+    events: Iterable[Mapping[str, Any]],
+    checks: Iterable[Mapping[str, Any]],
+    faults: Sequence[recovery.Played] = (),
 ) -> None:
     by_user = {_user(c): c for c in checks}
     last_seen: dict[tuple[str, str], float] = {}
@@ -172,7 +185,7 @@ def add_checks(
         if not (_seen_ended(e) and e.get("job_id")):
             continue
         reason = _history_reason(str(e["job_id"]), by_user.get(key))
-        tags = {**_job_tags(e), **({"reason": reason} if reason else {})}
+        tags = {**_job_tags(e, faults), **({"reason": reason} if reason else {})}
         samples.record_event("history_missing", bool(reason), t=t, tags=tags)
     for key in sorted(set(last_seen) | set(by_user)):
         check = by_user.get(key)
@@ -286,11 +299,14 @@ def build(
     start: float,
     end: float,
     checks: Iterable[Mapping[str, Any]] = (),
+    faults: Sequence[recovery.Played] = (),
 ) -> Samples:
+    """Every observation of a run; with ``faults`` (the faults played), the job metrics are
+    tagged with the fault that touched each job (``fault``, or ``none``)."""
     events = list(events)
     samples = Samples(start=start, end=end)
-    add_events(samples, events)
-    add_checks(samples, events, checks)
+    add_events(samples, events, faults)
+    add_checks(samples, events, checks, faults)
     add_requests(samples, requests)
     add_series(samples, series)
     add_tier_use(samples, series)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.collect.series import Series
-from harness.gates.measurements import Samples
+from harness.gates.measurements import NO_FAULT, Samples
 from harness.gates.stats import percentile
 
 #: The sliding window of the steady-state checks, in real seconds at ``time_scale`` 1.
@@ -170,6 +170,34 @@ def recovery_seconds(
     return None
 
 
+@dataclass(frozen=True)
+class Played:
+    """A fault that began and ended, from the timeline's window."""
+
+    label: str
+    kind: str
+    started: float
+    ended: float
+
+
+def played(windows: Iterable[Mapping[str, Any]]) -> list[Played]:
+    """The faults of ``windows`` (the timeline's, as dicts) that began and ended, in time order."""
+    return sorted(
+        (
+            Played(str(w["label"]), str(w["kind"]), float(w["started"]), float(w["ended"]))
+            for w in windows
+            if w.get("started") and w.get("ended")
+        ),
+        key=lambda p: p.started,
+    )
+
+
+def fault_of(event: Mapping[str, Any], faults: Sequence[Played]) -> str:
+    """The label of the fault a job belongs to (see :func:`owner`), or :data:`NO_FAULT`."""
+    index = owner(event, [(f.started, f.ended) for f in faults])
+    return NO_FAULT if index is None else faults[index].label
+
+
 def owner(event: Mapping[str, Any], windows: Sequence[tuple[float, float]]) -> int | None:
     """The index of the fault (``windows``: (started, ended), in time order) a job belongs to,
     or ``None`` when no fault touched it."""
@@ -201,17 +229,15 @@ def judge_faults(
     """One outcome per fault that began and ended (``windows``: the timeline's, as dicts);
     ``steady_from`` is the end of the warm-up (a cold cache is no steady state)."""
     window = max(3.0, WINDOW_SECONDS * time_scale)
-    played = sorted(
-        (w for w in windows if w.get("started") and w.get("ended")), key=lambda w: w["started"]
-    )
-    spans = [(float(w["started"]), float(w["ended"])) for w in played]
+    faults = played(windows)
+    spans = [(f.started, f.ended) for f in faults]
     owners = [(e, owner(e, spans)) for e in _accepted(events)]
     # The steady state before the experiment (Chaos Toolkit's hypothesis): scans finished
     # after the warm-up and before the first fault began.
     first = spans[0][0] if spans else run_end
     baseline = phase(events, steady_from, first).p95_ms
     outcomes = []
-    for index, w in enumerate(played):
+    for index, fault in enumerate(faults):
         started, ended = spans[index]
         before = phase(events, started - window, started)
         # A window reaching into the next fault would measure that one: recovery is looked
@@ -232,8 +258,8 @@ def judge_faults(
         own = [e for e, o in owners if o == index]
         outcomes.append(
             FaultOutcome(
-                label=str(w["label"]),
-                kind=str(w["kind"]),
+                label=fault.label,
+                kind=fault.kind,
                 started=started,
                 ended=ended,
                 before=before,

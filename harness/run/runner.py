@@ -737,6 +737,7 @@ def _judge_phase(
     options, scenario, stack, timeline = state.options, state.scenario, state.stack, state.timeline
     events, series = measured.events, state.series
     state.notes += observations.check_notes(events, measured.checks)
+    windows = [w.to_dict() for w in timeline.windows] if timeline is not None else []
     samples = observations.build(
         events,
         measured.requests,
@@ -744,6 +745,7 @@ def _judge_phase(
         start=measured.started,
         end=measured.ended,
         checks=measured.checks,
+        faults=recovery.played(windows),
     )
     if options.target is not None:
         state.notes += _target_gauges(
@@ -753,7 +755,7 @@ def _judge_phase(
     if timeline is not None and stack is not None:
         twice = recovery.answered_twice(events, finish_times(events, stack))
         outcomes = recovery.judge_faults(
-            [w.to_dict() for w in timeline.windows],
+            windows,
             events,
             series,
             twice=twice,

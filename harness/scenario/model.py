@@ -19,7 +19,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.gates.evaluate import Evaluation, evaluate
-from harness.gates.measurements import Samples
+from harness.gates.measurements import FAULT_METRICS, NO_FAULT, Samples
 from harness.gates.model import FieldIssue, Gate
 from harness.mocks.catalog import ITEMS, VARIANTS
 from harness.mocks.openai_config import MockOpenAIConfig, Rate, UniformLatency
@@ -289,6 +289,28 @@ class Scenario(_Model):
             problem = requirements.unmet(gate.metric, self.mix)
             if problem is not None:
                 raise FieldIssue(("gates", index, "metric"), problem)
+        return self
+
+    @model_validator(mode="after")
+    def _fault_gates_name_played_faults(self) -> Self:
+        labels = {fault.label for fault in self.faults}
+        for index, gate in enumerate(self.gates):
+            if gate.metric in FAULT_METRICS and not labels:
+                raise FieldIssue(
+                    ("gates", index, "metric"),
+                    f"{gate.metric} is measured on [[faults]] and this scenario has none",
+                )
+            label = gate.tags.get("fault")
+            if label is None:
+                continue
+            # Job metrics tag a job no fault touched "none"; the faults' own metrics do not.
+            known = labels | ({NO_FAULT} if labels and gate.metric not in FAULT_METRICS else set())
+            if label not in known:
+                played = ", ".join(sorted(known)) or "none: the scenario has no [[faults]]"
+                raise FieldIssue(
+                    ("gates", index, "tags", "fault"),
+                    f"{label!r} is no fault of this scenario (its labels: {played})",
+                )
         return self
 
     @model_validator(mode="after")

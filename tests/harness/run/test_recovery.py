@@ -146,3 +146,25 @@ def test_each_job_belongs_to_one_fault_at_most() -> None:
     assert recovery.owner(_scan(T0 + 29, status="processing"), windows) == 0
     assert recovery.owner(_scan(T0 + 60, status="processing"), windows) == 1
     assert recovery.owner(_scan(T0 + 200, status="processing"), windows) is None
+
+
+def test_job_metrics_are_tagged_with_the_fault_that_touched_them() -> None:
+    from harness.run import observations
+
+    later = {"label": "reset redis", "kind": "reset", "started": T0 + 70, "ended": T0 + 75}
+    never = {"label": "model-outage", "kind": "model-outage", "started": T0 + 90, "ended": None}
+    faults = recovery.played([later, never, FAULT])  # one never ended; out of time order
+    assert [f.label for f in faults] == ["broker-restart", "reset redis"]
+    events = _timeline(slow_until=T0 + 50)
+    samples = observations.build(events, [], Series(), start=T0, end=T0 + 100, faults=faults)
+    steady = samples.values("processing_time", {"fault": "none"})
+    touched = samples.values("processing_time", {"fault": "broker-restart"})
+    assert steady and set(steady) == {400.0}  # the slow scans all belong to the fault
+    assert 8000.0 in touched
+    assert samples.values("processing_time", {"fault": "reset redis"})
+    assert len(steady) + len(touched) + len(
+        samples.values("processing_time", {"fault": "reset redis"})
+    ) == len(samples.values("processing_time"))
+    # without faults the tag is absent, so no gate on it can pass by accident
+    plain = observations.build(events, [], Series(), start=T0, end=T0 + 100)
+    assert plain.values("processing_time", {"fault": "none"}) == []

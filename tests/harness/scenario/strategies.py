@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.gates.expressions import COMPARATORS
-from harness.gates.measurements import AGGREGATIONS, METRICS
+from harness.gates.measurements import AGGREGATIONS, FAULT_METRICS, METRICS
 from harness.mocks.catalog import ITEMS
 
 positive = st.floats(min_value=1e-3, max_value=1e5, allow_nan=False)
@@ -163,14 +163,16 @@ def thresholds(draw: st.DrawFn, metric: str) -> str:
 
 @st.composite
 def gates(draw: st.DrawFn) -> dict[str, Any]:
-    metric = draw(st.sampled_from(sorted(METRICS)))
+    # These scenarios play no [[faults]]: the faults' metrics and the fault tag are refused.
+    metric = draw(st.sampled_from(sorted(set(METRICS) - FAULT_METRICS)))
     spec = METRICS[metric]
     gate: dict[str, Any] = {
         "metric": metric,
         "thresholds": draw(st.lists(thresholds(metric), min_size=1, max_size=3)),
     }
-    if spec.tags and draw(st.booleans()):
-        key = draw(st.sampled_from(sorted(spec.tags)))
+    keys = sorted(set(spec.tags) - {"fault"})
+    if keys and draw(st.booleans()):
+        key = draw(st.sampled_from(keys))
         allowed = spec.tags[key]
         value = draw(st.sampled_from(sorted(allowed)) if allowed is not None else text)
         gate["tags"] = {key: value}

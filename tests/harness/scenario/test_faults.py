@@ -90,3 +90,58 @@ def test_faults_on_different_servers_may_overlap() -> None:
         'kind = "redis-restart"\nat = 15\nduration = 10',
     )
     assert len(scenario.faults) == 2
+
+
+def _gate(metric: str, fault: str) -> str:
+    tags = f'tags = {{ fault = "{fault}" }}'
+    return f'[[gates]]\nmetric = "{metric}"\n{tags}\nthresholds = ["max < 1"]\n'
+
+
+def test_a_gate_on_the_steady_state_outside_the_faults_is_accepted() -> None:
+    broker = 'kind = "broker-restart"\nat = "20s"\nduration = "10s"'
+    scenario = parse_scenario(
+        BASE
+        + _gate("stack_overhead", "none")
+        + _gate("processing_after_fault", "broker-restart")
+        + f"[[faults]]\n{broker}\n"
+    )
+    assert [g.tags for g in scenario.gates[1:]] == [
+        {"fault": "none"},
+        {"fault": "broker-restart"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("gate", "faults", "expected"),
+    [
+        (
+            _gate("stack_overhead", "none"),
+            "",
+            "gates[1].tags.fault: 'none' is no fault of this scenario (its labels: none: the "
+            "scenario has no [[faults]])",
+        ),
+        (
+            _gate("stack_overhead", "broker-restrat"),
+            '[[faults]]\nkind = "broker-restart"\nat = "20s"\nduration = "10s"\n',
+            "gates[1].tags.fault: 'broker-restrat' is no fault of this scenario (its labels: "
+            "broker-restart, none)",
+        ),
+        (
+            # the faults' own metrics are per fault: there is no "none" among them
+            _gate("recovery_time", "none"),
+            '[[faults]]\nkind = "broker-restart"\nat = "20s"\nduration = "10s"\n',
+            "gates[1].tags.fault: 'none' is no fault of this scenario (its labels: broker-restart)",
+        ),
+        (
+            '[[gates]]\nmetric = "recovery_time"\nthresholds = ["max < 30000"]\n',
+            "",
+            "gates[1].metric: recovery_time is measured on [[faults]] and this scenario has none",
+        ),
+    ],
+)
+def test_a_fault_gate_must_name_a_fault_the_scenario_plays(
+    gate: str, faults: str, expected: str
+) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(BASE + gate + faults)
+    assert expected in str(caught.value)
