@@ -168,3 +168,34 @@ def test_job_metrics_are_tagged_with_the_fault_that_touched_them() -> None:
     # without faults the tag is absent, so no gate on it can pass by accident
     plain = observations.build(events, [], Series(), start=T0, end=T0 + 100)
     assert plain.values("processing_time", {"fault": "none"}) == []
+
+
+def _hit(t: float, server_ms: float) -> dict:
+    return _scan(t, server_ms + 300, cache_hit=True, server_processing_ms=server_ms)
+
+
+@pytest.mark.parametrize(
+    ("slow_between", "slow_during", "passes"),
+    [(False, False, True), (False, True, True), (True, False, False)],
+)
+def test_resilience_fails_a_stack_slow_between_faults_and_only_that(
+    slow_between: bool, slow_during: bool, passes: bool
+) -> None:
+    """resilience's steady-state gates (tag fault = "none"): a stack 1 s slower on every job
+    between the faults fails them; the same slowness inside the fault's reach does not."""
+    from harness.run import observations
+    from harness.scenario import find_scenario, load_scenario
+
+    scenario = load_scenario(find_scenario("resilience"))
+    gates = [g for g in scenario.gates if g.tags.get("fault") == "none"]
+    assert {g.metric for g in gates} == {"stack_overhead", "server_processing_time"}
+    faults = recovery.played([FAULT])
+    events = []
+    for n in range(200):
+        t = T0 + n * 0.5
+        touched = recovery.fault_of(_scan(t), faults) != "none"
+        slow = slow_during if touched else slow_between
+        events.append(_hit(t, 120.0 + (1000.0 if slow else 0.0)))
+    samples = observations.build(events, [], Series(), start=T0, end=T0 + 100, faults=faults)
+    verdicts = {r.verdict for r in evaluate(gates, samples).gates}
+    assert verdicts == {Verdict.PASS if passes else Verdict.FAIL}
