@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from harness.gates.measurements import Samples
+from harness.gates.measurements import NO_FAULT, Samples
 from harness.scenario import Scenario, photo_stream
 
 START = 1_700_000_000.0  # an epoch time; observations are stamped from here
@@ -70,6 +70,8 @@ def simulate(
             and not (broken and faults.cache_disabled)
         )
         tags = {"follow": follow, "variant": plan.variant, "mode": "analyze"}
+        if scenario.faults:  # no infrastructure fault is simulated: every job is steady state
+            tags["fault"] = NO_FAULT
         for _ in range(4):  # analyze, PUT, upload-complete, a status poll
             requests += 1
             failed = broken and faults.http_error_every and requests % faults.http_error_every == 0
