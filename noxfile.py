@@ -35,8 +35,11 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every test (unit, integration against the real servers, end-to-end); pytest args after --."""
     session.install("-e", ".[test]")
-    # --durations: the slowest tests in CI's log, where the time budget goes.
-    session.run("pytest", *(session.posargs or ["-q", "--durations=15"]))
+    # Three workers: a whole-stack run mostly waits on its load's clock, so others overlap it;
+    # a module's tests that share a module-scoped fixture stay in one worker (tests/conftest.py).
+    # ``-- -n 0`` runs serially. --durations: the slowest tests in CI's log.
+    xdist = ["-n", "3", "--dist", "loadgroup"]
+    session.run("pytest", *xdist, *(session.posargs or ["-q", "--durations=15"]))
 
 
 @nox.session(python=PYTHON)

@@ -20,6 +20,20 @@ from tests.factories import MockOpenAIServer, start_mock_openai, start_moto
 os.environ.setdefault("WASTECOACH_ENVIRONMENT", "development")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (``nox -s tests``), the tests of a module that
+    use one of its module-scoped fixtures (a shared stack, sandbox or server) run in one worker,
+    so the fixture is set up once as in a serial run; every other test is handed out alone."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None:
+            continue
+        defs = (d for chain in fixtures.name2fixturedefs.values() for d in chain)
+        if any(d.scope == "module" for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def servers() -> ServerUrls:
     return ServerUrls.from_environment()
