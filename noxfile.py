@@ -35,9 +35,9 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every test (unit, integration against the real servers, end-to-end); pytest args after --."""
     session.install("-e", ".[test]")
-    # Three workers: a whole-stack run mostly waits on its load's clock, so others overlap it;
-    # a module's tests that share a module-scoped fixture stay in one worker (tests/conftest.py).
-    # ``-- -n 0`` runs serially. --durations: the slowest tests in CI's log.
+    # Three workers: the whole-stack tests in two lanes (at most two stacks at once), the rest
+    # beside them; a module's tests sharing a module-scoped fixture stay in one worker
+    # (tests/conftest.py). ``-- -n 0`` runs serially. --durations: the slowest tests in CI's log.
     xdist = ["-n", "3", "--dist", "loadgroup"]
     session.run("pytest", *xdist, *(session.posargs or ["-q", "--durations=15"]))
 
