@@ -35,11 +35,10 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every test (unit, integration against the real servers, end-to-end); pytest args after --."""
     session.install("-e", ".[test]")
-    # Three workers: the whole-stack tests in two lanes (at most two stacks at once), the rest
-    # beside them; a module's tests sharing a module-scoped fixture stay in one worker
-    # (tests/conftest.py). ``-- -n 0`` runs serially. --durations: the slowest tests in CI's log.
-    xdist = ["-n", "3", "--dist", "loadgroup"]
-    session.run("pytest", *xdist, *(session.posargs or ["-q", "--durations=15"]))
+    # --durations: the slowest tests in CI's log, where the time budget goes. Serial: in
+    # parallel (``-- -n 3 --dist loadgroup``, whole-stack tests in two lanes, tests/conftest.py)
+    # breaker runs on a loaded shared machine ran short of samples and came out inconclusive.
+    session.run("pytest", *(session.posargs or ["-q", "--durations=15"]))
 
 
 @nox.session(python=PYTHON)

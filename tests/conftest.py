@@ -31,10 +31,10 @@ OTHER_LANE = "whole-stack-2"
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist's ``--dist loadgroup`` (``nox -s tests``): whole-stack tests in
-    their lane (above); the other tests of a module that use one of its module-scoped fixtures
-    (a shared sandbox or server) in one worker, so the fixture is set up once as in a serial
-    run; every other test is handed out alone."""
+    """Groups for pytest-xdist's ``--dist loadgroup`` (``nox -s tests -- -n 3 --dist
+    loadgroup``): whole-stack tests in their lane (above); the other tests of a module that use
+    one of its module-scoped fixtures (a shared sandbox or server) in one worker, so the fixture
+    is set up once as in a serial run; every other test is handed out alone."""
     for item in items:
         module = item.nodeid.split("::")[0]
         if item.get_closest_marker("e2e"):
