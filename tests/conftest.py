@@ -20,6 +20,34 @@ from tests.factories import MockOpenAIServer, start_mock_openai, start_moto
 os.environ.setdefault("WASTECOACH_ENVIRONMENT", "development")
 
 
+# Whole-stack tests (marker e2e) run in two lanes of the xdist workers, so at most two of the
+# suite's stacks run at once: with three at once on a shared 2-core machine (load 14-19) the
+# unbroken breaker run failed its cache, priority and overhead gates, breakers went
+# inconclusive for lack of samples, and the shared PostgreSQL ran out of connections.
+# test_run.py's breaker runs take about as long as all the other whole-stack tests together.
+WHOLE_STACK_LANES = {"tests/harness/run/test_run.py": "whole-stack-1"}
+OTHER_LANE = "whole-stack-2"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's ``--dist loadgroup`` (``nox -s tests -- -n 3 --dist
+    loadgroup``): whole-stack tests in their lane (above); the other tests of a module that use
+    one of its module-scoped fixtures (a shared sandbox or server) in one worker, so the fixture
+    is set up once as in a serial run; every other test is handed out alone."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group(WHOLE_STACK_LANES.get(module, OTHER_LANE)))
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        defs = (
+            (d for chain in fixtures.name2fixturedefs.values() for d in chain) if fixtures else ()
+        )
+        if any(d.scope == "module" for d in defs):
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 @pytest.fixture(scope="session")
 def servers() -> ServerUrls:
     return ServerUrls.from_environment()

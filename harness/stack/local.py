@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -27,6 +28,8 @@ from harness.stack.waits import WaitAborted, WaitTimeout, wait_for
 from reference import migrations
 from reference.common import bucket, tiers, topology
 from reference.common.settings import Settings
+
+T = TypeVar("T")
 
 # Collection points loaded for /locations by default, as many as the seed's sample city.
 SEED_LOCATION_POINTS = 3000
@@ -100,6 +103,9 @@ class LocalStack:
         self.proxies: dict[str, TcpProxy] = {}
         # Each HTTP process's readiness URL (it answers 200 once it serves).
         self.ready_urls: dict[str, str] = {}
+        # Where the processes that bind their metrics listener on port 0 write the port they got
+        # (until it is read into metrics_urls).
+        self._port_files: dict[str, Path] = {}
         self._child_settings: Settings | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -235,6 +241,8 @@ class LocalStack:
         self._wait_http("gateway", f"{self.base_url}/readyz")
         for name in self.options.workers:
             self.wait_for_consumers(name)
+        for key in list(self._port_files):  # the workers' (they write it before consuming)
+            self._read_metrics_port(key)
         self._timed("services_and_workers", t)
 
     def _through_proxies(self, settings: Settings) -> Settings:
@@ -267,6 +275,8 @@ class LocalStack:
     def _wait_ready(self, key: str) -> None:
         """Wait until the process ``key`` serves (S3: and has the bucket; a worker: consumes)."""
         assert self.settings is not None
+        if key in self._port_files:
+            self._read_metrics_port(key)
         if key.startswith("worker-"):
             self.wait_for_consumers(key.split("-")[1])
         elif key in self.ready_urls:
@@ -275,14 +285,30 @@ class LocalStack:
             bucket.ensure(self.settings)
 
     def _wait_http(self, name: str, url: str) -> None:
-        process = self.processes[name]
+        self._wait_process(
+            name, lambda: httpx.get(url, timeout=2).status_code == 200, f"{name} at {url}"
+        )
 
+    def _read_metrics_port(self, key: str) -> None:
+        """Wait for the port the process ``key`` got for its metrics (it binds port 0 and writes
+        the port to its file) and record the URL it serves them at."""
+        path = self._port_files.pop(key)
+        port = self._wait_process(
+            key,
+            lambda: path.exists() and int(path.read_text()),
+            f"{key} writing its metrics port to {path}",
+        )
+        self.metrics_urls[key] = f"http://127.0.0.1:{port}/metrics"
+        if key in self.gateway_keys():  # each gateway process answers its metrics once it serves
+            self.ready_urls[key] = self.metrics_urls[key]
+
+    def _wait_process(self, name: str, probe: Callable[[], T | None], describe: str) -> T:
+        """``wait_for(probe)`` on process ``name`` (given up when it dies), its log's tail in
+        the error."""
+        process = self.processes[name]
         try:
-            wait_for(
-                lambda: httpx.get(url, timeout=2).status_code == 200,
-                timeout=self.options.start_timeout,
-                describe=f"{name} at {url}",
-                abort=process.death,
+            return wait_for(
+                probe, timeout=self.options.start_timeout, describe=describe, abort=process.death
             )
         except WaitAborted as exc:
             raise StackError(str(exc), detail=process.log_tail()) from None
@@ -417,22 +443,33 @@ class LocalStack:
         """One of the gateway's processes, all on ``port`` (SO_REUSEPORT), each with its own
         metrics port (scraped during runs)."""
         key = gateway_key(replica)
-        metrics_port = free_port()
-        # Each process answers its metrics once it serves.
-        self.metrics_urls[key] = self.ready_urls[key] = f"http://127.0.0.1:{metrics_port}/metrics"
-        args = ["reference.gateway:app", "--port", str(port), f"--metrics-port={metrics_port}"]
+        port_file = self._port_file(key)
+        args = ["reference.gateway:app", "--port", str(port), "--metrics-port=0"]
+        args.append(f"--metrics-port-file={port_file}")
         return self._spawn(key, "reference.common.serving", args, env, self.log_dir)
+
+    def _port_file(self, key: str) -> Path:
+        """The file process ``key`` is to write its metrics port to (none there yet)."""
+        path = self.options.run_dir / "ports" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        self._port_files[key] = path
+        return path
 
     def _spawn_worker(self, name: str, replica: int = 1) -> ManagedProcess:
         """A worker process with its own metrics port (scraped during runs); replicas after
         the first are called ``worker-<name>-<n>``."""
         assert self._child_settings is not None
         key = worker_key(name, replica)
-        # A restarted replica keeps its metrics port: the scrapers keep their URL.
+        env = self._child_settings.to_env()
+        # A restarted replica keeps its metrics port (the scrapers keep their URL); a new one
+        # gets one from the kernel and writes it down.
         known = self.metrics_urls.get(key)
-        port = int(urlsplit(known).port or 0) if known else free_port()
-        env = {**self._child_settings.to_env(), "WASTECOACH_WORKER_METRICS_PORT": str(port)}
-        self.metrics_urls[key] = f"http://127.0.0.1:{port}/metrics"
+        if known:
+            env["WASTECOACH_WORKER_METRICS_PORT"] = str(urlsplit(known).port)
+        else:
+            env["WASTECOACH_WORKER_METRICS_PORT"] = "0"
+            env["WASTECOACH_WORKER_METRICS_PORT_FILE"] = str(self._port_file(key))
         # A node name per replica (the last --hostname wins): Celery warns about duplicates.
         args = ["run", name, f"--hostname={worker_node(name, replica)}@%h"]
         args += self.options.worker_args.get(name, ())

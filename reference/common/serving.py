@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import socket
 
-import prometheus_client
 import uvicorn
+
+from reference.common.telemetry import serve_metrics
 
 KEEP_ALIVE_SECONDS = 75
 UVICORN_FLAGS = (f"--timeout-keep-alive={KEEP_ALIVE_SECONDS}",)
@@ -36,14 +37,19 @@ class _Server(uvicorn.Server):
     """uvicorn, serving the process's own metrics on a port of their own once the app is up
     (the shared port's /metrics answers for whichever process took the connection)."""
 
-    def __init__(self, config: uvicorn.Config, metrics_port: int | None) -> None:
+    def __init__(
+        self, config: uvicorn.Config, metrics_port: int | None, metrics_port_file: str | None
+    ) -> None:
         super().__init__(config)
         self.metrics_port = metrics_port
+        self.metrics_port_file = metrics_port_file
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.metrics_port and not self.should_exit:
-            prometheus_client.start_http_server(self.metrics_port, addr=self.config.host)
+        if self.metrics_port is not None and not self.should_exit:
+            serve_metrics(
+                self.metrics_port, addr=self.config.host, port_file=self.metrics_port_file
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("app", help="the ASGI app, module:attribute")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--metrics-port", type=int, default=None)
+    parser.add_argument("--metrics-port", type=int, default=None, help="0: the kernel picks one")
+    parser.add_argument(
+        "--metrics-port-file", default=None, help="where to write the metrics port it got"
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     sock = reuse_port_socket(args.host, args.port)
@@ -65,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         log_level=args.log_level,
     )
-    _Server(config, args.metrics_port).run(sockets=[sock])
+    _Server(config, args.metrics_port, args.metrics_port_file).run(sockets=[sock])
 
 
 if __name__ == "__main__":

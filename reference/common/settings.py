@@ -130,8 +130,11 @@ class Settings(BaseSettings):
     limit_event_streams: int = Field(3, ge=1)
     limit_logins_per_minute: int = Field(20, ge=1)
 
-    # Workers expose Prometheus metrics on this port (0 disables the listener).
+    # Workers expose Prometheus metrics on this port (0 disables the listener, unless a port
+    # file is given: then the kernel picks the port and the worker writes it to that file, as
+    # the local stack starts its workers).
     worker_metrics_port: int = Field(0, ge=0, le=65535)
+    worker_metrics_port_file: str | None = None
 
     # AI tasks (q.ai): retries after a transient error (Redis, PostgreSQL or S3 unavailable),
     # with exponential backoff from the first delay up to the cap, before the job is failed

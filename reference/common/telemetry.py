@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -135,3 +143,24 @@ class RequestMetrics:
         finally:
             if not recorded:  # failed before answering: the server answers 500
                 record(500)
+
+
+def serve_metrics(
+    port: int,
+    *,
+    addr: str = "0.0.0.0",
+    registry: CollectorRegistry = REGISTRY,
+    port_file: str | None = None,
+) -> int:
+    """Serve ``registry`` on ``port`` from a daemon thread; returns the port it got. With 0 the
+    kernel picks a free one, and ``port_file`` receives it once the listener is bound: how the
+    local stack learns its processes' ports (a port chosen in advance and bound seconds later,
+    after the imports, can meanwhile be taken by another process)."""
+    server, _ = start_http_server(port, addr=addr, registry=registry)
+    bound = int(server.server_port)
+    if port_file:
+        path = Path(port_file)
+        partial = path.with_name(f"{path.name}.partial")
+        partial.write_text(str(bound))
+        partial.replace(path)  # a reader never sees a half-written number
+    return bound

@@ -59,8 +59,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from reference.common.settings import get_settings
 
-    port = get_settings().worker_metrics_port
-    if port and args[0] == "run" and spec.pool == "prefork":
+    settings = get_settings()
+    port, port_file = settings.worker_metrics_port, settings.worker_metrics_port_file
+    metrics = bool(port or port_file)
+    if metrics and args[0] == "run" and spec.pool == "prefork":
         # Prefork children count their tasks in their own memory, out of the listener's
         # reach: prometheus_client's multiprocess mode shares them through files. It must be
         # chosen before prometheus_client is first imported (the children inherit it).
@@ -79,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from reference.workers.app import app
 
-    if port:
-        from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+    if metrics:
+        from prometheus_client import REGISTRY, CollectorRegistry
+
+        from reference.common.telemetry import serve_metrics
 
         registry = REGISTRY
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             MultiProcessCollector(registry)
         # Liveness probes hit this listener, never `celery inspect ping`, which needs the pool
         # to be idle and killed workers busy on slow model calls in production.
-        start_http_server(port, registry=registry)
+        serve_metrics(port, registry=registry, port_file=port_file)
         if args[0] == "run":
             from reference.workers.metrics import install_sampler
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
@@ -30,10 +31,6 @@ def listening_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def _temp_dirs(kind: str) -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob(f"wastecoach-{kind}-*"))
-
-
 def _assert_gone(server: EphemeralServer, workdir: Path, ports: list[int], pid: int) -> None:
     assert not workdir.exists(), f"{workdir} survived stop()"
     for port in ports:
@@ -45,9 +42,16 @@ def _assert_gone(server: EphemeralServer, workdir: Path, ports: list[int], pid: 
 
 
 @pytest.fixture
-def temp_dirs() -> Callable[[str], set[Path]]:
-    """Lists the ephemeral working directories of a kind that exist now."""
-    return _temp_dirs
+def temp_dirs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], set[Path]]]:
+    """Lists the ephemeral working directories of a kind that exist now, in a temporary root of
+    the test's own: other tests (other xdist workers, other runs) make theirs in /tmp meanwhile.
+    A short path, as /tmp's: PostgreSQL puts its Unix socket in the working directory; and
+    searchable by others, as /tmp is, for the user a server started by root runs as."""
+    root = Path(tempfile.mkdtemp(prefix="wastecoach-test-"))
+    root.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    yield lambda kind: set(root.glob(f"wastecoach-{kind}-*"))
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
