@@ -8,7 +8,8 @@ for ``seconds`` through the load path (:meth:`AppSession._timed`, the recorder, 
 request statistics, the poller's trail), then run ``scans`` whole scan flows (analyze, upload,
 upload-complete, a status poll every 0.5 s, the result) with photos rendered beforehand. The
 process's CPU time (user + system) over each phase divided by its actions is the CPU per
-action. Photos: the CPU of rendering the scenario's photo stream, per variant.
+action; the transports take turns for ``rounds`` rounds, and each figure is the median.
+Photos: the CPU of rendering the scenario's photo stream, per variant.
 
 Imports locust (gevent-patches the process): never import it from the harness or pytest.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -40,6 +42,7 @@ from loadtests.pacing import Clock
 from loadtests.plan import ProcessPlan
 from loadtests.progress import Trail
 from loadtests.records import REQUEST_COLUMNS, FlowRecord, ProcessRecorder
+from loadtests.worker import locust_statistics
 
 TRANSPORTS: dict[str, Callable[[], httpx.BaseTransport]] = {
     "httpx": httpx.HTTPTransport,
@@ -91,7 +94,7 @@ class Bench:
     def __init__(self, base_url: str, transport: str, users: int, run: str) -> None:
         self.env = Environment(user_classes=[])
         self.env.create_local_runner()  # Locust's request statistics, as a worker keeps them
-        self.recorder = ProcessRecorder(0, on_request=self._locust_event)
+        self.recorder = ProcessRecorder(0, on_request=locust_statistics(self.env))
         clock = Clock.now()
         self.sessions = [
             AppSession(
@@ -107,18 +110,6 @@ class Bench:
             )
             for n in range(users)
         ]
-
-    def _locust_event(
-        self, method: str, name: str, ms: float, status: int, error: str | None
-    ) -> None:
-        self.env.events.request.fire(
-            request_type=method,
-            name=name,
-            response_time=ms,
-            response_length=0,
-            exception=RuntimeError(error) if error else None,
-            context={"status": status},
-        )
 
     def close(self) -> None:
         for session in self.sessions:
@@ -138,6 +129,25 @@ class Bench:
         jobs = [gevent.spawn(one, session, photos[i::n]) for i, session in enumerate(self.sessions)]
         gevent.joinall(jobs, raise_error=True)
         return [record for job in jobs for record in job.value]
+
+    def warm_up(self, photos: list[Photo], attempts: int = 3) -> list[str]:
+        """Sign every session in and give each a finished job (a busy stack may fail a scan:
+        it is tried again); the job ids."""
+        finished: dict[int, str] = {}
+        outcomes: Counter[tuple[str, str, str]] = Counter()
+        for session in self.sessions:
+            session.login()
+        for _ in range(attempts):
+            for session in self.sessions:
+                session.ensure_login()  # again if refused (a 401, or no answer at first)
+            records = self.scan_all(photos)
+            for number, record in enumerate(records):
+                if record.status == "done" and record.job_id and number not in finished:
+                    finished[number] = record.job_id
+                outcomes[(record.status, record.error_stage, record.error_code)] += 1
+            if len(finished) == len(self.sessions):
+                return [finished[n] for n in range(len(self.sessions))]
+        raise RuntimeError(f"warm-up scans did not all finish after {attempts} tries: {outcomes}")
 
     def polls(self, job_ids: list[str], seconds: float) -> int:
         """Status polls back to back, each session on its own finished job, for ``seconds``."""
@@ -167,13 +177,7 @@ def measure_transport(
 ) -> dict[str, Any]:
     bench = Bench(base_url, transport, users, run)
     try:
-        for session in bench.sessions:
-            session.login()
-        first = bench.scan_all(photos[:users])  # warm: connections, a finished job each
-        job_ids = [r.job_id or "" for r in first]
-        if not all(r.status == "done" for r in first):
-            statuses = Counter(r.status for r in first)
-            raise RuntimeError(f"warm-up scans did not all finish: {statuses}")
+        job_ids = bench.warm_up(photos[:users])
         bench.recorder.take()
         started = cpu()
         wall = time.perf_counter()
@@ -204,6 +208,15 @@ def measure_transport(
     }
 
 
+def _median(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each number's median over the rounds (the first round's other values)."""
+    out = dict(measured[0])
+    for key, value in out.items():
+        if isinstance(value, int | float):
+            out[key] = round(statistics.median(m[key] for m in measured), 3)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     sys.modules.setdefault("trio", None)  # type: ignore[arg-type]  (see loadtests.worker)
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench", description=__doc__)
@@ -214,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=20, help="sessions at once (20)")
     parser.add_argument("--scans", type=int, default=40, help="whole scan flows (40)")
     parser.add_argument("--photos", type=int, default=150, help="photos rendered (150)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each transport (3)")
     args = parser.parse_args(argv)
     scenario = load_scenario(find_scenario(args.scenario))
     run = f"{int(time.time())}-{random.randrange(10**6)}"
@@ -223,13 +237,25 @@ def main(argv: list[str] | None = None) -> int:
         "render": render_costs(lambda: plan.photo_stream(run), args.photos),
     }
     stream = plan.photo_stream(f"{run}-flows")
-    transports = {}
-    for name in TRANSPORTS:
-        photos = [stream.next() for _ in range(args.users + args.scans)]
-        transports[name] = measure_transport(
-            args.base_url, name, photos, users=args.users, seconds=args.seconds, run=run
-        )
+    # The transports take turns, round after round, so a machine busier in one stretch does
+    # not favour one of them; each figure is the median over the rounds.
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in TRANSPORTS}
+    for number in range(args.rounds):
+        for name in TRANSPORTS:
+            photos = [stream.next() for _ in range(args.users + args.scans)]
+            rounds[name].append(
+                measure_transport(
+                    args.base_url,
+                    name,
+                    photos,
+                    users=args.users,
+                    seconds=args.seconds,
+                    run=f"{run}-{number}",
+                )
+            )
+    transports = {name: _median(measured) for name, measured in rounds.items()}
     report["transports"] = transports
+    report["rounds"] = rounds
     base = transports["httpx"]
     report["ratios_to_httpx"] = {
         name: {

@@ -40,12 +40,29 @@ from loadtests import protocol
 from loadtests.pacing import Clock, Pacer
 from loadtests.plan import ProcessPlan
 from loadtests.protocol import WorkerPlan, parse_address
-from loadtests.records import ProcessRecorder
+from loadtests.records import ProcessRecorder, RequestListener
 from loadtests.user import ProcessContext, unbound_user_class, user_class
 
 log = logging.getLogger("loadtests.worker")
 # How often a worker rendering its photos ahead tells the master how far it got.
 PREPARE_REPORT_SECONDS = 2.0
+
+
+def locust_statistics(env: Environment) -> RequestListener:
+    """A recorder's request listener that feeds Locust's own statistics (rounded; its web UI on
+    the master shows them with --ui)."""
+
+    def fire(method: str, name: str, ms: float, status: int, error: str | None) -> None:
+        env.events.request.fire(
+            request_type=method,
+            name=name,
+            response_time=ms,
+            response_length=0,
+            exception=RuntimeError(error) if error else None,
+            context={"status": status},
+        )
+
+    return fire
 
 
 class LoadWorker:
@@ -79,7 +96,7 @@ class LoadWorker:
         process_plan = ProcessPlan.of(
             scenario, plan.index, plan.processes, time_scale=load.time_scale
         )
-        recorder = ProcessRecorder(plan.index, on_request=self._fire_locust_event)
+        recorder = ProcessRecorder(plan.index, on_request=locust_statistics(self.env))
         self.context = ProcessContext(
             plan=process_plan,
             base_url=load.base_url,
@@ -154,19 +171,6 @@ class LoadWorker:
         self._ending.set()
 
     # -- the load ------------------------------------------------------------------------------
-    def _fire_locust_event(
-        self, method: str, name: str, ms: float, status: int, error: str | None
-    ) -> None:
-        # Locust's own statistics (rounded) feed its web UI on the master (--ui).
-        self.env.events.request.fire(
-            request_type=method,
-            name=name,
-            response_time=ms,
-            response_length=0,
-            exception=RuntimeError(error) if error else None,
-            context={"status": status},
-        )
-
     def _user_error(self, user_instance: Any, exception: Exception, tb: Any) -> None:
         # A bug in the user code (the flows record HTTP failures themselves): counted and
         # shown in every heartbeat; Locust logs the traceback.
