@@ -87,9 +87,10 @@ def up(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmark the image path (processing time of misses and hits, stack overhead) and the
-    status hot path against a bare FastAPI + Redis GET served alike (reports/bench-*/)."""
-    session.install("-e", ".[mocks]")
+    """Benchmark the image path (processing time of misses and hits, stack overhead), the
+    status hot path against a bare FastAPI + Redis GET served alike, and the load generator's
+    CPU per action (Locust's extra: it runs as a worker does) (reports/bench-*/)."""
+    session.install("-e", ".[mocks,load]")
     session.run("wastecoach", "bench", *session.posargs)
 
 

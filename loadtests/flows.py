@@ -96,11 +96,15 @@ class AppSession:
         rng: random.Random | None = None,
         upload_rewrites: Mapping[str, str] | None = None,
         actor: str = "app",
+        transport: Callable[[], httpx.BaseTransport] | None = None,
     ) -> None:
         # upload_rewrites: where pre-signed URLs name an address this host cannot reach
-        # (harness.app.client.RewriteUploads).
+        # (harness.app.client.RewriteUploads); transport: see WasteClient.
         self.client = WasteClient(
-            base_url, timeout=request_timeout, upload_rewrites=upload_rewrites
+            base_url,
+            timeout=request_timeout,
+            upload_rewrites=upload_rewrites,
+            transport=transport,
         )
         self.recorder = recorder
         self.clock = clock

@@ -113,7 +113,10 @@ class LoadMaster:
         self.files = RunFiles(self.out)
         self.stopped = False
         self.changed = gevent.event.Event()
+        # index -> (monotonic time, photos rendered) of its last sign while it prepares.
+        self.preparing: dict[int, tuple[float, int]] = {}
         for kind, handler in (
+            (protocol.PREPARING, self._on_preparing),
             (protocol.READY, self._on_ready),
             (protocol.ROWS, self._on_rows),
             (protocol.DONE, self._on_done),
@@ -127,6 +130,12 @@ class LoadMaster:
         return f"{self.bind[0]}:{self.bind[1]}"
 
     # -- messages from the workers ---------------------------------------------------------------
+    def _on_preparing(self, environment: Any, msg: Message, **_: Any) -> None:
+        index, done, of = int(msg.data["index"]), int(msg.data["photos"]), int(msg.data["of"])
+        if done > self.preparing.get(index, (0.0, -1))[1]:  # progress, not a repeated count
+            self.preparing[index] = (time.monotonic(), done)
+        print(f"loadtests worker {index}: {done} of {of} photos rendered ahead", file=self.human)
+
     def _on_ready(self, environment: Any, msg: Message, **_: Any) -> None:
         self.ready[int(msg.data["index"])] = str(msg.data["fingerprint"])
         self.changed.set()
@@ -177,13 +186,22 @@ class LoadMaster:
             self.workers[client_id] = index
             plan = WorkerPlan(index, len(clients), self.fingerprint, self.load)
             self.runner.send_message(protocol.PLAN, plan.to_message(), client_id=client_id)
-        deadline = time.monotonic() + self.plan.expect_timeout
+        sent = time.monotonic()
         while len(self.ready) < len(clients):
             self._check_workers()
-            if time.monotonic() > deadline:
+            # A worker rendering its photos ahead has as long from its last progress.
+            stuck = [
+                index
+                for index in range(len(clients))
+                if index not in self.ready
+                and time.monotonic() - self.preparing.get(index, (sent, 0))[0]
+                > self.plan.expect_timeout
+            ]
+            if stuck:
                 raise RunFailed(
                     f"{len(clients) - len(self.ready)} of {len(clients)} Locust workers did not "
-                    f"get ready within {self.plan.expect_timeout:g} s of their plan; see their logs"
+                    f"get ready within {self.plan.expect_timeout:g} s of their plan or of their "
+                    "last progress; see their logs"
                 )
             self.changed.clear()
             self.changed.wait(0.5)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -143,6 +144,45 @@ class ProcessPlan:
         digest = hashlib.blake2b(f"{self.scenario.seed}:{salt}".encode(), digest_size=6)
         return int.from_bytes(digest.digest(), "big")
 
+    def photos_needed(self) -> int:
+        """How many photos this process's users will draw, erring high: what a worker renders
+        ahead of the load (:meth:`PhotoStream.prepare`; any past it are rendered on demand).
+
+        Each user holds the photo of its next scan from its start, so it draws one more than
+        it scans. Scans: the scan share of the honest users' actions; a closed-model user acts
+        once at its start and then once per mean think time (action times taken as nothing,
+        which errs high), an open-model process once per arrival. A tenth and three standard
+        deviations of a Poisson count more cover the draw of the tasks and think times.
+        """
+        weights = self.weights
+        if not weights["scan"]:
+            return 0
+        share = weights["scan"] / sum(weights.values()) * (1.0 - self.abusive)
+        if self.model == "open":
+            users = self.open_pool
+            actions = sum((s.end - s.start) * (s.arrival_rate or 0.0) for s in self.stages)
+        else:
+            users = max(stage.users for stage in self.stages)
+            actions = self._user_seconds() / _mean(self.think_time) + users
+        scans = actions * share
+        return math.ceil(1.1 * scans + 3.0 * math.sqrt(scans)) + users
+
+    def _user_seconds(self) -> float:
+        """The integral of the closed model's user count over the load (ramps at spawn rate)."""
+        total = users = 0.0
+        for stage in self.stages:
+            duration = stage.end - stage.start
+            gap = stage.users - users
+            ramp = min(duration, abs(gap) / stage.spawn_rate) if stage.spawn_rate > 0 else 0.0
+            reached = users + math.copysign(ramp * stage.spawn_rate, gap) if ramp else users
+            if ramp >= duration:  # still ramping at the stage's end
+                total += (users + reached) / 2 * duration
+            else:
+                total += (users + stage.users) / 2 * ramp + stage.users * (duration - ramp)
+                reached = stage.users
+            users = reached
+        return total
+
     def photo_stream(self, salt: str = "") -> PhotoStream:
         return workload.photo_stream(
             self.scenario.images,
@@ -150,6 +190,12 @@ class ProcessPlan:
             process=self.process,
             processes=self.processes,
         )
+
+
+def _mean(think: Distribution, samples: int = 20_000) -> float:
+    """The think time's mean, by sampling it (a generator of its own: nothing else moves)."""
+    rng = random.Random("think-mean")
+    return max(1e-3, math.fsum(think.sample(rng) for _ in range(samples)) / samples)
 
 
 def _share(stage: ScaledStage, process: int, processes: int) -> ProcessStage:

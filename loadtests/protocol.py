@@ -6,6 +6,9 @@ The exchange, after a worker connected (Locust's own ``client_ready``/``ack``):
 
 - master -> worker ``wc:plan``: :class:`WorkerPlan` (the worker's index among ``processes`` and
   the run's :class:`LoadPlan`: the scenario itself, parsed once, the target, the run's settings);
+- worker -> master ``wc:preparing``: ``{"index", "photos", "of"}`` every couple of seconds
+  while it renders its photos ahead (``[load] photos_ahead``): the master waits for it as long
+  as it makes progress;
 - worker -> master ``wc:ready``: ``{"index", "fingerprint"}`` once its users are ready;
 - master -> every worker ``wc:start``: ``{"load_start": epoch}``, the load's t=0;
 - worker -> master ``wc:rows``: ``{"index", "events", "requests", "checks", "progress"}`` every
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 PLAN = "wc:plan"
+PREPARING = "wc:preparing"
 READY = "wc:ready"
 START = "wc:start"
 ROWS = "wc:rows"

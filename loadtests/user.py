@@ -14,11 +14,12 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gevent.event
+import httpx
 from locust import User, constant, task
 
 from harness.app.corpus import Photo, PhotoStream
@@ -44,6 +45,8 @@ class ProcessContext:
     photos: PhotoStream
     flow_timeout: float
     upload_rewrites: Mapping[str, str] = field(default_factory=dict)
+    # The users' HTTP transport (harness.app.client.WasteClient's); httpx's own when None.
+    transport: Callable[[], httpx.BaseTransport] | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
     # Set at the load's t=0 (the master's wc:start); users that signed in before wait for it.
@@ -91,6 +94,7 @@ class MobileAppUser(User):
             rng=self.rng,
             upload_rewrites=ctx.upload_rewrites,
             actor=ACTOR if abusive else "app",
+            transport=ctx.transport,
         )
         self.session.login()
         self.photo: Photo | None = None

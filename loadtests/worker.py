@@ -34,15 +34,35 @@ from locust.env import Environment
 from locust.log import setup_logging
 from locust.rpc import Message
 
+from harness.app.transport import GeventTransport
 from harness.scenario import Scenario
 from loadtests import protocol
 from loadtests.pacing import Clock, Pacer
 from loadtests.plan import ProcessPlan
 from loadtests.protocol import WorkerPlan, parse_address
-from loadtests.records import ProcessRecorder
+from loadtests.records import ProcessRecorder, RequestListener
 from loadtests.user import ProcessContext, unbound_user_class, user_class
 
 log = logging.getLogger("loadtests.worker")
+# How often a worker rendering its photos ahead tells the master how far it got.
+PREPARE_REPORT_SECONDS = 2.0
+
+
+def locust_statistics(env: Environment) -> RequestListener:
+    """A recorder's request listener that feeds Locust's own statistics (rounded; its web UI on
+    the master shows them with --ui)."""
+
+    def fire(method: str, name: str, ms: float, status: int, error: str | None) -> None:
+        env.events.request.fire(
+            request_type=method,
+            name=name,
+            response_time=ms,
+            response_length=0,
+            exception=RuntimeError(error) if error else None,
+            context={"status": status},
+        )
+
+    return fire
 
 
 class LoadWorker:
@@ -62,6 +82,8 @@ class LoadWorker:
         self.cut_at_drain = 0
         self.aborted = False
         self.late_start = 0.0
+        self.prepared: dict[str, float] = {}
+        self.cpu_at_start = 0.0
         self._ending = gevent.event.Event()
         self.psutil = psutil.Process()
         self.psutil.cpu_percent()
@@ -74,7 +96,7 @@ class LoadWorker:
         process_plan = ProcessPlan.of(
             scenario, plan.index, plan.processes, time_scale=load.time_scale
         )
-        recorder = ProcessRecorder(plan.index, on_request=self._fire_locust_event)
+        recorder = ProcessRecorder(plan.index, on_request=locust_statistics(self.env))
         self.context = ProcessContext(
             plan=process_plan,
             base_url=load.base_url,
@@ -84,18 +106,50 @@ class LoadWorker:
             photos=process_plan.photo_stream(load.photo_salt),
             flow_timeout=load.flow_timeout,
             upload_rewrites=load.upload_rewrites,
+            transport=GeventTransport,
         )
         # The master dispatches users by class name: the bound class replaces the placeholder.
         self.env.user_classes = [user_class(self.context)]
         self.env.host = load.base_url
-        self.runner.send_message(
-            protocol.READY, {"index": plan.index, "fingerprint": self.fingerprint}
-        )
+        # Not in this handler: rendering takes a while, and Locust's messages must flow.
+        gevent.spawn(self._prepare, scenario.load.photos_ahead)
+
+    def _prepare(self, photos_ahead: bool) -> None:
+        """Render the photos ahead when the scenario says so (telling the master how far it
+        got every couple of seconds, so it waits as long as this makes progress), then say
+        ready."""
+        assert self.context is not None and self.plan is not None
+        index, photos = self.plan.index, self.context.photos
+        count = self.context.plan.photos_needed() if photos_ahead else 0
+        started, cpu = time.perf_counter(), self._cpu()
+        told = [started]
+
+        def between(done: int) -> None:
+            gevent.sleep(0)  # the heartbeats and messages go on
+            if time.perf_counter() - told[0] >= PREPARE_REPORT_SECONDS:
+                told[0] = time.perf_counter()
+                self.runner.send_message(
+                    protocol.PREPARING, {"index": index, "photos": done, "of": count}
+                )
+
+        photos.prepare(count, between=between)
+        self.prepared = {
+            "photos": count,
+            "seconds": round(time.perf_counter() - started, 3),
+            "cpu_seconds": round(self._cpu() - cpu, 3),
+        }
+        self.runner.send_message(protocol.READY, {"index": index, "fingerprint": self.fingerprint})
+
+    def _cpu(self) -> float:
+        cpu = self.psutil.cpu_times()
+        return cpu.user + cpu.system
 
     def _on_start(self, environment: Any, msg: Message, **_: Any) -> None:
         assert self.context is not None and self.plan is not None
         ctx, plan = self.context, self.context.plan
         now = time.perf_counter()
+        self.cpu_at_start = self._cpu()
+        self.psutil.cpu_percent()  # the first heartbeat's share counts from t=0
         start = ctx.clock.perf(float(msg.data["load_start"]))
         self.late_start = max(0.0, now - start)
         start = max(start, now)
@@ -117,19 +171,6 @@ class LoadWorker:
         self._ending.set()
 
     # -- the load ------------------------------------------------------------------------------
-    def _fire_locust_event(
-        self, method: str, name: str, ms: float, status: int, error: str | None
-    ) -> None:
-        # Locust's own statistics (rounded) feed its web UI on the master (--ui).
-        self.env.events.request.fire(
-            request_type=method,
-            name=name,
-            response_time=ms,
-            response_length=0,
-            exception=RuntimeError(error) if error else None,
-            context={"status": status},
-        )
-
     def _user_error(self, user_instance: Any, exception: Exception, tb: Any) -> None:
         # A bug in the user code (the flows record HTTP failures themselves): counted and
         # shown in every heartbeat; Locust logs the traceback.
@@ -207,7 +248,7 @@ class LoadWorker:
     def _summary(self) -> dict[str, Any]:
         assert self.context is not None
         ctx = self.context
-        cpu = self.psutil.cpu_times()
+        cpu = self._cpu()
         summary = self.progress()
         photos = ctx.photos
         summary.update(
@@ -216,7 +257,9 @@ class LoadWorker:
                 "load_start": round(ctx.clock.epoch(ctx.pacer.start), 6),
                 "load_end": round(ctx.clock.epoch(ctx.pacer.end), 6),
                 "late_start_s": round(self.late_start, 3),
-                "cpu_seconds": round(cpu.user + cpu.system, 3),
+                "cpu_seconds": round(cpu, 3),
+                # From t=0 on: what the load itself cost (the photos rendered ahead are not in it).
+                "cpu_seconds_in_load": round(cpu - self.cpu_at_start, 3),
                 "max_rss_bytes": self.psutil.memory_info().rss,
                 "cut_at_drain": self.cut_at_drain,
                 "aborted": self.aborted,
@@ -229,6 +272,8 @@ class LoadWorker:
                     "expected_identical_ratio": photos.expected_identical_ratio(
                         photos.draws or None
                     ),
+                    "rendered_ahead": self.prepared,
+                    "rendered_in_load": photos.draws - min(photos.draws, photos.prepared),
                 },
             }
         )

@@ -131,7 +131,11 @@ class FlowResult:
 
 
 class WasteClient:
-    """The app's calls; ``upload_rewrites`` (see :class:`RewriteUploads`) redirect the uploads."""
+    """The app's calls; ``upload_rewrites`` (see :class:`RewriteUploads`) redirect the uploads.
+
+    ``transport`` makes the transport of each of its two clients (API and uploads), e.g.
+    :class:`harness.app.transport.GeventTransport` in the Locust workers; httpx's own by default.
+    """
 
     def __init__(
         self,
@@ -140,11 +144,15 @@ class WasteClient:
         token: str | None = None,
         timeout: float = 30.0,
         upload_rewrites: Mapping[str, str] | None = None,
+        transport: Callable[[], httpx.BaseTransport] | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
-        transport = RewriteUploads(upload_rewrites) if upload_rewrites else None
-        self.uploads = httpx.Client(timeout=timeout, transport=transport)
+        make = transport or httpx.HTTPTransport
+        self.http = httpx.Client(
+            base_url=base_url, timeout=timeout, headers=headers, transport=make()
+        )
+        uploads = RewriteUploads(upload_rewrites, make()) if upload_rewrites else make()
+        self.uploads = httpx.Client(timeout=timeout, transport=uploads)
 
     def close(self) -> None:
         self.http.close()

@@ -44,11 +44,13 @@ import bisect
 import hashlib
 import math
 import random
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
+
+from PIL import Image
 
 from harness.mocks import catalog
 
@@ -204,6 +206,9 @@ class PhotoStream:
         self._rounds: dict[str, int] = {}  # own new photos taken, per item
         self._seen: set[bytes] = set()
         self._rendered: OrderedDict[int, bytes] = OrderedDict()
+        # Drawn and rendered by prepare(), not yet taken.
+        self._ahead: deque[tuple[PhotoSpec, bytes]] = deque()
+        self.prepared = 0  # photos prepare() rendered: the first this many draws
         self.draws = 0
         self.repeats = 0
         self.identical_repeats = 0
@@ -220,10 +225,22 @@ class PhotoStream:
     # -- drawing -----------------------------------------------------------------------------
     def next_spec(self) -> PhotoSpec:
         """The next draw, without rendering (cheap; for planning and statistics)."""
+        spec = self._ahead.popleft()[0] if self._ahead else self._draw()
+        self._count(spec)
+        return spec
+
+    def _count(self, spec: PhotoSpec) -> None:
+        """Count a draw as taken (at the draw, not when it was rendered ahead)."""
+        self.draws += 1
+        if spec.is_repeat:
+            self.repeats += 1
+            if spec.variant == "identical":
+                self.identical_repeats += 1
+
+    def _draw(self) -> PhotoSpec:
         rng = self._rng
         item = self.items[_pick(self._cumulative, rng.random())]
         rounds = self._rounds.get(item.key, 0)
-        self.draws += 1
         # The repeat decision is drawn every time so the random sequence does not depend on
         # whether an item has been seen before.
         wants_repeat = rng.random() < self.repeat_probability
@@ -231,9 +248,6 @@ class PhotoStream:
         variant_seed = rng.getrandbits(32)
         if wants_repeat and rounds > 0:
             number = self._earlier_photo(rounds, rng)
-            self.repeats += 1
-            if variant == "identical":
-                self.identical_repeats += 1
             return PhotoSpec(
                 item.key,
                 photo_id(item.key, number),
@@ -256,39 +270,86 @@ class PhotoStream:
 
     def render(self, spec: PhotoSpec) -> Photo:
         """The photo of a draw; the bytes depend only on the spec and the stream's seed/size."""
-        item = spec.item
         if spec.variant in ("new", "identical"):
-            data = self._base(spec.photo_id, item)
-        else:
-            data = catalog.render(
-                item,
-                seed=render_seed(self.seed, spec.photo_id),
-                size=self.size,
-                variant=spec.variant,
-                variant_seed=spec.variant_seed,
-            )
+            return self._taken(spec, self._base(spec.photo_id, spec.item))
+        return self._taken(spec, self._copy(spec))
+
+    def _taken(self, spec: PhotoSpec, data: bytes) -> Photo:
         digest = hashlib.sha256(data).digest()
         if digest in self._seen:
             self.exact_repeats += 1
         self._seen.add(digest)
+        item = spec.item
         return Photo(
             data, item.key, item.category.value, spec.variant, spec.photo_id, spec.is_repeat
         )
 
-    def _base(self, pid: int, item: catalog.CatalogItem) -> bytes:
+    def _copy(self, spec: PhotoSpec, base: Image.Image | None = None) -> bytes:
+        """A near duplicate's bytes (``base``: its photo's, when rendered already)."""
+        return catalog.render(
+            spec.item,
+            seed=render_seed(self.seed, spec.photo_id),
+            size=self.size,
+            variant=spec.variant,  # never "new" here
+            variant_seed=spec.variant_seed,
+            base=base,
+        )
+
+    def _base(self, pid: int, item: catalog.CatalogItem, base: Image.Image | None = None) -> bytes:
         cached = self._rendered.get(pid)
         if cached is not None:
             self._rendered.move_to_end(pid)
             return cached
-        data = catalog.render(item, seed=render_seed(self.seed, pid), size=self.size)
+        data = catalog.render(item, seed=render_seed(self.seed, pid), size=self.size, base=base)
         self._rendered[pid] = data
         if len(self._rendered) > _RENDER_CACHE_SIZE:
             self._rendered.popitem(last=False)
         return data
 
     def next(self) -> Photo:
-        """Draw and render the next photo."""
+        """Draw and render the next photo (rendered already when :meth:`prepare` got to it)."""
+        if self._ahead:
+            spec, data = self._ahead.popleft()
+            self._count(spec)
+            return self._taken(spec, data)
         return self.render(self.next_spec())
+
+    # -- rendering ahead -----------------------------------------------------------------------
+    def prepare(self, count: int, *, between: Callable[[int], None] | None = None) -> None:
+        """Render the next ``count`` photos now, so :meth:`next` only hands them out.
+
+        The stream is the same as without (the same draws in the same order, the same bytes,
+        the counters moving as photos are taken, not as they are rendered); photos past the
+        prepared ones are rendered on demand (``draws - prepared`` of them). The draws
+        are planned first and rendered by photo, so each photo's base is rendered once for
+        all its copies and only one base is held at a time. ``between(done)`` runs after each
+        photo (a worker yields to its other greenlets and reports progress there).
+        """
+        if self.draws or self.prepared:
+            raise ValueError("prepare() renders a stream's first photos: call it once, first")
+        specs = [self._draw() for _ in range(count)]
+        out = [b""] * count
+        by_photo: dict[int, list[int]] = {}
+        for index, spec in enumerate(specs):
+            by_photo.setdefault(spec.photo_id, []).append(index)
+        done = 0
+        for pid, indices in by_photo.items():
+            item = specs[indices[0]].item
+            base: Image.Image | None = None
+            for index in indices:
+                spec = specs[index]
+                if spec.variant in ("new", "identical") and pid in self._rendered:
+                    out[index] = self._base(pid, item)
+                else:
+                    if base is None:
+                        base = catalog.base_photo(item, render_seed(self.seed, pid), self.size)
+                    plain = spec.variant in ("new", "identical")
+                    out[index] = self._base(pid, item, base) if plain else self._copy(spec, base)
+                done += 1
+                if between is not None:
+                    between(done)
+        self._ahead.extend(zip(specs, out, strict=True))
+        self.prepared += count
 
     def __iter__(self) -> Iterator[Photo]:
         return self

@@ -1,5 +1,5 @@
-"""``bench``: the image path's processing time for misses and hits, the stack's overhead, and
-the status hot path against a bare FastAPI + Redis GET."""
+"""``bench``: the image path's processing time for misses and hits, the stack's overhead, the
+status hot path against a bare FastAPI + Redis GET, and the load generator's CPU per action."""
 
 from __future__ import annotations
 
@@ -30,9 +30,19 @@ def bench(
     status_connections: Annotated[
         int, typer.Option(min=1, help="keep-alive connections polling status at once")
     ] = 64,
+    loadgen_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="seconds of status polls per HTTP transport in the load generator's CPU "
+            "benchmark (CPU ms per poll, per scan flow, per photo; 0: skip)",
+        ),
+    ] = 10.0,
 ) -> None:
-    """Benchmark the image path (processing time for misses and hits, stack overhead) and the
-    status hot path (requests per second against a bare FastAPI + Redis GET, CPU per request)."""
+    """Benchmark the image path (processing time for misses and hits, stack overhead), the
+    status hot path (requests per second against a bare FastAPI + Redis GET, CPU per request)
+    and the load generator (its CPU per status poll, scan flow and photo, per transport)."""
+    from harness.bench import loadgen
     from harness.bench.images import run_bench
     from harness.bench.status import compare
 
@@ -40,9 +50,16 @@ def bench(
     with local_stack(options, servers) as stack:
         result = run_bench(stack.base_url, photos, concurrency)
         status = compare(stack, status_seconds, status_connections) if status_seconds else None
+        generator = (
+            loadgen.measure(stack.base_url, options.run_dir, seconds=loadgen_seconds)
+            if loadgen_seconds
+            else None
+        )
     report = result.report()
     if status is not None:
         report["status_throughput"] = status
+    if generator is not None:
+        report["load_generator"] = generator
     report["latency"] = latency
     report["concurrency"] = concurrency
     options.run_dir.mkdir(parents=True, exist_ok=True)

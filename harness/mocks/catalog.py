@@ -263,6 +263,7 @@ def render(
     size: tuple[int, int] = (640, 480),
     variant: Variant = "identical",
     variant_seed: int | None = None,
+    base: Image.Image | None = None,
 ) -> bytes:
     """A JPEG photo of ``item``; the same arguments always give the same bytes.
 
@@ -271,11 +272,12 @@ def render(
     ``cropped`` (up to 20 % of each dimension off the edges) as apps and messengers re-save
     one, and ``rephotographed`` as a second photo of the same scene would differ (see
     :func:`_rephotograph`). ``variant_seed`` (default: ``seed``) picks the variant's
-    parameters, so one photo can have many copies.
+    parameters, so one photo can have many copies. ``base``: ``base_photo(item, seed, size)``
+    when the caller has it already (rendering many copies of one photo); never changed here.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    photo = _photo(item, seed, size)
+    photo = base_photo(item, seed, size) if base is None else base
     picked = seed if variant_seed is None else variant_seed
     rng = random.Random(f"{item.key}:{seed}:{variant}:{picked}")
     if variant == "rephotographed":
@@ -356,7 +358,8 @@ def _crop_box(
     return (left, top, width - (cut_x - left), height - (cut_y - top))
 
 
-def _photo(item: CatalogItem, seed: int, size: tuple[int, int]) -> Image.Image:
+def base_photo(item: CatalogItem, seed: int, size: tuple[int, int]) -> Image.Image:
+    """The photo ``seed`` of ``item`` before encoding: what every variant of it starts from."""
     # The scene (clutter, light, grain) is the family's, so look-alikes share it; the item's
     # colour and its object (the last shape, from the item's own generator) are its own.
     rng = random.Random(f"{item.scene}:{seed}")

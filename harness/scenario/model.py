@@ -90,6 +90,11 @@ class Load(_Model):
     # How long the app waits for a scan's result before it gives up (the job then counts as
     # lost unless the server ends it within the run's settling); default: the load generator's.
     flow_timeout: Seconds | None = Field(None, gt=0)
+    # Render each Locust process's photos before the load's t=0 (as many as its users will
+    # draw, erring high: loadtests.plan.ProcessPlan.photos_needed), so the load generator spends
+    # no CPU on them while it measures; the run's start takes that long longer. For loads whose
+    # generator is near its limit (peak, capacity); photos past those are rendered on demand.
+    photos_ahead: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -29,6 +29,7 @@ def scenario_toml(
     mix: str = 'scan = 1\nfollow = "poll"',
     images: str = "items = 5\nrepeat_probability = 0.8\nsize = [160, 120]",
     seed: int = 1,
+    photos_ahead: bool = False,
 ) -> str:
     return f"""
 name = "{name}"
@@ -38,6 +39,7 @@ seed = {seed}
 [load]
 warmup = "{warmup}"
 locust_processes = {processes}
+photos_ahead = {str(photos_ahead).lower()}
 {stages}
 
 [mix]

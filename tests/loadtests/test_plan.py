@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+import statistics
 import subprocess
 import sys
 
@@ -9,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.scenario import parse_scenario
+from harness.scenario import find_scenario, load_scenario, parse_scenario
 from loadtests.plan import ProcessPlan, integer_weights
 from tests.loadtests.factories import closed_stage, open_stage, scenario_toml
 
@@ -110,3 +113,42 @@ def test_mix_weights_become_locust_task_weights(
     weights: dict[str, float], expected: dict[str, int]
 ) -> None:
     assert integer_weights(weights) == expected
+
+
+def _simulated_draws(plan: ProcessPlan, seed: int) -> int:
+    """Photos a closed-model process's users draw when actions take no time (as a worker's
+    users do: one held from the start, another after each scan while the load goes on)."""
+    rng = random.Random(seed)
+    names, weights = zip(*plan.weights.items(), strict=True)
+    stage = plan.stages[0]
+    draws = 0
+    for user in range(max(s.users for s in plan.stages)):
+        t, end = user / stage.spawn_rate, plan.duration
+        draws += 1
+        while t < end:
+            if rng.choices(names, weights)[0] == "scan":
+                t += plan.think_time.sample(rng)
+                draws += t < end
+            else:
+                t += plan.think_time.sample(rng)
+    return draws
+
+
+@pytest.mark.parametrize("name", ["peak", "capacity"])
+def test_the_photos_rendered_ahead_cover_what_the_users_draw(name: str) -> None:
+    # Actions taken as instant draw the most photos; the estimate stays above every simulated
+    # count and within a third of their mean (rendering ahead costs the run's start).
+    plan = ProcessPlan.of(load_scenario(find_scenario(name)), 0)
+    simulated = [_simulated_draws(plan, seed) for seed in range(5)]
+    needed = plan.photos_needed()
+    assert max(simulated) <= needed <= 1.33 * statistics.mean(simulated)
+
+
+def test_nothing_is_rendered_ahead_without_scans_and_open_loads_count_arrivals() -> None:
+    browse = parse_scenario(
+        scenario_toml(stages=closed_stage("1m", 4, 2), mix="scan = 0\nbrowse_map = 1")
+    )
+    assert ProcessPlan.of(browse, 0, 1).photos_needed() == 0
+    arrivals = parse_scenario(scenario_toml(stages=open_stage("100s", 2.0, 5), processes=1))
+    # 200 arrivals, every one a scan, and the pool's 5 users each hold one photo.
+    assert ProcessPlan.of(arrivals, 0).photos_needed() == math.ceil(220 + 3 * math.sqrt(200)) + 5

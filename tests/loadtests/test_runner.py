@@ -168,10 +168,12 @@ def closed_run(
     stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """Six users over two processes for 12 s; scans polled, a few map and profile visits;
-    few items photographed again and again, so identical repeats must hit the cache."""
+    few items photographed again and again, so identical repeats must hit the cache. The
+    workers render their photos before the load (``photos_ahead``)."""
     folder = tmp_path_factory.mktemp("closed")
     text = scenario_toml(
         stages=closed_stage("12s", 6, 6),
+        photos_ahead=True,
         mix='scan = 8\nbrowse_map = 1\nprofile = 1\nfollow = "poll"\n'
         'think_time = { kind = "uniform", low = 0.1, high = 0.3 }',
         images="items = 4\nzipf = 1.0\nrepeat_probability = 0.8\n"
@@ -223,6 +225,16 @@ class TestRuns:
         ends = [p["load_end"] for p in load["processes"]]
         assert max(float(e["started_at"]) for e in events) < max(ends)
         assert load["totals"]["cut_at_drain"] == 0
+
+    def test_the_photos_were_rendered_before_the_load(self, closed_run: Any) -> None:
+        out, _ = closed_run
+        load = json.loads((out / "load.json").read_text())
+        for process in load["processes"]:
+            photos = process["photos"]
+            assert photos["rendered_ahead"]["photos"] >= photos["draws"] > 10, photos
+            assert photos["rendered_in_load"] == 0
+            # The load's own CPU excludes the rendering done before t=0.
+            assert 0 < process["cpu_seconds_in_load"] < process["cpu_seconds"]
 
     def test_identical_repeats_hit_the_cache(self, closed_run: Any) -> None:
         out, _ = closed_run

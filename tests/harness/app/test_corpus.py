@@ -227,3 +227,41 @@ def test_a_rephotograph_keeps_its_item_for_the_model(
 ) -> None:
     data = catalog.render(item, seed=seed, variant="rephotographed", variant_seed=again)
     assert catalog.identify(data) is item
+
+
+def _taken(s: corpus.PhotoStream, n: int) -> list[tuple[object, ...]]:
+    out = []
+    for _ in range(n):
+        photo = s.next()
+        counters = (s.draws, s.repeats, s.identical_repeats, s.exact_repeats)
+        out.append((photo.sha256, photo.item_key, photo.variant, photo.photo_id, counters))
+    return out
+
+
+@given(seed=st.integers(0, 2**31), ahead=st.integers(0, 40), processes=st.integers(1, 3))
+@settings(max_examples=15, deadline=None)
+def test_rendering_ahead_changes_nothing_a_user_takes(
+    seed: int, ahead: int, processes: int
+) -> None:
+    # The same photos, bytes and counters at every draw, past the prepared ones too; the
+    # counters move as photos are taken, not when they were rendered.
+    shares = {"identical": 0.2, "rephotographed": 0.8}
+    plain = stream(seed=seed, variant_shares=shares, processes=processes, repeat_probability=0.9)
+    early = stream(seed=seed, variant_shares=shares, processes=processes, repeat_probability=0.9)
+    early.prepare(ahead)
+    assert (early.draws, early.exact_repeats) == (0, 0)
+    assert _taken(early, ahead + 10) == _taken(plain, ahead + 10)
+    assert early.prepared == ahead and early.draws == ahead + 10
+
+
+def test_prepared_rephotographs_are_each_unique_and_still_their_item() -> None:
+    s = stream(
+        items=6, repeat_probability=0.9, variant_shares={"rephotographed": 1.0}, size=(640, 480)
+    )
+    seen: list[int] = []
+    s.prepare(60, between=seen.append)
+    assert seen == list(range(1, 61))  # called after every photo
+    photos = [s.next() for _ in range(60)]
+    assert s.draws == s.prepared == 60 and s.repeats > 30
+    assert len({p.sha256 for p in photos}) == 60 and s.exact_repeats == 0
+    assert all(catalog.identify(p.data).key == p.item_key for p in photos)  # type: ignore[union-attr]

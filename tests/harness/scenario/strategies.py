@@ -71,6 +71,7 @@ def loads(draw: st.DrawFn) -> dict[str, Any]:
         "time_scale": st.floats(min_value=1e-3, max_value=10),
         "warmup": st.floats(min_value=0, max_value=0.99).map(lambda share: share * total),
         "locust_processes": st.integers(min_value=1, max_value=64),
+        "photos_ahead": st.booleans(),
     }
     load.update(draw(st.fixed_dictionaries({}, optional=optional)))
     return load

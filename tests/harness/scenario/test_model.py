@@ -99,7 +99,7 @@ def test_the_briefs_example_message(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             "warmup = 10",
             "warmup = 10\nspeed = 2",
             "load.speed: unknown key (allowed here: stages, time_scale, warmup, locust_processes, "
-            "flow_timeout)",
+            "flow_timeout, photos_ahead)",
         ),
         (
             "users = 50\nspawn_rate = 5",
