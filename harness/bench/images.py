@@ -26,9 +26,6 @@ class BenchResult:
     expected: list[str]  # the true category of photo i (misses[i] and hits[i])
 
     def report(self) -> dict[str, Any]:
-        def ms(values: list[float]) -> dict[str, float]:
-            return {k: (round(v * 1000, 1) if k != "n" else v) for k, v in summary(values).items()}
-
         def server_ms(flows: list[FlowResult], key: str) -> list[float]:
             return [f.server_timings[key] / 1000 for f in flows if f.server_timings.get(key)]
 
@@ -57,6 +54,11 @@ class BenchResult:
         }
 
 
+def ms(values: list[float]) -> dict[str, float]:
+    """The summary of ``values`` (seconds) in milliseconds."""
+    return {k: (round(v * 1000, 1) if k != "n" else v) for k, v in summary(values).items()}
+
+
 def _right(flow: FlowResult, category: str) -> bool:
     return (
         flow.status == "done" and flow.result is not None and (flow.result["category"] == category)
@@ -78,3 +80,31 @@ def run_bench(base_url: str, photos: int, concurrency: int) -> BenchResult:
         misses = list(pool.map(one, range(photos)))
         hits = list(pool.map(one, range(photos)))
     return BenchResult(misses, hits, [item.category.value for item in items])
+
+
+def overhead_at(base_url: str, users: int, *, seed: int) -> dict[str, Any]:
+    """The stack's overhead (server processing minus the model's time) with ``users`` users at
+    once, each a user of its own (so the per-user limits hold) scanning a photo of its own
+    (photos ``seed`` on) and following it on the event stream."""
+    items = [catalog.ITEMS[(seed + i) % len(catalog.ITEMS)] for i in range(users)]
+    images = [catalog.render(item, seed=seed + i) for i, item in enumerate(items)]
+    tokens = [dev_login(base_url) for _ in range(users)]
+
+    def one(index: int) -> FlowResult:
+        with WasteClient(base_url, token=tokens[index]) as client:
+            return client.analyze_photo(images[index], follow="stream")
+
+    with ThreadPoolExecutor(max_workers=users) as pool:
+        flows = list(pool.map(one, range(users)))
+    done = [f for f in flows if f.status == "done" and "processing_ms" in f.server_timings]
+    overhead = [
+        (f.server_timings["processing_ms"] - (f.server_timings.get("model_ms") or 0)) / 1000
+        for f in done
+    ]
+    return {
+        "users": users,
+        "done": len(done),
+        "not_done": users - len(done),
+        "cache_hits": sum(1 for f in done if f.cache_hit),
+        "stack_overhead_server_ms": ms(overhead),
+    }

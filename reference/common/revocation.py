@@ -131,21 +131,27 @@ def _denied_by(claims: TokenClaims, *, revoked: bool, cutoff: int | None) -> boo
     return issued <= cutoff
 
 
-# The commands of a deny-list check queued on a pipeline, and how many answers they give: a
-# caller may put them on a pipeline of its own (the status hot path does, beside the job's
-# fields: one round trip) and hand their answers to ``judged``.
+# The deny-list check as Lua expressions on ``KEYS[1..3]`` (in :func:`check_keys`'s order),
+# giving ``CHECK_REPLIES`` answers for :func:`judged`. A script may read more beside them in the
+# same round trip: the status hot path's reads the job's owner and answer too.
+CHECK_LUA = (
+    "redis.call('exists', KEYS[1]), redis.call('get', KEYS[2]), redis.call('exists', KEYS[3])"
+)
 CHECK_REPLIES = 3
+_CHECK_SCRIPT = f"return {{{CHECK_LUA}}}"
 
 
-def queue_check(pipe: Any, keys: Keys, claims: TokenClaims) -> None:
-    """Queue the deny-list check on a (sync or asyncio) Redis pipeline."""
-    pipe.exists(keys.revoked(claims.jti))
-    pipe.get(keys.revoked_user(str(claims.user_id)))
-    pipe.exists(keys.revocations_complete())
+def check_keys(keys: Keys, claims: TokenClaims) -> list[str]:
+    """The keys :data:`CHECK_LUA` reads: the token's entry, its user's cutoff, the marker."""
+    return [
+        keys.revoked(claims.jti),
+        keys.revoked_user(str(claims.user_id)),
+        keys.revocations_complete(),
+    ]
 
 
 def judged(claims: TokenClaims, replies: Sequence[Any]) -> bool | None:
-    """The verdict of Redis's answers to :func:`queue_check`; None while Redis's copy of the
+    """The verdict of Redis's answers to :data:`CHECK_LUA`; None while Redis's copy of the
     list is not complete (then only :func:`denied` can tell)."""
     revoked, cutoff, complete = replies
     if not complete:
@@ -156,9 +162,8 @@ def judged(claims: TokenClaims, replies: Sequence[Any]) -> bool | None:
 def denied(settings: Settings, claims: TokenClaims) -> bool:
     """Whether the token is on the deny-list or its user's tokens were all revoked since."""
     try:
-        with get_redis(settings.redis_url).pipeline(transaction=False) as pipe:
-            queue_check(pipe, _keys(settings), claims)
-            verdict = judged(claims, pipe.execute())
+        check = get_redis(settings.redis_url).register_script(_CHECK_SCRIPT)
+        verdict = judged(claims, check(check_keys(_keys(settings), claims)))
     except redis.RedisError as exc:
         log.warning("Redis unavailable for the deny-list (%s); asking PostgreSQL", exc)
         return _denied_in_database(settings, claims)

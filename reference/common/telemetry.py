@@ -117,6 +117,22 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # The series of each (route, method, status), looked up once: ``labels()`` takes a lock
+        # and builds its key on every call, a fortieth of a status poll. As bounded as the
+        # series themselves.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        key = (_route_template(scope), method_label(scope["method"]), status)
+        series = self._series.get(key)
+        if series is None:
+            route, method, _ = key
+            series = self._series[key] = (
+                HTTP_REQUESTS.labels(self.service, route, method, str(status)),
+                HTTP_LATENCY.labels(self.service, route, method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,10 +144,7 @@ class RequestMetrics:
         def record(status: int) -> None:
             nonlocal recorded
             recorded = True
-            route = _route_template(scope)
-            method = method_label(scope["method"])
-            HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, route, method).observe(time.perf_counter() - started)
+            self._record(scope, status, time.perf_counter() - started)
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and not recorded:

@@ -44,6 +44,44 @@ router = APIRouter(prefix=PREFIX, tags=["waste"])
 STREAM_MAX_SECONDS = 330.0
 
 
+# The hot path first: the router tries routes in order, and the app's polls are most of the
+# traffic (the gateway includes this router first too).
+@router.get(
+    "/status/{job_id}",
+    response_model=JobState,
+    operation_id="jobStatus",
+    responses=error_responses(401, 404, 422),
+    summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
+    openapi_extra=NEEDS_CALLER,
+)
+async def job_status(job_id: JobIdPath, request: Request) -> Response | JobState:
+    # The hot path (reference.waste.polling): Redis alone, unless it does not know the job.
+    answer = await polling.from_redis(request, job_id, "state", polling.state_from_database)
+    if isinstance(answer, bytes):
+        return Response(answer, media_type=JSON)
+    return answer
+
+
+@router.get(
+    "/result/{job_id}",
+    response_model=ResultOut,
+    operation_id="jobResult",
+    responses={202: {"model": ResultOut, "description": "still processing"}}
+    | error_responses(401, 404, 422),
+    summary="The answer: 200 once the job is done or failed, 202 while it is not",
+    openapi_extra=NEEDS_CALLER,
+)
+async def job_result(
+    job_id: JobIdPath, request: Request, response: Response
+) -> Response | ResultOut:
+    answer = await polling.from_redis(request, job_id, "result", polling.result_from_database)
+    if isinstance(answer, bytes):  # Redis stores only terminal answers
+        return Response(answer, media_type=JSON)
+    if not answer.status.terminal:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return answer
+
+
 def get_publisher(settings: SettingsDep) -> service.PublishFn:
     return publisher_for(settings)
 
@@ -113,42 +151,6 @@ def upload_complete(
         job = service.get_job(session, parsed, user_id)
         job, duplicate = service.complete_upload(session, settings, job, publish)
     return UploadCompleteOut(job_id=job.id, status=job.status, duplicate=duplicate)
-
-
-@router.get(
-    "/status/{job_id}",
-    response_model=JobState,
-    operation_id="jobStatus",
-    responses=error_responses(401, 404, 422),
-    summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
-    openapi_extra=NEEDS_CALLER,
-)
-async def job_status(job_id: JobIdPath, request: Request) -> Response | JobState:
-    # The hot path (reference.waste.polling): Redis alone, unless it does not know the job.
-    answer = await polling.from_redis(request, job_id, "state", polling.state_from_database)
-    if isinstance(answer, bytes):
-        return Response(answer, media_type=JSON)
-    return answer
-
-
-@router.get(
-    "/result/{job_id}",
-    response_model=ResultOut,
-    operation_id="jobResult",
-    responses={202: {"model": ResultOut, "description": "still processing"}}
-    | error_responses(401, 404, 422),
-    summary="The answer: 200 once the job is done or failed, 202 while it is not",
-    openapi_extra=NEEDS_CALLER,
-)
-async def job_result(
-    job_id: JobIdPath, request: Request, response: Response
-) -> Response | ResultOut:
-    answer = await polling.from_redis(request, job_id, "result", polling.result_from_database)
-    if isinstance(answer, bytes):  # Redis stores only terminal answers
-        return Response(answer, media_type=JSON)
-    if not answer.status.terminal:
-        response.status_code = status.HTTP_202_ACCEPTED
-    return answer
 
 
 def _state(settings: Settings, job_id: uuid.UUID) -> JobState | None:

@@ -73,6 +73,14 @@ def test_faults_against_a_target_are_refused() -> None:
     assert "local stack" in result.output
 
 
+@pytest.mark.parametrize("levels", ["3,x", "3,0", "-5"])
+def test_bench_refuses_overhead_levels_that_are_not_user_counts(levels: str) -> None:
+    # Refused before any server or stack is started.
+    result = runner.invoke(app, ["bench", "--overhead-users", levels])
+    assert result.exit_code == 2
+    assert "user counts of 1 or more" in result.output
+
+
 def test_report_shows_the_gates_and_exits_with_the_runs_code(tmp_path: Path) -> None:
     folder = _run_folder(tmp_path, "failed-run", ["pass", "fail"])
     result = runner.invoke(app, ["report", str(folder), "--html"])
