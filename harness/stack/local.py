@@ -374,6 +374,7 @@ class LocalStack:
             interval=0.2,
             describe="the workers to finish the tasks they hold",
         )
+        self._wait_counts_caught_up()
         self.sandbox.delete_keys()
         self._empty_tables()
         for name in FAKES:
@@ -389,6 +390,26 @@ class LocalStack:
         with Connection(self.settings.broker_url, connect_timeout=5) as conn:
             channel = conn.default_channel
             return sum(queue(channel).purge() or 0 for queue in topology.kombu_queues())
+
+    def _wait_counts_caught_up(self) -> None:
+        """Until the management API shows the purged queues empty: its counts lag the queues by
+        up to its statistics interval (5 s), and the next run's collector would read the
+        messages just purged (120 of a poison flood in q.dlq, as the next run's maximum)."""
+        from harness.collect.rabbitmq import RabbitSampler
+
+        assert self.settings is not None
+        sampler = RabbitSampler(
+            self.settings.broker_url, management_url=self.options.servers.management_url
+        )
+        try:
+            wait_for(
+                lambda: all(p.value == 0 for p in sampler.sample() if p.metric == "queue_depth"),
+                timeout=self.options.start_timeout,
+                interval=0.5,
+                describe="RabbitMQ's management API to count the purged queues empty",
+            )
+        finally:
+            sampler.close()
 
     def _workers_idle(self) -> bool:
         """No worker runs or holds (prefetched) a task: Celery's remote control asks each."""
