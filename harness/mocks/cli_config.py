@@ -47,12 +47,22 @@ def serve(
     argv: list[str] | None = None,
 ) -> None:
     """Parse the command line, build the config (a bad one is a usage error), serve until
-    interrupted: the ``main`` of every fake."""
+    interrupted: the ``main`` of every fake. ``--fd N`` serves on a listening socket the parent
+    made and passed down (a local stack's: harness.stack.processes.listening_socket) instead of
+    binding ``--host``/``--port``."""
+    import socket
+
     import uvicorn
 
+    parser.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args, model, what)
     except ValueError as exc:
         parser.error(str(exc))
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app(config)
+    if args.fd is None:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        return
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
+    server.run(sockets=[socket.socket(fileno=args.fd)])

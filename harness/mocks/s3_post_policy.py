@@ -225,9 +225,10 @@ def _bucket(environ: dict[str, Any]) -> str:
     return str(environ.get("PATH_INFO", "/")).strip("/").split("/")[0]
 
 
-def serve(host: str, port: int, *, secret_key: str) -> None:
+def serve(host: str, port: int, *, secret_key: str, fd: int | None = None) -> None:
     """moto's S3 app behind :class:`PostPolicy`, served as ``python -m moto.server`` serves it
-    (threaded werkzeug, moto's request handler) until the process is killed."""
+    (threaded werkzeug, moto's request handler) until the process is killed; on the inherited
+    listening socket ``fd`` when given (bound to ``host:port`` by the parent)."""
     import os
 
     from moto.moto_server.werkzeug_app import (
@@ -235,11 +236,12 @@ def serve(host: str, port: int, *, secret_key: str) -> None:
         MotoRequestHandler,
         create_backend_app,
     )
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
     os.environ.setdefault("MOTO_PORT", str(port))
     app = PostPolicy(DomainDispatcherApplication(create_backend_app), secret_key=secret_key)
-    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd)
+    server.serve_forever()
 
 
 if __name__ == "__main__":
@@ -249,5 +251,6 @@ if __name__ == "__main__":
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     parser.add_argument("--secret-key", default="testing")
+    parser.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     args = parser.parse_args()
-    serve(args.host, args.port, secret_key=args.secret_key)
+    serve(args.host, args.port, secret_key=args.secret_key, fd=args.fd)

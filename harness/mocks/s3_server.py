@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ import httpx
 from botocore.config import Config
 
 from harness.providers.readiness import process_alive, tail_text, wait_ready
-from harness.stack.processes import free_port
+from harness.stack.processes import listening_socket, port_of
 from reference.common.settings import Settings
 
 REGION = "ap-northeast-2"
@@ -42,14 +43,21 @@ SECRET_KEY = "testing"  # moto accepts any key; these are the dummies its docs u
 
 
 class MotoS3:
-    """moto's S3 served on ``host:port`` (a free port when ``port`` is 0) by a subprocess."""
+    """moto's S3 served on ``host:port`` (a port the kernel picks when ``port`` is 0) by a
+    subprocess, or on a listening socket ``sock`` handed over (the local stack's)."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 30.0
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        startup_timeout: float = 30.0,
+        sock: socket.socket | None = None,
     ) -> None:
         self.host = host
-        self.port = port
+        self.port = port_of(sock) if sock is not None else port
         self._requested_port = port
+        self._sock = sock
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -62,10 +70,15 @@ class MotoS3:
         """
         if self._process is not None:
             return self
-        if self._requested_port == 0:
-            # A small race: another process may take the port before moto binds it. The
-            # readiness wait then fails with moto's "Address already in use" in the log.
-            self.port = free_port(self.host)
+        # The socket is bound here and moto serves on it (``--fd``): the port is never free
+        # for another process to take while moto imports.
+        sock, self._sock = self._sock, None
+        if sock is None:
+            try:
+                sock = listening_socket(self.host, self._requested_port)
+            except OSError as exc:
+                raise RuntimeError(f"moto S3 cannot serve {self.url()}: {exc}") from None
+        self.port = port_of(sock)
         # Open until stop(): the log outlives this method, so no `with` block here.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
         command = [
@@ -73,10 +86,16 @@ class MotoS3:
             "-m",
             "harness.mocks.s3_post_policy",
             *("--host", self.host, "--port", str(self.port), "--secret-key", SECRET_KEY),
+            *("--fd", str(sock.fileno())),
         ]
-        self._process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+        with sock:  # moto has its own copy; ours closes, so a stopped server refuses
+            self._process = subprocess.Popen(
+                command,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(sock.fileno(),),
+            )
         try:
             self._wait_ready()
         except BaseException:
@@ -164,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000, help="0 picks a free port")
+    parser.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     parser.add_argument(
         "--bucket",
         default=Settings.model_fields["s3_bucket"].default,
@@ -178,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        with MotoS3(args.host, args.port) as s3:
+        sock = None if args.fd is None else socket.socket(fileno=args.fd)
+        with MotoS3(args.host, args.port, sock=sock) as s3:
             s3.create_bucket(args.bucket)
             print(f"moto S3 on {s3.url()} with bucket {args.bucket!r}", flush=True)
             stopped.wait()

@@ -21,7 +21,7 @@ from kombu import Connection
 
 from harness.errors import CleanupError, HarnessError
 from harness.providers.probes import libpq_url
-from harness.stack.processes import ManagedProcess, free_port
+from harness.stack.processes import ManagedProcess, listening_socket, port_of, reserved_port
 from harness.stack.proxy import TcpProxy
 from harness.stack.sandbox import Sandbox, ServerUrls
 from harness.stack.waits import WaitAborted, WaitTimeout, wait_for
@@ -107,6 +107,9 @@ class LocalStack:
         # (until it is read into metrics_urls).
         self._port_files: dict[str, Path] = {}
         self._child_settings: Settings | None = None
+        # The gateway's port, held (its processes bind it with SO_REUSEPORT), and the fakes'
+        # sockets until their processes have them: closed by stop().
+        self._held_sockets: list[socket.socket] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -149,13 +152,22 @@ class LocalStack:
         self.sandbox.open()
         self._timed("sandbox", t)
         log_dir = self.options.run_dir / "logs"
-        s3_port, openai_port, kakao_port, oauth_port = (free_port() for _ in range(4))
-        port = self.options.gateway_port or free_port()
+        # Each fake serves on a socket bound here and handed down (``--fd``), and the gateway's
+        # port is held here until the stack stops: no port is free for another process to
+        # take between its choice and the child's bind, however long the child imports.
+        sockets = {name: listening_socket() for name in ("s3", *FAKES)}
+        self._held_sockets += sockets.values()  # closed by stop() if start fails first
+        if self.options.gateway_port:
+            port = self.options.gateway_port
+        else:
+            reservation = reserved_port()
+            self._held_sockets.append(reservation)
+            port = port_of(reservation)
         self.base_url = f"http://127.0.0.1:{port}"
-        self.s3_url = f"http://127.0.0.1:{s3_port}"
-        self.openai_url = f"http://127.0.0.1:{openai_port}/v1"
-        self.kakao_url = f"http://127.0.0.1:{kakao_port}"
-        self.oauth_url = f"http://127.0.0.1:{oauth_port}"
+        self.s3_url = f"http://127.0.0.1:{port_of(sockets['s3'])}"
+        self.openai_url = f"http://127.0.0.1:{port_of(sockets['openai'])}/v1"
+        self.kakao_url = f"http://127.0.0.1:{port_of(sockets['kakao'])}"
+        self.oauth_url = f"http://127.0.0.1:{port_of(sockets['oauth'])}"
         self.ready_urls.update(
             {
                 "s3": f"{self.s3_url}/",
@@ -178,34 +190,20 @@ class LocalStack:
         self._child_settings = self._through_proxies(self.settings)
         env = self._child_settings.to_env()
         t = time.perf_counter()
-        self._spawn(
-            "s3",
-            "harness.mocks.s3_server",
-            ["--port", str(s3_port), "--bucket", self.settings.s3_bucket],
-            env,
-            log_dir,
-        )
-        self._spawn(
-            "openai",
-            "harness.mocks.openai_server",
-            ["--port", str(openai_port), *self.options.openai_args],
-            env,
-            log_dir,
-        )
-        self._spawn(
-            "kakao",
-            "harness.mocks.kakao_server",
-            ["--port", str(kakao_port), "--log-level", "warning", *self.options.kakao_args],
-            env,
-            log_dir,
-        )
-        self._spawn(
-            "oauth",
-            "harness.mocks.oauth_server",
-            ["--port", str(oauth_port), "--log-level", "warning", *self.options.oauth_args],
-            env,
-            log_dir,
-        )
+        fakes = {
+            "s3": ("harness.mocks.s3_server", ["--bucket", self.settings.s3_bucket]),
+            "openai": ("harness.mocks.openai_server", list(self.options.openai_args)),
+            "kakao": (
+                "harness.mocks.kakao_server",
+                ["--log-level", "warning", *self.options.kakao_args],
+            ),
+            "oauth": (
+                "harness.mocks.oauth_server",
+                ["--log-level", "warning", *self.options.oauth_args],
+            ),
+        }
+        for name, (module, args) in fakes.items():
+            self._spawn(name, module, args, env, log_dir, pass_socket=sockets[name])
         fakes_spawned = t
 
         # The database and broker are prepared while the fakes start up.
@@ -258,9 +256,18 @@ class LocalStack:
         return settings.model_copy(update=changed)
 
     def _spawn(
-        self, name: str, module: str, args: list[str], env: dict[str, str], log_dir: Path
+        self,
+        name: str,
+        module: str,
+        args: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        pass_socket: socket.socket | None = None,
     ) -> ManagedProcess:
-        process = ManagedProcess.python_module(name, module, args, env, log_dir).start()
+        process = ManagedProcess.python_module(
+            name, module, args, env, log_dir, pass_socket=pass_socket
+        ).start()
         self.processes[name] = process
         return process
 
@@ -364,9 +371,7 @@ class LocalStack:
         assert self.settings is not None, "reset needs a started stack"
         for key, process in list(self.processes.items()):
             if not process.alive():
-                self.processes[key] = ManagedProcess(
-                    key, process.argv, process.env, process.log_path
-                ).start()
+                self.processes[key] = process.restarted().start()
                 self._wait_ready(key)
         wait_for(
             lambda: self._purge_queues() == 0 and self._workers_idle(),
@@ -533,6 +538,9 @@ class LocalStack:
                 stuck.append(f"{process.name} (pid {process.pid}: {type(exc).__name__})")
         for proxy in self.proxies.values():
             proxy.stop()
+        for sock in self._held_sockets:
+            sock.close()
+        self._held_sockets.clear()
         try:
             self.sandbox.close()
         except CleanupError as exc:
