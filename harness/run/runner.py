@@ -671,18 +671,22 @@ def _load_phase(state: _Run) -> None:
     options = state.options
     assert state.watch is not None and state.sampler is not None
 
-    def on_start(load_start: float) -> None:
-        if state.flood is not None:
-            state.flood.start(load_start)
-        if state.timeline is not None:
-            state.timeline.start(load_start)
-
     try:
         with contextlib.ExitStack() as active:
-            for inject, name in zip(state.injected, options.faults, strict=True):
-                assert state.stack is not None
-                state.progress(f"injecting fault {name}")
-                active.enter_context(inject(state.stack))
+
+            def on_start(load_start: float) -> None:
+                # The injected faults start on the load's t=0 too: s3-down's "3 s into the
+                # load" counted from before the workers were ready once ran out before the
+                # first upload, and every user then polled one job for the whole run.
+                for inject, name in zip(state.injected, options.faults, strict=True):
+                    assert state.stack is not None
+                    state.progress(f"injecting fault {name}")
+                    active.enter_context(inject(state.stack))
+                if state.flood is not None:
+                    state.flood.start(load_start)
+                if state.timeline is not None:
+                    state.timeline.start(load_start)
+
             run_load(
                 _load_settings(options, state.scenario),
                 _load_plan(state),
