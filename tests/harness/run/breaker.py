@@ -56,14 +56,16 @@ latency = {latency}
 error_rate = {error_rate}
 seed = 7
 
-# Done by about the load's end, not 8 s after it: a shared stack's reset waits until the
-# workers are idle, and a burst that started at 8 s with 4 s a task held every run's reset and
-# every own stack's stop about 8 s.
+# Done 2 s after the load, not 8 s: a shared stack's reset waits until the workers are idle,
+# and a burst that started at 8 s with 4 s a task held every run's reset and every own stack's
+# stop about 8 s. Not before 6 s: the priority breaker's AI worker, which takes q.batch too, is
+# blocked from the burst on, and it needs scans done after the 4 s warm-up (starting at 2 s
+# left it 4 samples, inconclusive).
 [background.batch]
 task = "analytics.daily"
 burst = 4
 work_seconds = "3s"
-start = "2s"
+start = "6s"
 
 [[gates]]
 name = "p95 processing time under 5 s"
