@@ -21,6 +21,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -33,6 +34,8 @@ import psutil
 from locust.env import Environment
 from locust.log import setup_logging
 from locust.rpc import Message
+from locust.runners import WorkerRunner
+from locust.stats import RequestStats
 
 from harness.app.transport import GeventTransport
 from harness.scenario import Scenario
@@ -65,17 +68,36 @@ def locust_statistics(env: Environment) -> RequestListener:
     return fire
 
 
+class _WorkerRunner(WorkerRunner):
+    """Locust's worker runner with this project's message handlers registered before it
+    connects. The master sends a worker its plan as soon as it has the worker's
+    ``client_ready``; registered after ``create_worker_runner()`` returned, the handler could
+    come too late, and Locust drops an unknown message with a warning (the worker then waited
+    for a plan it had been sent: seen at load 16)."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        master_host: str,
+        master_port: int,
+        handlers: dict[str, Callable[..., None]],
+    ) -> None:
+        self._handlers = handlers
+        super().__init__(environment, master_host, master_port)
+
+    def connect_to_master(self) -> None:
+        for kind, handler in self._handlers.items():
+            if kind not in self.custom_messages:  # it retries by calling itself
+                self.register_message(kind, handler)
+        super().connect_to_master()
+
+
 class LoadWorker:
     """One worker: waits for its plan, runs its share of the load, ships what it measured."""
 
     def __init__(self, master_host: str, master_port: int) -> None:
         self.env = Environment(user_classes=[unbound_user_class()])
-        self.runner = self.env.create_worker_runner(master_host, master_port)
         self.fingerprint = protocol.fingerprint()
-        self.runner.register_message(protocol.PLAN, self._on_plan)
-        self.runner.register_message(protocol.START, self._on_start)
-        self.runner.register_message(protocol.STOP, lambda **_: self.stop_now())
-        self.env.events.user_error.add_listener(self._user_error)
         self.plan: WorkerPlan | None = None
         self.context: ProcessContext | None = None
         self.user_errors = 0
@@ -87,6 +109,21 @@ class LoadWorker:
         self._ending = gevent.event.Event()
         self.psutil = psutil.Process()
         self.psutil.cpu_percent()
+        # Last: a plan may arrive while it connects, and its handler needs the state above.
+        # As Environment.create_worker_runner does, with a RequestStats that keeps no
+        # response-times cache (only the master's statistics need one).
+        self.env.stats = RequestStats(use_response_times_cache=False)
+        self.runner = self.env.runner = _WorkerRunner(
+            self.env,
+            master_host,
+            master_port,
+            {
+                protocol.PLAN: self._on_plan,
+                protocol.START: self._on_start,
+                protocol.STOP: lambda **_: self.stop_now(),
+            },
+        )
+        self.env.events.user_error.add_listener(self._user_error)
 
     # -- messages from the master --------------------------------------------------------------
     def _on_plan(self, environment: Any, msg: Message, **_: Any) -> None:
