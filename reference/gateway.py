@@ -42,4 +42,5 @@ app = create_app(
     _checks(),
     title="AI Waste Coach API",
     description="The reference backend: every service under /api/v1, as the load balancer routes.",
+    lean_routes=waste_api.LEAN_ROUTES,
 )

@@ -23,8 +23,8 @@ def bench(
         float,
         typer.Option(
             min=0,
-            help="seconds of status polls against the gateway, then as long against a bare "
-            "FastAPI + Redis GET served alike (0: skip)",
+            help="seconds of status polls against the gateway and as long against a bare "
+            "FastAPI + Redis GET served alike, in turns of 2.5 s (0: skip)",
         ),
     ] = 20.0,
     status_connections: Annotated[

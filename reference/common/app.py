@@ -20,6 +20,7 @@ from starlette.responses import Response
 from reference.common import openapi
 from reference.common.body_limit import BodyLimit
 from reference.common.errors import install_error_handlers
+from reference.common.lean import LeanRoute, LeanRoutes, resolve
 from reference.common.settings import Settings, get_settings
 from reference.common.telemetry import RequestMetrics
 
@@ -41,7 +42,10 @@ def create_app(
     *,
     title: str,
     description: str = "",
+    lean_routes: Sequence[LeanRoute] = (),
 ) -> FastAPI:
+    """The service's app; ``lean_routes`` (routes of ``routers``) are also answered ahead of the
+    router (reference.common.lean)."""
     # The services export Prometheus metrics (reference.common.telemetry), not OpenTelemetry:
     # FastAPI's own OpenTelemetry hooks are off (asking on every request whether a provider is
     # configured cost a thirtieth of a status poll).
@@ -52,11 +56,14 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RequestMetrics, service=service)
-
     for router in routers:
         app.include_router(router)
+    # The last added is the outermost: the metrics count every request, the body limit checks
+    # every body, and the lean routes see only what the body limit let through.
+    if lean_routes:
+        app.add_middleware(LeanRoutes, routes=resolve(routers, lean_routes))
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestMetrics, service=service)
     openapi.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from functools import lru_cache
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -28,6 +29,46 @@ def get_redis(url: str) -> redis.Redis:
     return redis.Redis(connection_pool=pool, decode_responses=False)
 
 
+class WaitingPool(redis.asyncio.ConnectionPool):
+    """At most ``max_connections`` connections; a caller beyond them waits for one, up to
+    ``timeout`` seconds, as with redis-py's ``BlockingConnectionPool``. That pool takes a
+    condition, a timer and two context managers for every command, even with a connection
+    free: a twelfth of a status poll's instructions. Here a free connection costs a semaphore
+    that does not wait."""
+
+    def __init__(self, *, timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeout = timeout
+        self._free = asyncio.Semaphore(self.max_connections)
+
+    async def get_connection(self, *_: Any, **__: Any) -> Any:  # redis-py's own signature
+        if self._free.locked():  # every connection is in use: wait for one, for so long
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._free.acquire()
+            except TimeoutError:
+                raise redis.ConnectionError("No connection available.") from None
+        else:
+            await self._free.acquire()  # returns at once
+        try:
+            connection = self.get_available_connection()
+        except BaseException:
+            self._free.release()
+            raise
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        try:
+            await super().release(connection)
+        finally:
+            self._free.release()
+
+
 # asyncio clients belong to the event loop they connect on: one per loop and URL (a server
 # has one loop; each test client another).
 _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, redis.asyncio.Redis]]
@@ -39,7 +80,7 @@ def get_async_redis(url: str) -> redis.asyncio.Redis:
     clients = _ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
     client = clients.get(url)
     if client is None:
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
+        pool = WaitingPool.from_url(
             url,
             # A round trip takes a connection for well under a millisecond: a few serve every
             # request in flight (at 50 a process, two gateways could hold 100 of the server).

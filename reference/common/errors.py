@@ -33,6 +33,12 @@ class ApiError(Exception):
         return body
 
 
+def error_response(exc: ApiError) -> JSONResponse:
+    """The answer to an ApiError, from the app's handler or from a lean route
+    (:mod:`reference.common.lean`) alike."""
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+
 class ErrorOut(BaseModel):
     """The shape of every error answer."""
 
@@ -76,7 +82,7 @@ def _validation_code(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,6 +20,7 @@ from reference.common.cache import Keys, get_async_redis
 from reference.common.db import session_scope
 from reference.common.deps import SettingsDep
 from reference.common.errors import error_responses
+from reference.common.lean import LeanRoute
 from reference.common.openapi import NEEDS_CALLER
 from reference.common.params import JobIdPath
 from reference.common.security import CurrentUserId
@@ -37,7 +38,6 @@ from reference.waste.schemas import (
 from reference.workers.publisher import publisher_for
 
 PREFIX = "/api/v1/waste"
-JSON = "application/json"
 router = APIRouter(prefix=PREFIX, tags=["waste"])
 
 # How long the event stream follows one job at most (beyond q.ai's 300 s message TTL).
@@ -45,7 +45,8 @@ STREAM_MAX_SECONDS = 330.0
 
 
 # The hot path first: the router tries routes in order, and the app's polls are most of the
-# traffic (the gateway includes this router first too).
+# traffic (the gateway includes this router first too). Both are lean routes as well
+# (LEAN_ROUTES): the gateway answers them ahead of the router, with the same handlers.
 @router.get(
     "/status/{job_id}",
     response_model=JobState,
@@ -54,12 +55,8 @@ STREAM_MAX_SECONDS = 330.0
     summary="Progress of a job (stage and percent); the app polls this every 0.5 s",
     openapi_extra=NEEDS_CALLER,
 )
-async def job_status(job_id: JobIdPath, request: Request) -> Response | JobState:
-    # The hot path (reference.waste.polling): Redis alone, unless it does not know the job.
-    answer = await polling.from_redis(request, job_id, "state", polling.state_from_database)
-    if isinstance(answer, bytes):
-        return Response(answer, media_type=JSON)
-    return answer
+async def job_status(job_id: JobIdPath, request: Request) -> Response:
+    return await polling.status(request, job_id)
 
 
 @router.get(
@@ -71,15 +68,14 @@ async def job_status(job_id: JobIdPath, request: Request) -> Response | JobState
     summary="The answer: 200 once the job is done or failed, 202 while it is not",
     openapi_extra=NEEDS_CALLER,
 )
-async def job_result(
-    job_id: JobIdPath, request: Request, response: Response
-) -> Response | ResultOut:
-    answer = await polling.from_redis(request, job_id, "result", polling.result_from_database)
-    if isinstance(answer, bytes):  # Redis stores only terminal answers
-        return Response(answer, media_type=JSON)
-    if not answer.status.terminal:
-        response.status_code = status.HTTP_202_ACCEPTED
-    return answer
+async def job_result(job_id: JobIdPath, request: Request) -> Response:
+    return await polling.result(request, job_id)
+
+
+LEAN_ROUTES = (
+    LeanRoute(f"{PREFIX}/status/{{job_id}}", polling.status),
+    LeanRoute(f"{PREFIX}/result/{{job_id}}", polling.result),
+)
 
 
 def get_publisher(settings: SettingsDep) -> service.PublishFn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reference.common import checks
 from reference.common.app import create_app
-from reference.waste.api import router
+from reference.waste.api import LEAN_ROUTES, router
 
 CHECKS = (checks.POSTGRES, checks.REDIS, checks.RABBITMQ, checks.S3)
 
@@ -14,4 +14,5 @@ app = create_app(
     CHECKS,
     title="waste-service",
     description="Photo analysis: pre-signed upload, queueing to the AI worker, progress, result.",
+    lean_routes=LEAN_ROUTES,
 )

@@ -11,6 +11,10 @@ routes always had, on the thread pool with a session that ends before the route 
 
 The checks are the ones every route makes: the token (signature, expiry, type, deny-list), then
 the job id, then the owner (another user's job is a 404 like a missing one).
+
+:func:`status` and :func:`result` answer the two routes whole. The FastAPI routes call them, and
+so does the gateway's lean dispatch ahead of FastAPI's router (:mod:`reference.common.lean`),
+which is how the polls reach them: one handler, whichever way a request comes.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import TypeVar
 
 import redis
 import redis.asyncio
-from fastapi import Request
+from fastapi import Request, Response
 from redis.commands.core import AsyncScript
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +39,8 @@ from reference.waste import service
 from reference.waste.schemas import JobState, ResultOut
 
 log = logging.getLogger(__name__)
+
+JSON = "application/json"
 
 T = TypeVar("T")
 Fallback = Callable[[Settings, uuid.UUID, uuid.UUID], T]
@@ -113,6 +119,23 @@ async def from_redis(
         if answer.raw is not None:
             return answer.raw
     return await run_in_threadpool(fallback, settings, parsed, claims.user_id)
+
+
+async def status(request: Request, job_id: str) -> Response:
+    """``GET /status/{job_id}``: the job's progress."""
+    answer = await from_redis(request, job_id, "state", state_from_database)
+    if isinstance(answer, bytes):
+        return Response(answer, media_type=JSON)
+    return Response(answer.model_dump_json(), media_type=JSON)
+
+
+async def result(request: Request, job_id: str) -> Response:
+    """``GET /result/{job_id}``: the job's answer, 200 once it is done or failed, 202 before."""
+    answer = await from_redis(request, job_id, "result", result_from_database)
+    if isinstance(answer, bytes):  # Redis stores only terminal answers
+        return Response(answer, media_type=JSON)
+    code = 200 if answer.status.terminal else 202
+    return Response(answer.model_dump_json(), status_code=code, media_type=JSON)
 
 
 def state_from_database(settings: Settings, job_id: uuid.UUID, user_id: uuid.UUID) -> JobState:
