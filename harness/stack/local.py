@@ -203,7 +203,10 @@ class LocalStack:
             ),
         }
         for name, (module, args) in fakes.items():
-            self._spawn(name, module, args, env, log_dir, pass_socket=sockets[name])
+            fake = ManagedProcess.python_module(
+                name, module, args, env, log_dir, pass_socket=sockets[name]
+            )
+            self._spawn(fake)
         fakes_spawned = t
 
         # The database and broker are prepared while the fakes start up.
@@ -228,7 +231,9 @@ class LocalStack:
         if self.options.beat:
             schedule = self.options.run_dir / "celerybeat-schedule"
             beat_args = ["beat", f"--schedule={schedule}"]
-            self._spawn("beat", "reference.workers", beat_args, env, log_dir)
+            self._spawn(
+                ManagedProcess.python_module("beat", "reference.workers", beat_args, env, log_dir)
+            )
         self._wait_ready("s3")
         self._timed("s3", fakes_spawned)
         for name in FAKES:
@@ -255,20 +260,9 @@ class LocalStack:
             changed[fields[server]] = urlunsplit(url._replace(netloc=netloc))
         return settings.model_copy(update=changed)
 
-    def _spawn(
-        self,
-        name: str,
-        module: str,
-        args: list[str],
-        env: dict[str, str],
-        log_dir: Path,
-        *,
-        pass_socket: socket.socket | None = None,
-    ) -> ManagedProcess:
-        process = ManagedProcess.python_module(
-            name, module, args, env, log_dir, pass_socket=pass_socket
-        ).start()
-        self.processes[name] = process
+    def _spawn(self, process: ManagedProcess) -> ManagedProcess:
+        """Start ``process`` as one of the stack's."""
+        self.processes[process.name] = process.start()
         return process
 
     def fake_url(self, name: str) -> str:
@@ -472,7 +466,8 @@ class LocalStack:
         port_file = self._port_file(key)
         args = ["reference.gateway:app", "--port", str(port), "--metrics-port=0"]
         args.append(f"--metrics-port-file={port_file}")
-        return self._spawn(key, "reference.common.serving", args, env, self.log_dir)
+        module = "reference.common.serving"
+        return self._spawn(ManagedProcess.python_module(key, module, args, env, self.log_dir))
 
     def _port_file(self, key: str) -> Path:
         """The file process ``key`` is to write its metrics port to (none there yet)."""
@@ -499,7 +494,9 @@ class LocalStack:
         # A node name per replica (the last --hostname wins): Celery warns about duplicates.
         args = ["run", name, f"--hostname={worker_node(name, replica)}@%h"]
         args += self.options.worker_args.get(name, ())
-        return self._spawn(key, "reference.workers", args, env, self.options.run_dir / "logs")
+        return self._spawn(
+            ManagedProcess.python_module(key, "reference.workers", args, env, self.log_dir)
+        )
 
     def health(self) -> list[str]:
         """What is wrong with the running stack: processes that exited and queues of the
