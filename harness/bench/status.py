@@ -24,7 +24,7 @@ import redis
 
 from harness.app.auth_client import dev_login
 from harness.stack.local import LocalStack
-from harness.stack.processes import ManagedProcess, free_port
+from harness.stack.processes import ManagedProcess, port_of, reserved_port
 from harness.stack.waits import wait_for
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -153,7 +153,9 @@ def compare(stack: LocalStack, seconds: float = 20.0, connections: int = 64) -> 
     key = f"{stack.settings.redis_prefix}bench:state"
     client = redis.Redis.from_url(stack.settings.redis_url)
     client.set(key, client.hget(f"{stack.settings.redis_prefix}job:{job['job_id']}", "state"))
-    bare_port = free_port()
+    # Held until the bare app's processes are gone, as the stack holds the gateway's port.
+    reservation = reserved_port()
+    bare_port = port_of(reservation)
     env = {"WASTECOACH_BENCH_REDIS_URL": stack.settings.redis_url, "WASTECOACH_BENCH_KEY": key}
     processes = [
         ManagedProcess.python_module(
@@ -177,6 +179,7 @@ def compare(stack: LocalStack, seconds: float = 20.0, connections: int = 64) -> 
     finally:
         for process in processes:
             process.stop()
+        reservation.close()
         client.delete(key)
     return {
         "processes": len(gateway_pids),

@@ -666,8 +666,8 @@ def _faults_phase(state: _Run) -> None:
 
 
 def _load_phase(state: _Run) -> None:
-    """The load, with the injected faults on; the flood and the fault timeline start on the
-    load's t=0, when the master says every worker is ready."""
+    """The load, with the injected faults on; they, the flood and the fault timeline start on
+    the load's t=0, when the master says every worker is ready."""
     options = state.options
     assert state.watch is not None and state.sampler is not None
 

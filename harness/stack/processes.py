@@ -45,8 +45,12 @@ def reserved_port(host: str = "127.0.0.1") -> socket.socket:
     (the gateway's processes, reference.common.serving): bound, never listening, so it takes no
     connection, and no other process can take the port while it is open."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, 0))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, 0))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
